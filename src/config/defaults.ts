@@ -1,0 +1,95 @@
+/**
+ * Every default in one object, named as in the environment variable table
+ * of the README (and `../shared/DESIGN.md`). `parse.ts` turns the
+ * environment into a typed {@link Config}; nothing else reads `process.env`.
+ */
+import { availableParallelism } from 'node:os';
+
+export const DEFAULTS = {
+  REDIS_PORT: 6380,
+  REDIS_PREFIX: 'pb',
+  REDIS_DIR: './var/redis',
+  INGEST_HOST: '0.0.0.0',
+  INGEST_PORT: 8080,
+  INGEST_MAX_BODY_BYTES: 1_048_576,
+  INGEST_MAX_ITEMS: 10_000,
+  INGEST_MAX_URL_BYTES: 8_192,
+  INGEST_WRITE_TIMEOUT_MS: 2_000,
+  INGEST_HEADERS_TIMEOUT_MS: 10_000,
+  INGEST_REQUEST_TIMEOUT_MS: 30_000,
+  INGEST_KEEPALIVE_TIMEOUT_MS: 5_000,
+  MONITOR_HOST: '0.0.0.0',
+  MONITOR_PORT: 9090,
+  UNMATCHED_DEFAULT: '',
+  DELIVERY_MAX_ATTEMPTS: 5,
+  DELIVERY_TIMEOUT_MS: 10_000,
+  DELIVERY_BACKOFF_BASE_MS: 1_000,
+  DELIVERY_BACKOFF_MAX_MS: 600_000,
+  DELIVERY_TTL_MS: 86_400_000,
+  DELIVERY_DELAY_MS: 0,
+  DELIVERY_MAX_DELAY_MS: 86_400_000,
+  DELIVERY_CONCURRENCY: 1_024,
+  DELIVERY_WORKERS: availableParallelism(),
+  DELIVERY_CONNECTIONS_PER_ORIGIN: 64,
+  DELIVERY_BATCH_SIZE: 64,
+  DELIVERY_ALLOW_PRIVATE: false,
+  RESPONSE_BODY_MAX: 1_024,
+  SHUTDOWN_TIMEOUT_MS: 15_000,
+  LOG_DIR: './var/log',
+  LOG_LEVEL: 'info',
+} as const;
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface Config {
+  redis: {
+    /** Unset: `start` launches a private redis-server on `port`. */
+    url: string | undefined;
+    port: number;
+    /** Key prefix; every key is `<prefix>:{<shard>}:...`. */
+    prefix: string;
+    /** Data directory of the private redis-server. */
+    dir: string;
+  };
+  ingest: {
+    host: string;
+    port: number;
+    maxBodyBytes: number;
+    maxItems: number;
+    maxUrlBytes: number;
+    /** Bearer tokens; empty means ingest is open. */
+    tokens: string[];
+    /** Longest wait for Redis to acknowledge a request's writes before 503. */
+    writeTimeoutMs: number;
+    headersTimeoutMs: number;
+    requestTimeoutMs: number;
+    keepAliveTimeoutMs: number;
+  };
+  monitor: {
+    host: string;
+    port: number;
+  };
+  delivery: {
+    unmatchedDefault: string;
+    maxAttempts: number;
+    timeoutMs: number;
+    backoffBaseMs: number;
+    backoffMaxMs: number;
+    ttlMs: number;
+    delayMs: number;
+    maxDelayMs: number;
+    concurrency: number;
+    workers: number;
+    connectionsPerOrigin: number;
+    batchSize: number;
+    allowPrivate: boolean;
+    responseBodyMax: number;
+  };
+  log: {
+    dir: string;
+    level: LogLevel;
+  };
+  /** Bound on a graceful shutdown; past it the process exits 1. */
+  shutdownTimeoutMs: number;
+}

@@ -1,0 +1,28 @@
+/**
+ * The only place that reads `process.env`. `loadConfig()` parses it once;
+ * on a bad value it prints one line naming every bad variable and exits 1,
+ * so a misconfigured process never starts half-working.
+ */
+import { parseConfig } from './parse.js';
+import type { Config } from './defaults.js';
+
+export type { Config, LogLevel } from './defaults.js';
+export { DEFAULTS } from './defaults.js';
+
+let cached: Config | undefined;
+
+export function loadConfig(): Config {
+  if (cached) return cached;
+  const result = parseConfig(process.env);
+  if (!result.ok) {
+    process.stderr.write(`postback-delivery: bad configuration: ${result.problems.join('; ')}\n`);
+    process.exit(1);
+  }
+  cached = result.config;
+  return cached;
+}
+
+/** The environment for a child role process: this one's, with overrides. */
+export function childEnv(overrides: Record<string, string>): NodeJS.ProcessEnv {
+  return { ...process.env, ...overrides };
+}

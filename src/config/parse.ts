@@ -1,0 +1,166 @@
+/**
+ * Pure: environment (a plain record) in, a typed Config or the complete list
+ * of problems out. It collects every problem instead of stopping at the
+ * first, so one start tells the operator everything that is wrong, each
+ * message naming its variable.
+ */
+import { DEFAULTS, LOG_LEVELS, type Config, type LogLevel } from './defaults.js';
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+export type ParseResult = { ok: true; config: Config } | { ok: false; problems: string[] };
+
+const INT = /^\d+$/;
+const TRUE = new Set(['1', 'true', 'yes', 'on']);
+const FALSE = new Set(['0', 'false', 'no', 'off']);
+
+class Reader {
+  readonly problems: string[] = [];
+  constructor(private readonly env: Env) {}
+
+  /** The raw value; empty strings count as unset except where noted. */
+  private raw(name: string): string | undefined {
+    const v = this.env[name];
+    return v === undefined || v === '' ? undefined : v.trim();
+  }
+
+  int(name: string, def: number, min: number, max: number): number {
+    const v = this.raw(name);
+    if (v === undefined) return def;
+    const n = INT.test(v) ? Number(v) : NaN;
+    if (!Number.isSafeInteger(n) || n < min || n > max) {
+      this.problems.push(`${name} must be an integer from ${min} to ${max} (got "${v}")`);
+      return def;
+    }
+    return n;
+  }
+
+  bool(name: string, def: boolean): boolean {
+    const v = this.raw(name);
+    if (v === undefined) return def;
+    const lower = v.toLowerCase();
+    if (TRUE.has(lower)) return true;
+    if (FALSE.has(lower)) return false;
+    this.problems.push(`${name} must be true or false (got "${v}")`);
+    return def;
+  }
+
+  /** A string taken verbatim: an empty value is a value (UNMATCHED_DEFAULT). */
+  verbatim(name: string, def: string): string {
+    const v = this.env[name];
+    return v === undefined ? def : v;
+  }
+
+  str(name: string, def: string): string {
+    return this.raw(name) ?? def;
+  }
+
+  optional(name: string): string | undefined {
+    return this.raw(name);
+  }
+
+  list(name: string): string[] {
+    const v = this.raw(name);
+    if (v === undefined) return [];
+    return v
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0);
+  }
+
+  oneOf<T extends string>(name: string, def: T, allowed: readonly T[]): T {
+    const v = this.raw(name);
+    if (v === undefined) return def;
+    if ((allowed as readonly string[]).includes(v)) return v as T;
+    this.problems.push(`${name} must be one of ${allowed.join(', ')} (got "${v}")`);
+    return def;
+  }
+
+  problem(message: string): void {
+    this.problems.push(message);
+  }
+}
+
+const PORT_MAX = 65_535;
+const DAY_MS = 86_400_000;
+
+export function parseConfig(env: Env): ParseResult {
+  const r = new Reader(env);
+  const d = DEFAULTS;
+
+  const redisUrl = r.optional('REDIS_URL');
+  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
+    r.problem(`REDIS_URL must start with redis:// or rediss:// (got "${redisUrl.replace(/:[^:@/]*@/, ':***@')}")`);
+  }
+  const prefix = r.str('REDIS_PREFIX', d.REDIS_PREFIX);
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(prefix)) {
+    r.problem(`REDIS_PREFIX must be 1 to 64 letters, digits, "_", "." or "-" (got "${prefix}")`);
+  }
+
+  const config: Config = {
+    redis: {
+      url: redisUrl,
+      port: r.int('REDIS_PORT', d.REDIS_PORT, 1, PORT_MAX),
+      prefix,
+      dir: r.str('REDIS_DIR', d.REDIS_DIR),
+    },
+    ingest: {
+      host: r.str('INGEST_HOST', d.INGEST_HOST),
+      port: r.int('INGEST_PORT', d.INGEST_PORT, 0, PORT_MAX),
+      maxBodyBytes: r.int('INGEST_MAX_BODY_BYTES', d.INGEST_MAX_BODY_BYTES, 64, 512 * 1_048_576),
+      maxItems: r.int('INGEST_MAX_ITEMS', d.INGEST_MAX_ITEMS, 1, 1_000_000),
+      maxUrlBytes: r.int('INGEST_MAX_URL_BYTES', d.INGEST_MAX_URL_BYTES, 32, 1_048_576),
+      tokens: r.list('INGEST_TOKENS'),
+      writeTimeoutMs: r.int('INGEST_WRITE_TIMEOUT_MS', d.INGEST_WRITE_TIMEOUT_MS, 50, 60_000),
+      headersTimeoutMs: r.int('INGEST_HEADERS_TIMEOUT_MS', d.INGEST_HEADERS_TIMEOUT_MS, 100, 600_000),
+      requestTimeoutMs: r.int('INGEST_REQUEST_TIMEOUT_MS', d.INGEST_REQUEST_TIMEOUT_MS, 100, 3_600_000),
+      keepAliveTimeoutMs: r.int('INGEST_KEEPALIVE_TIMEOUT_MS', d.INGEST_KEEPALIVE_TIMEOUT_MS, 0, 600_000),
+    },
+    monitor: {
+      host: r.str('MONITOR_HOST', d.MONITOR_HOST),
+      port: r.int('MONITOR_PORT', d.MONITOR_PORT, 0, PORT_MAX),
+    },
+    delivery: {
+      unmatchedDefault: r.verbatim('UNMATCHED_DEFAULT', d.UNMATCHED_DEFAULT),
+      maxAttempts: r.int('DELIVERY_MAX_ATTEMPTS', d.DELIVERY_MAX_ATTEMPTS, 1, 100),
+      timeoutMs: r.int('DELIVERY_TIMEOUT_MS', d.DELIVERY_TIMEOUT_MS, 10, 600_000),
+      backoffBaseMs: r.int('DELIVERY_BACKOFF_BASE_MS', d.DELIVERY_BACKOFF_BASE_MS, 1, DAY_MS),
+      backoffMaxMs: r.int('DELIVERY_BACKOFF_MAX_MS', d.DELIVERY_BACKOFF_MAX_MS, 1, 7 * DAY_MS),
+      ttlMs: r.int('DELIVERY_TTL_MS', d.DELIVERY_TTL_MS, 1_000, 30 * DAY_MS),
+      delayMs: r.int('DELIVERY_DELAY_MS', d.DELIVERY_DELAY_MS, 0, 30 * DAY_MS),
+      maxDelayMs: r.int('DELIVERY_MAX_DELAY_MS', d.DELIVERY_MAX_DELAY_MS, 0, 30 * DAY_MS),
+      concurrency: r.int('DELIVERY_CONCURRENCY', d.DELIVERY_CONCURRENCY, 1, 100_000),
+      workers: r.int('DELIVERY_WORKERS', d.DELIVERY_WORKERS, 1, 256),
+      connectionsPerOrigin: r.int('DELIVERY_CONNECTIONS_PER_ORIGIN', d.DELIVERY_CONNECTIONS_PER_ORIGIN, 1, 10_000),
+      batchSize: r.int('DELIVERY_BATCH_SIZE', d.DELIVERY_BATCH_SIZE, 1, 10_000),
+      allowPrivate: r.bool('DELIVERY_ALLOW_PRIVATE', d.DELIVERY_ALLOW_PRIVATE),
+      responseBodyMax: r.int('RESPONSE_BODY_MAX', d.RESPONSE_BODY_MAX, 0, 1_048_576),
+    },
+    log: {
+      dir: r.str('LOG_DIR', d.LOG_DIR),
+      level: r.oneOf<LogLevel>('LOG_LEVEL', d.LOG_LEVEL, LOG_LEVELS),
+    },
+    shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', d.SHUTDOWN_TIMEOUT_MS, 1_000, 600_000),
+  };
+
+  const del = config.delivery;
+  if (del.backoffBaseMs > del.backoffMaxMs) {
+    r.problem(
+      `DELIVERY_BACKOFF_BASE_MS (${del.backoffBaseMs}) must not exceed DELIVERY_BACKOFF_MAX_MS (${del.backoffMaxMs})`,
+    );
+  }
+  if (del.delayMs > del.maxDelayMs) {
+    r.problem(`DELIVERY_DELAY_MS (${del.delayMs}) must not exceed DELIVERY_MAX_DELAY_MS (${del.maxDelayMs})`);
+  }
+  if (del.timeoutMs >= del.ttlMs) {
+    r.problem(`DELIVERY_TIMEOUT_MS (${del.timeoutMs}) must be below DELIVERY_TTL_MS (${del.ttlMs})`);
+  }
+  for (const t of config.ingest.tokens) {
+    if (t.length < 16 || /\s/.test(t)) {
+      r.problem('INGEST_TOKENS entries must be at least 16 characters without spaces (value not shown)');
+      break;
+    }
+  }
+
+  return r.problems.length === 0 ? { ok: true, config } : { ok: false, problems: r.problems };
+}

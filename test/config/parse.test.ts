@@ -1,0 +1,125 @@
+import t from 'tap';
+import { parseConfig } from '../../src/config/parse.js';
+import { DEFAULTS } from '../../src/config/defaults.js';
+
+t.test('defaults when the environment is empty', async (t) => {
+  const r = parseConfig({});
+  t.ok(r.ok);
+  if (!r.ok) return;
+  const c = r.config;
+  t.equal(c.redis.url, undefined);
+  t.equal(c.redis.port, 6380);
+  t.equal(c.ingest.host, '0.0.0.0');
+  t.equal(c.ingest.port, 8080);
+  t.equal(c.monitor.port, 9090);
+  t.equal(c.delivery.unmatchedDefault, '');
+  t.equal(c.delivery.maxAttempts, 5);
+  t.equal(c.delivery.timeoutMs, 10_000);
+  t.equal(c.delivery.backoffBaseMs, 1_000);
+  t.equal(c.delivery.backoffMaxMs, 600_000);
+  t.equal(c.delivery.ttlMs, 86_400_000);
+  t.equal(c.delivery.delayMs, 0);
+  t.equal(c.delivery.maxDelayMs, 86_400_000);
+  t.equal(c.delivery.concurrency, 1024);
+  t.equal(c.delivery.workers, DEFAULTS.DELIVERY_WORKERS);
+  t.equal(c.delivery.allowPrivate, false);
+  t.equal(c.delivery.responseBodyMax, 1024);
+  t.equal(c.ingest.maxBodyBytes, 1_048_576);
+  t.equal(c.ingest.maxItems, 10_000);
+  t.equal(c.log.dir, './var/log');
+  t.same(c.ingest.tokens, []);
+});
+
+t.test('every variable of the contract is read', async (t) => {
+  const r = parseConfig({
+    REDIS_URL: 'redis://10.0.0.1:6400',
+    REDIS_PORT: '6500',
+    INGEST_HOST: '127.0.0.1',
+    INGEST_PORT: '8081',
+    MONITOR_PORT: '9091',
+    UNMATCHED_DEFAULT: 'n/a',
+    DELIVERY_MAX_ATTEMPTS: '3',
+    DELIVERY_TIMEOUT_MS: '2000',
+    DELIVERY_BACKOFF_BASE_MS: '50',
+    DELIVERY_BACKOFF_MAX_MS: '5000',
+    DELIVERY_TTL_MS: '60000',
+    DELIVERY_DELAY_MS: '10',
+    DELIVERY_MAX_DELAY_MS: '1000',
+    DELIVERY_CONCURRENCY: '64',
+    DELIVERY_WORKERS: '1',
+    DELIVERY_ALLOW_PRIVATE: 'true',
+    RESPONSE_BODY_MAX: '16',
+    INGEST_MAX_BODY_BYTES: '4096',
+    INGEST_MAX_ITEMS: '7',
+    LOG_DIR: '/tmp/x',
+    INGEST_TOKENS: 'aaaaaaaaaaaaaaaa, bbbbbbbbbbbbbbbb',
+  });
+  t.ok(r.ok, r.ok ? '' : r.problems.join('; '));
+  if (!r.ok) return;
+  const c = r.config;
+  t.equal(c.redis.url, 'redis://10.0.0.1:6400');
+  t.equal(c.redis.port, 6500);
+  t.equal(c.ingest.host, '127.0.0.1');
+  t.equal(c.ingest.port, 8081);
+  t.equal(c.monitor.port, 9091);
+  t.equal(c.delivery.unmatchedDefault, 'n/a');
+  t.equal(c.delivery.maxAttempts, 3);
+  t.equal(c.delivery.timeoutMs, 2000);
+  t.equal(c.delivery.backoffBaseMs, 50);
+  t.equal(c.delivery.backoffMaxMs, 5000);
+  t.equal(c.delivery.ttlMs, 60000);
+  t.equal(c.delivery.delayMs, 10);
+  t.equal(c.delivery.maxDelayMs, 1000);
+  t.equal(c.delivery.concurrency, 64);
+  t.equal(c.delivery.workers, 1);
+  t.equal(c.delivery.allowPrivate, true);
+  t.equal(c.delivery.responseBodyMax, 16);
+  t.equal(c.ingest.maxBodyBytes, 4096);
+  t.equal(c.ingest.maxItems, 7);
+  t.equal(c.log.dir, '/tmp/x');
+  t.same(c.ingest.tokens, ['aaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbb']);
+});
+
+t.test('UNMATCHED_DEFAULT keeps spaces and may be set to empty', async (t) => {
+  const r = parseConfig({ UNMATCHED_DEFAULT: ' x ' });
+  t.ok(r.ok && r.config.delivery.unmatchedDefault === ' x ');
+});
+
+t.test('every bad value is reported at once, each naming its variable', async (t) => {
+  const r = parseConfig({
+    INGEST_PORT: 'eighty',
+    DELIVERY_MAX_ATTEMPTS: '0',
+    DELIVERY_ALLOW_PRIVATE: 'maybe',
+    REDIS_URL: 'http://nope',
+    LOG_LEVEL: 'loud',
+    DELIVERY_CONCURRENCY: '-5',
+    DELIVERY_TIMEOUT_MS: '1.5',
+  });
+  t.notOk(r.ok);
+  if (r.ok) return;
+  const text = r.problems.join('\n');
+  for (const name of ['INGEST_PORT', 'DELIVERY_MAX_ATTEMPTS', 'DELIVERY_ALLOW_PRIVATE', 'REDIS_URL', 'LOG_LEVEL', 'DELIVERY_CONCURRENCY', 'DELIVERY_TIMEOUT_MS']) {
+    t.match(text, name, `${name} named`);
+  }
+  t.equal(r.problems.length, 7);
+});
+
+t.test('cross-variable rules', async (t) => {
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ DELIVERY_BACKOFF_BASE_MS: '5000', DELIVERY_BACKOFF_MAX_MS: '1000' }, /DELIVERY_BACKOFF_BASE_MS/],
+    [{ DELIVERY_DELAY_MS: '5000', DELIVERY_MAX_DELAY_MS: '1000' }, /DELIVERY_DELAY_MS/],
+    [{ DELIVERY_TIMEOUT_MS: '60000', DELIVERY_TTL_MS: '5000' }, /DELIVERY_TIMEOUT_MS/],
+    [{ INGEST_TOKENS: 'short' }, /INGEST_TOKENS/],
+  ];
+  for (const [env, re] of cases) {
+    const r = parseConfig(env);
+    t.notOk(r.ok, JSON.stringify(env));
+    if (!r.ok) t.match(r.problems.join(';'), re);
+  }
+});
+
+t.test('a bad token is never echoed', async (t) => {
+  const r = parseConfig({ INGEST_TOKENS: 'secret-but-short' + ' x' });
+  t.notOk(r.ok);
+  if (!r.ok) t.notMatch(r.problems.join(';'), /secret/);
+});
