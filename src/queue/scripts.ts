@@ -1,0 +1,41 @@
+/**
+ * Lua scripts, each in `lua/<name>-<numKeys>.lua` opening with its KEYS /
+ * ARGV / return contract. They are registered with ioredis `defineCommand`,
+ * which sends EVALSHA and falls back to EVAL on NOSCRIPT, so a Redis that
+ * restarted empty gets the scripts back without a process restart.
+ */
+import { readFileSync } from 'node:fs';
+import type { Redis, Result } from 'ioredis';
+
+type Arg = string | Buffer | number;
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    pbEnqueue(...args: Arg[]): Result<number, Context>;
+  }
+}
+
+/** Return codes of `enqueue-2.lua`. */
+export const ENQUEUE_NEED_TEMPLATE = -1;
+
+const SCRIPTS = [{ command: 'pbEnqueue', file: 'enqueue-2.lua', keys: 2 }] as const;
+
+const sources = new Map<string, string>();
+
+function source(file: string): string {
+  let s = sources.get(file);
+  if (s === undefined) {
+    s = readFileSync(new URL(`./lua/${file}`, import.meta.url), 'utf8');
+    sources.set(file, s);
+  }
+  return s;
+}
+
+/** Registers every script on a client (idempotent per client). */
+export function defineScripts(redis: Redis): Redis {
+  for (const s of SCRIPTS) {
+    if (typeof (redis as unknown as Record<string, unknown>)[s.command] === 'function') continue;
+    redis.defineCommand(s.command, { numberOfKeys: s.keys, lua: source(s.file) });
+  }
+  return redis;
+}
