@@ -1,0 +1,45 @@
+/**
+ * Pure: content type and raw body bytes in, a plain decoded value out, or a
+ * coded error (415 unknown type, 400 invalid UTF-8 or JSON). JSON is read
+ * as UTF-8 whatever the charset parameter says (RFC 8259); a missing
+ * Content-Type is read as JSON.
+ */
+import { PostbackError } from '../errors.js';
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+export type BodyKind = 'json' | 'form';
+
+/** Media type of a Content-Type header, or null when it is not one we take. */
+export function bodyKind(contentType: string | undefined): BodyKind | null {
+  if (contentType === undefined || contentType === '') return 'json';
+  const semi = contentType.indexOf(';');
+  const type = (semi === -1 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
+  if (type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'))) return 'json';
+  return null;
+}
+
+export function decodeText(body: Buffer): string {
+  try {
+    return utf8.decode(body);
+  } catch {
+    throw new PostbackError('PB_ERR_BAD_ENCODING', 'the body is not valid UTF-8');
+  }
+}
+
+export function decodeJson(body: Buffer): unknown {
+  const text = decodeText(body);
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    const detail = (err as Error).message.slice(0, 160);
+    throw new PostbackError('PB_ERR_BAD_JSON', `the body is not valid JSON: ${detail}`);
+  }
+}
+
+export function unsupportedType(contentType: string): PostbackError {
+  return new PostbackError(
+    'PB_ERR_MEDIA_TYPE',
+    `Content-Type ${JSON.stringify(contentType.slice(0, 80))} is not supported: send application/json`,
+  );
+}

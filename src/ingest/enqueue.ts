@@ -1,0 +1,68 @@
+/**
+ * Writes one validated request to Redis: its template once
+ * (content-addressed) and its postbacks as stream entries of up to
+ * MAX_ITEMS_PER_ENTRY items, in one EVALSHA, so the request lands all or
+ * none and costs one round trip (auto-pipelined with concurrent requests).
+ */
+import type { Redis } from 'ioredis';
+import { PostbackError } from '../errors.js';
+import { encodeEntry, encodeTemplate, MAX_ITEMS_PER_ENTRY } from '../queue/codec.js';
+import { templateKey, type ShardKeys } from '../queue/keys.js';
+import { ENQUEUE_NEED_TEMPLATE } from '../queue/scripts.js';
+import type { IngestRequest } from './parse-request.js';
+
+const DAY_MS = 86_400_000;
+const KNOWN_MAX = 10_000;
+
+export class Enqueuer {
+  /** Template ids this process has seen stored (the script re-checks). */
+  private readonly known = new Set<string>();
+  private readonly templateTtl: string;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: ShardKeys,
+    /** Longest a postback can live: TTL + largest delay. */
+    lifetimeMs: number,
+  ) {
+    // A day of margin past any postback that can still reference it.
+    this.templateTtl = String(lifetimeMs + DAY_MS);
+  }
+
+  /** Resolves with the number of postbacks written; rejects with PB_ERR_REDIS_UNAVAILABLE. */
+  async enqueue(req: IngestRequest, requestId: string, now: number): Promise<number> {
+    const { template, items } = req;
+    const args: (string | Buffer)[] = [templateKey(this.keys, template.id), this.keys.stream, '', this.templateTtl];
+    for (let first = 0; first < items.length; first += MAX_ITEMS_PER_ENTRY) {
+      args.push(
+        encodeEntry({
+          requestId,
+          templateId: template.id,
+          requestTime: now,
+          firstIndex: first,
+          attempts: 0,
+          items: first === 0 && items.length <= MAX_ITEMS_PER_ENTRY ? items : items.slice(first, first + MAX_ITEMS_PER_ENTRY),
+          last: null,
+        }),
+      );
+    }
+    try {
+      if (!this.known.has(template.id)) args[2] = encodeTemplate({ method: template.method, url: template.source });
+      let added = await this.redis.pbEnqueue(...args);
+      if (added === ENQUEUE_NEED_TEMPLATE) {
+        this.known.delete(template.id);
+        args[2] = encodeTemplate({ method: template.method, url: template.source });
+        added = await this.redis.pbEnqueue(...args);
+      }
+      if (this.known.size >= KNOWN_MAX) this.known.clear();
+      this.known.add(template.id);
+      return items.length;
+    } catch (err) {
+      const timedOut = (err as Error).message.includes('timed out');
+      const message = timedOut
+        ? 'Redis did not confirm the write in time; retry later (the request may have been queued)'
+        : 'Redis is unavailable; nothing was queued, retry later';
+      throw new PostbackError('PB_ERR_REDIS_UNAVAILABLE', message, { cause: err });
+    }
+  }
+}

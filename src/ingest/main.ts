@@ -1,0 +1,45 @@
+/**
+ * The ingest role: config, logger, Redis, HTTP server, shutdown. Answers 503
+ * until Redis is ready; tells PM2 it is ready once listening and connected.
+ */
+import { once } from 'node:events';
+import { loadConfig } from '../config/index.js';
+import { installShutdown, signalReady } from '../lifecycle.js';
+import { createLogger } from '../observability/logger.js';
+import { createRequestIdGenerator } from '../queue/ids.js';
+import { shardKeys } from '../queue/keys.js';
+import { createRedis } from '../queue/redis.js';
+import { Enqueuer } from './enqueue.js';
+import { createIngestServer } from './server.js';
+
+export async function runIngest(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger(config, 'ingest');
+  const redis = createRedis(config, 'ingest', `ingest:${process.pid}`);
+  let redisDown = false;
+  redis.on('error', (err: Error) => {
+    if (!redisDown) logger.warn({ err: err.message }, 'redis connection error: answering 503 until it is back');
+    redisDown = true;
+  });
+  redis.on('ready', () => {
+    if (redisDown) logger.info('redis connection is back');
+    redisDown = false;
+  });
+
+  const keys = shardKeys(config.redis.prefix, 0);
+  const enqueuer = new Enqueuer(redis, keys, config.delivery.ttlMs + config.delivery.maxDelayMs);
+  const ingest = createIngestServer({ config, redis, enqueuer, logger, nextId: createRequestIdGenerator() });
+
+  installShutdown(logger, config.shutdownTimeoutMs, [
+    { name: 'http', run: () => ingest.close() },
+    { name: 'redis', run: () => redis.quit().then(() => undefined) },
+  ]);
+
+  ingest.server.listen(config.ingest.port, config.ingest.host);
+  await once(ingest.server, 'listening');
+  const addr = ingest.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.ingest.port;
+  if (redis.status !== 'ready') await once(redis, 'ready');
+  logger.info({ host: config.ingest.host, port }, 'ingest listening');
+  signalReady();
+}

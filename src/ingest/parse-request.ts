@@ -1,0 +1,127 @@
+/**
+ * Pure: an ingest body (already decoded to a plain value) in, a validated
+ * request or a coded error naming the bad field out. No I/O, no config
+ * reads: limits come in as a plain object.
+ */
+import { PostbackError } from '../errors.js';
+import type { DataObject, Method } from '../queue/codec.js';
+import { parseTemplate, type CompiledTemplate } from '../queue/template.js';
+
+export interface IngestLimits {
+  maxItems: number;
+  maxUrlBytes: number;
+  maxDelayMs: number;
+  defaultDelayMs: number;
+}
+
+export interface IngestRequest {
+  template: CompiledTemplate;
+  items: DataObject[];
+  delayMs: number;
+}
+
+const invalid = (message: string): PostbackError => new PostbackError('PB_ERR_VALIDATION', message);
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
+}
+
+/**
+ * Compiled templates by method + URL. Traffic sources send the same few
+ * templates millions of times: compile each once. Bounded: cleared when full.
+ */
+const templateCache = new Map<string, CompiledTemplate | string>();
+const TEMPLATE_CACHE_MAX = 10_000;
+
+function compile(method: Method, url: string): CompiledTemplate {
+  const key = method === 'GET' ? url : `POST ${url}`;
+  let hit = templateCache.get(key);
+  if (hit === undefined) {
+    const res = parseTemplate(method, url);
+    hit = res.ok ? res.template : res.message;
+    if (templateCache.size >= TEMPLATE_CACHE_MAX) templateCache.clear();
+    templateCache.set(key, hit);
+  }
+  if (typeof hit === 'string') throw invalid(hit);
+  return hit;
+}
+
+function parseMethod(v: unknown): Method {
+  if (typeof v !== 'string') throw invalid(`endpoint.method must be "GET" or "POST", not ${describe(v)}`);
+  const up = v.length === 3 || v.length === 4 ? v.toUpperCase() : '';
+  if (up === 'GET' || up === 'POST') return up;
+  throw invalid(`endpoint.method must be "GET" or "POST" (got ${JSON.stringify(v.slice(0, 20))})`);
+}
+
+function parseDelay(v: unknown, limits: IngestLimits): number {
+  if (v === undefined || v === null) return limits.defaultDelayMs;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > limits.maxDelayMs) {
+    throw invalid(`endpoint.delay_ms must be an integer from 0 to ${limits.maxDelayMs}`);
+  }
+  return v;
+}
+
+const PLAIN_KEY = /^[A-Za-z_$][\w$]{0,63}$/;
+
+/** `data[3].foo`, or `data[3]["odd key"]` (cut at 64 characters). */
+function field(i: number, key: string): string {
+  return PLAIN_KEY.test(key) ? `data[${i}].${key}` : `data[${i}][${JSON.stringify(key.slice(0, 64))}]`;
+}
+
+function checkItem(item: unknown, i: number): DataObject {
+  if (item === null || typeof item !== 'object' || Array.isArray(item)) {
+    throw invalid(`data[${i}] must be an object, not ${describe(item)}`);
+  }
+  for (const key in item) {
+    const v = (item as Record<string, unknown>)[key];
+    switch (typeof v) {
+      case 'string':
+      case 'boolean':
+        continue;
+      case 'number':
+        if (!Number.isFinite(v)) throw invalid(`${field(i, key)} must be a finite number`);
+        if (Number.isInteger(v) && !Number.isSafeInteger(v)) {
+          throw invalid(`${field(i, key)} is an integer beyond 2^53 and would lose digits: send it as a string`);
+        }
+        continue;
+      case 'object':
+        if (v === null) continue;
+        throw invalid(`${field(i, key)} must be a string, number, boolean or null, not ${describe(v)}`);
+      default:
+        throw invalid(`${field(i, key)} must be a string, number, boolean or null, not ${describe(v)}`);
+    }
+  }
+  if (Object.hasOwn(item, '__proto__')) throw invalid(`data[${i}] must not have a key named "__proto__"`);
+  return item as DataObject;
+}
+
+/** Validates a decoded ingest body (JSON or form) against the contract. */
+export function validateIngest(body: unknown, limits: IngestLimits): IngestRequest {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw invalid(`the body must be a JSON object with "endpoint" and "data", not ${describe(body)}`);
+  }
+  const { endpoint, data } = body as { endpoint?: unknown; data?: unknown };
+  if (endpoint === null || typeof endpoint !== 'object' || Array.isArray(endpoint)) {
+    throw invalid(endpoint === undefined ? 'endpoint is required' : `endpoint must be an object, not ${describe(endpoint)}`);
+  }
+  const ep = endpoint as { method?: unknown; url?: unknown; delay_ms?: unknown };
+  const method = parseMethod(ep.method);
+  if (typeof ep.url !== 'string') {
+    throw invalid(ep.url === undefined ? 'endpoint.url is required' : `endpoint.url must be a string, not ${describe(ep.url)}`);
+  }
+  if (Buffer.byteLength(ep.url) > limits.maxUrlBytes) {
+    throw invalid(`endpoint.url is longer than ${limits.maxUrlBytes} bytes`);
+  }
+  const template = compile(method, ep.url);
+  const delayMs = parseDelay(ep.delay_ms, limits);
+
+  if (!Array.isArray(data)) {
+    throw invalid(data === undefined ? 'data is required' : `data must be an array, not ${describe(data)}`);
+  }
+  if (data.length === 0) throw invalid('data must hold at least one object');
+  if (data.length > limits.maxItems) throw invalid(`data holds ${data.length} items; the limit is ${limits.maxItems}`);
+  for (let i = 0; i < data.length; i++) checkItem(data[i], i);
+  return { template, items: data as DataObject[], delayMs };
+}

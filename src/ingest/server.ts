@@ -1,0 +1,214 @@
+/**
+ * The ingest HTTP shell on raw node:http. Routing is a map lookup, replies
+ * that never change are built once, and the only per-request work is what
+ * the request itself demands: read, decode, validate, one Redis round trip,
+ * answer. Every failure is a coded JSON error; nothing a client sends can
+ * produce a 5xx other than 503 (Redis unavailable, shutting down).
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Redis } from 'ioredis';
+import type { Config } from '../config/index.js';
+import { PostbackError, isPostbackError } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+import { encodeDefault } from '../queue/template.js';
+import { USER_AGENT } from '../version.js';
+import { bodyKind, decodeJson, unsupportedType } from './body.js';
+import { readBody } from './body-reader.js';
+import { createTokenCheck } from './auth.js';
+import type { Enqueuer } from './enqueue.js';
+import { validateIngest, type IngestLimits } from './parse-request.js';
+import { buildPreview } from './preview.js';
+
+export interface IngestDeps {
+  config: Config;
+  redis: Redis;
+  enqueuer: Enqueuer;
+  logger: Logger;
+  nextId: () => string;
+}
+
+type Route = 'ingest' | 'preview' | 'healthz' | 'readyz';
+
+const ROUTES = new Map<string, Route>([
+  ['/i', 'ingest'],
+  ['/ingest.php', 'ingest'],
+  ['/preview', 'preview'],
+  ['/healthz', 'healthz'],
+  ['/readyz', 'readyz'],
+]);
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+function errorBody(err: PostbackError): string {
+  return JSON.stringify({ error: err.error, message: err.message });
+}
+
+const fixed = (code: ConstructorParameters<typeof PostbackError>[0], message: string): string =>
+  errorBody(new PostbackError(code, message));
+
+/** Replies that never change, serialised once. */
+const REPLY = {
+  notFound: fixed('PB_ERR_NOT_FOUND', 'no such path: POST /i or /ingest.php to ingest, /preview to preview'),
+  methodPost: fixed('PB_ERR_METHOD', 'this path takes POST'),
+  methodGet: fixed('PB_ERR_METHOD', 'this path takes GET'),
+  redisDown: fixed('PB_ERR_REDIS_UNAVAILABLE', 'Redis is not connected; nothing was queued, retry later'),
+  unauthorized: fixed('PB_ERR_UNAUTHORIZED', 'send Authorization: Bearer <token> with a configured ingest token'),
+  closing: fixed('PB_ERR_SHUTTING_DOWN', 'this ingest process is shutting down; retry (another will answer)'),
+  alive: '{"status":"ok"}',
+  ready: '{"status":"ready"}',
+  notReady: '{"status":"not ready","redis":"down"}',
+};
+
+export interface IngestServer {
+  server: Server;
+  /** Stops taking requests, answers in-flight ones, closes idle sockets. Idempotent. */
+  close(): Promise<void>;
+}
+
+export function createIngestServer(deps: IngestDeps): IngestServer {
+  const { config, redis, enqueuer, logger, nextId } = deps;
+  const max = config.ingest.maxBodyBytes;
+  const limits: IngestLimits = {
+    maxItems: config.ingest.maxItems,
+    maxUrlBytes: config.ingest.maxUrlBytes,
+    maxDelayMs: config.delivery.maxDelayMs,
+    defaultDelayMs: config.delivery.delayMs,
+  };
+  const encodedDefault = encodeDefault(config.delivery.unmatchedDefault);
+  const authorized = createTokenCheck(config.ingest.tokens);
+  let closing = false;
+
+  function send(res: ServerResponse, status: number, body: string, extra?: Record<string, string>): void {
+    if (res.headersSent || res.destroyed) return;
+    const headers: Record<string, string | number> = {
+      'content-type': JSON_TYPE,
+      'content-length': Buffer.byteLength(body),
+    };
+    if (extra) Object.assign(headers, extra);
+    if (closing) headers.connection = 'close';
+    res.writeHead(status, headers);
+    res.end(body);
+  }
+
+  function fail(res: ServerResponse, err: unknown, route: Route): void {
+    if (isPostbackError(err)) {
+      const extra: Record<string, string> = {};
+      if (err.status === 503) extra['retry-after'] = '1';
+      if (err.status === 413) extra.connection = 'close';
+      send(res, err.status, errorBody(err), extra);
+      if (err.status >= 500) logger.warn({ route, code: err.code, err: err.cause ?? err.message }, err.message);
+      return;
+    }
+    logger.error({ err, route }, 'ingest: unexpected error');
+    send(res, 500, fixed('PB_ERR_INTERNAL', 'internal error; nothing was queued'));
+  }
+
+  function onBody(req: IncomingMessage, res: ServerResponse, route: Route, body: Buffer): void {
+    let parsed;
+    try {
+      const kind = bodyKind(req.headers['content-type']);
+      if (kind === null) throw unsupportedType(req.headers['content-type'] ?? '');
+      parsed = validateIngest(decodeJson(body), limits);
+    } catch (err) {
+      fail(res, err, route);
+      return;
+    }
+    const requestId = nextId();
+    const now = Date.now();
+    if (route === 'preview') {
+      send(res, 200, JSON.stringify(buildPreview(parsed, requestId, encodedDefault, USER_AGENT, now)));
+      return;
+    }
+    if (redis.status !== 'ready') {
+      send(res, 503, REPLY.redisDown, { 'retry-after': '1' });
+      return;
+    }
+    enqueuer.enqueue(parsed, requestId, now).then(
+      (accepted) => send(res, 202, `{"id":"${requestId}","accepted":${accepted}}`),
+      (err: unknown) => fail(res, err, route),
+    );
+  }
+
+  function handle(req: IncomingMessage, res: ServerResponse): void {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const route = ROUTES.get(q === -1 ? url : url.slice(0, q));
+    if (route === undefined) {
+      send(res, 404, REPLY.notFound);
+      return;
+    }
+    if (route === 'healthz' || route === 'readyz') {
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        send(res, 405, REPLY.methodGet, { allow: 'GET, HEAD' });
+      } else if (route === 'healthz') {
+        send(res, 200, REPLY.alive);
+      } else {
+        const ready = redis.status === 'ready' && !closing;
+        send(res, ready ? 200 : 503, ready ? REPLY.ready : REPLY.notReady);
+      }
+      return;
+    }
+    if (req.method !== 'POST') {
+      send(res, 405, REPLY.methodPost, { allow: 'POST' });
+      return;
+    }
+    if (authorized !== null && !authorized(req.headers.authorization)) {
+      send(res, 401, REPLY.unauthorized, { 'www-authenticate': 'Bearer', connection: 'close' });
+      return;
+    }
+    if (closing) {
+      send(res, 503, REPLY.closing, { 'retry-after': '1' });
+      return;
+    }
+    readBody(req, max, (err, body) => {
+      if (err) fail(res, err, route);
+      else if (body) onBody(req, res, route, body);
+    });
+  }
+
+  const server = createServer(
+    {
+      headersTimeout: config.ingest.headersTimeoutMs,
+      requestTimeout: config.ingest.requestTimeoutMs,
+      keepAliveTimeout: config.ingest.keepAliveTimeoutMs,
+      connectionsCheckingInterval: 1_000,
+    },
+    (req, res) => {
+      try {
+        handle(req, res);
+      } catch (err) {
+        fail(res, err, 'ingest');
+      }
+    },
+  );
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    // Malformed or timed-out HTTP: answer if the socket still can, never crash.
+    if (!socket.writable || err.code === 'ECONNRESET') {
+      socket.destroy();
+      return;
+    }
+    const [status, reason, code, message] =
+      err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? ([408, 'Request Timeout', 'PB_ERR_TIMEOUT', 'the request took too long to arrive'] as const)
+        : err.code === 'HPE_HEADER_OVERFLOW'
+          ? ([431, 'Request Header Fields Too Large', 'PB_ERR_VALIDATION', 'request headers too large'] as const)
+          : ([400, 'Bad Request', 'PB_ERR_VALIDATION', 'malformed HTTP request'] as const);
+    const body = fixed(code, message);
+    socket.end(
+      `HTTP/1.1 ${status} ${reason}\r\ncontent-type: ${JSON_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  });
+
+  let closed: Promise<void> | undefined;
+  return {
+    server,
+    close() {
+      closed ??= new Promise<void>((resolve) => {
+        closing = true;
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      return closed;
+    },
+  };
+}

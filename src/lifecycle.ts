@@ -1,0 +1,61 @@
+/**
+ * Graceful shutdown for every role, on close-with-grace: the first SIGTERM
+ * or SIGINT (or a crash) runs the role's ordered steps, each guarded so one
+ * failure skips none (BullMQ `Worker.close`), then flushes logs and exits 0
+ * (1 after an error). A second signal, or running past
+ * `SHUTDOWN_TIMEOUT_MS`, exits 1 at once. Under `start`, a child whose
+ * supervisor vanished (IPC disconnect) shuts down the same way.
+ */
+import closeWithGrace from 'close-with-grace';
+import type { Logger } from './observability/logger.js';
+import { flushLogs } from './observability/logger.js';
+
+export interface ShutdownStep {
+  name: string;
+  run: () => Promise<void> | void;
+}
+
+export interface Lifecycle {
+  /** Starts the shutdown as if a signal had arrived. */
+  close(): void;
+}
+
+export function installShutdown(logger: Logger, timeoutMs: number, steps: ShutdownStep[]): Lifecycle {
+  const cwg = closeWithGrace(
+    {
+      delay: timeoutMs,
+      logger: { error: (m: unknown) => logger.error({ detail: m }, 'shutdown') },
+      onSecondSignal: (signal) => {
+        logger.warn({ signal }, 'second signal: exiting now');
+        flushLogs();
+      },
+      onTimeout: (delay) => {
+        logger.error({ delayMs: delay }, 'graceful shutdown took too long: exiting now');
+        flushLogs();
+      },
+    },
+    async ({ signal, err, manual }) => {
+      if (err) logger.error({ err }, 'fatal error: shutting down');
+      else logger.info({ signal: signal ?? (manual ? 'manual' : 'exit') }, 'shutting down');
+      const started = performance.now();
+      for (const step of steps) {
+        try {
+          await step.run();
+        } catch (stepErr) {
+          logger.error({ err: stepErr, step: step.name }, 'shutdown step failed');
+        }
+      }
+      logger.info({ ms: Math.round(performance.now() - started) }, 'shutdown complete');
+      flushLogs();
+    },
+  );
+  if (typeof process.send === 'function') {
+    process.once('disconnect', () => cwg.close());
+  }
+  return { close: () => cwg.close() };
+}
+
+/** Tells PM2 (`wait_ready`) or the `start` supervisor that the role is up. */
+export function signalReady(): void {
+  process.send?.('ready');
+}

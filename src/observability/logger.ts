@@ -1,0 +1,73 @@
+/**
+ * Loggers (pino). Two kinds:
+ * - the process log: stdout (for PM2/systemd) plus `LOG_DIR/error.log` for
+ *   warnings and errors, with `role` on every line;
+ * - the attempt log: `LOG_DIR/postback.log`, one line per delivery attempt,
+ *   written only by the delivery main thread (single writer).
+ * Both write through asynchronous SonicBoom destinations with a buffer;
+ * `flushLogs()` must run before exit (the lifecycle does it).
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import pino, { type Logger, type DestinationStream } from 'pino';
+import type { Config } from '../config/index.js';
+
+export type { Logger } from 'pino';
+
+type Boom = DestinationStream & { flushSync(): void; end(): void };
+const destinations: Boom[] = [];
+
+function destination(opts: { fd?: number; dest?: string; minLength?: number }): Boom {
+  const d = pino.destination({ ...opts, sync: false, mkdir: true }) as unknown as Boom;
+  destinations.push(d);
+  return d;
+}
+
+export function createLogger(config: Config, role: string): Logger {
+  mkdirSync(config.log.dir, { recursive: true });
+  const level = config.log.level;
+  const streams: pino.StreamEntry[] = [
+    { level: level === 'silent' ? 'fatal' : level, stream: destination({ fd: 1 }) },
+    { level: 'warn', stream: destination({ dest: join(config.log.dir, 'error.log') }) },
+  ];
+  return pino(
+    {
+      level: level === 'silent' ? 'warn' : level,
+      base: { role, pid: process.pid },
+      redact: { paths: ['authorization', 'headers.authorization', 'token', 'password'], censor: '[redacted]' },
+    },
+    pino.multistream(streams),
+  );
+}
+
+/** How often a buffered attempt log is written out even when quiet. */
+const ATTEMPT_FLUSH_MS = 1_000;
+
+/**
+ * The delivery attempt log, `LOG_DIR/postback.log`: buffered in 4 KiB writes
+ * under load, and written out at least every second when traffic is light.
+ */
+export function createAttemptLog(config: Config): Logger {
+  mkdirSync(config.log.dir, { recursive: true });
+  const dest = destination({ dest: join(config.log.dir, 'postback.log'), minLength: 4096 });
+  const timer = setInterval(() => {
+    try {
+      (dest as unknown as { flush(cb?: (err?: Error) => void): void }).flush(() => undefined);
+    } catch {
+      // not open yet, or closing: the next tick or flushLogs() writes it
+    }
+  }, ATTEMPT_FLUSH_MS);
+  timer.unref();
+  return pino({ level: 'info', base: { pid: process.pid } }, dest);
+}
+
+/** Writes out everything buffered; safe to call more than once. */
+export function flushLogs(): void {
+  for (const d of destinations) {
+    try {
+      d.flushSync();
+    } catch {
+      // A destination not yet open has nothing to flush.
+    }
+  }
+}

@@ -1,0 +1,251 @@
+import t from 'tap';
+import { once } from 'node:events';
+import { request } from 'node:http';
+import { connect } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import pino from 'pino';
+import { createIngestServer } from '../../src/ingest/server.js';
+import { Enqueuer } from '../../src/ingest/enqueue.js';
+import { createRedis } from '../../src/queue/redis.js';
+import { shardKeys, templateKey } from '../../src/queue/keys.js';
+import { decodeEntry, decodeTemplate } from '../../src/queue/codec.js';
+import { createRequestIdGenerator } from '../../src/queue/ids.js';
+import { startRedis } from '../helpers/redis.js';
+import { testConfig } from '../helpers/config.js';
+
+const SAMPLE = {
+  endpoint: { method: 'GET', url: 'http://sample_domain_endpoint.com/data?key={key}&value={value}&foo={bar}' },
+  data: [
+    { key: 'Azureus', value: 'Dendrobates' },
+    { key: 'Phyllobates', value: 'Terribilis' },
+  ],
+};
+
+interface Res {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+  json: { error?: string; message?: string; id?: string; accepted?: number; requests?: unknown[] };
+}
+
+function call(port: number, method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, method, path, headers: { 'content-type': 'application/json', ...headers } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString();
+        let json = {};
+        try {
+          json = JSON.parse(text);
+        } catch {
+          // not JSON: the test will say so
+        }
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text, json });
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+t.test('ingest HTTP contract against a real Redis', async (t) => {
+  const redisServer = await startRedis();
+  t.teardown(() => redisServer.destroy());
+  const prefix = `t${randomBytes(4).toString('hex')}`;
+  const config = testConfig({ REDIS_URL: redisServer.url, REDIS_PREFIX: prefix, INGEST_MAX_BODY_BYTES: '4096', INGEST_MAX_ITEMS: '100' });
+  const redis = createRedis(config, 'ingest', 'test-ingest');
+  redis.on('error', () => undefined);
+  await once(redis, 'ready');
+  const keys = shardKeys(prefix, 0);
+  const enqueuer = new Enqueuer(redis, keys, 1000);
+  const logger = pino({ level: 'silent' });
+  const ingest = createIngestServer({ config, redis, enqueuer, logger, nextId: createRequestIdGenerator() });
+  ingest.server.listen(0, '127.0.0.1');
+  await once(ingest.server, 'listening');
+  const port = (ingest.server.address() as { port: number }).port;
+  t.teardown(async () => {
+    await ingest.close();
+    redis.disconnect();
+  });
+  const check = redisServer.client();
+
+  t.test('202 on both paths; entries and template land in Redis', async (t) => {
+    for (const path of ['/ingest.php', '/i']) {
+      const before = await check.xlen(keys.stream);
+      const res = await call(port, 'POST', path, JSON.stringify(SAMPLE));
+      t.equal(res.status, 202, path);
+      t.match(res.headers['content-type'], /^application\/json/);
+      t.equal(res.json.accepted, 2);
+      t.match(res.json.id, /^[A-Za-z0-9_-]{9,}$/);
+      t.equal(await check.xlen(keys.stream), before + 1, 'one entry holds the request');
+    }
+    const entries = await check.xrangeBuffer(keys.stream, '-', '+');
+    const entry = decodeEntry(entries[0]![1][1]!);
+    t.same(entry.items, SAMPLE.data);
+    t.equal(entry.attempts, 0);
+    t.equal(entry.firstIndex, 0);
+    const tpl = await check.getBuffer(templateKey(keys, entry.templateId));
+    t.same(decodeTemplate(tpl!), { method: 'GET', url: SAMPLE.endpoint.url });
+    t.ok((await check.pttl(templateKey(keys, entry.templateId))) > 0, 'the template expires eventually');
+  });
+
+  t.test('a request larger than one entry is split, ids stay distinct and ordered', async (t) => {
+    await check.del(keys.stream);
+    const data = Array.from({ length: 100 }, (_, i) => ({ i }));
+    const res = await call(port, 'POST', '/i', JSON.stringify({ endpoint: SAMPLE.endpoint, data }));
+    t.equal(res.status, 202);
+    t.equal(res.json.accepted, 100);
+    const entries = (await check.xrangeBuffer(keys.stream, '-', '+')).map((e) => decodeEntry(e[1][1]!));
+    t.same(entries.map((e) => [e.firstIndex, e.items.length]), [[0, 64], [64, 36]]);
+    t.same(entries.flatMap((e) => e.items), data);
+    t.equal(new Set(entries.map((e) => e.requestId)).size, 1);
+  });
+
+  t.test('a template Redis lost is written again', async (t) => {
+    const keysBefore = await check.keys(`${prefix}:*tpl:*`);
+    await check.del(...keysBefore);
+    const res = await call(port, 'POST', '/i', JSON.stringify(SAMPLE));
+    t.equal(res.status, 202);
+    t.equal((await check.keys(`${prefix}:*tpl:*`)).length, 1);
+  });
+
+  t.test('every error status, each a JSON body with error and message', async (t) => {
+    const big = JSON.stringify({ endpoint: SAMPLE.endpoint, data: [{ k: 'x'.repeat(5000) }] });
+    const cases: [string, string, string | undefined, Record<string, string>, number, string][] = [
+      ['POST', '/i', '{"endpoint":', {}, 400, 'bad_json'],
+      ['POST', '/i', JSON.stringify({ endpoint: { method: 'PUT', url: 'http://h/' }, data: [{}] }), {}, 400, 'invalid_request'],
+      ['POST', '/i', JSON.stringify({ ...SAMPLE, data: [] }), {}, 400, 'invalid_request'],
+      ['POST', '/nope', JSON.stringify(SAMPLE), {}, 404, 'not_found'],
+      ['GET', '/i', undefined, {}, 405, 'method_not_allowed'],
+      ['PUT', '/ingest.php', JSON.stringify(SAMPLE), {}, 405, 'method_not_allowed'],
+      ['POST', '/i', big, {}, 413, 'payload_too_large'],
+      ['POST', '/i', JSON.stringify(SAMPLE), { 'content-type': 'text/plain' }, 415, 'unsupported_media_type'],
+      ['POST', '/i', JSON.stringify(SAMPLE), { 'content-type': 'application/x-www-form-urlencoded' }, 415, 'unsupported_media_type'],
+    ];
+    const before = await check.xlen(keys.stream);
+    for (const [method, path, body, headers, status, error] of cases) {
+      const res = await call(port, method, path, body, headers);
+      t.equal(res.status, status, `${method} ${path} -> ${status}`);
+      t.equal(res.json.error, error);
+      t.type(res.json.message, 'string');
+      t.match(res.headers['content-type'], /^application\/json/);
+      if (status === 405) t.equal(res.headers.allow, 'POST');
+    }
+    t.equal(await check.xlen(keys.stream), before, 'nothing queued by a bad request');
+  });
+
+  t.test('a missing Content-Type is read as JSON; charset is ignored', async (t) => {
+    const res = await new Promise<number>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/i' }, (r) => {
+        r.resume();
+        resolve(r.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify(SAMPLE));
+    });
+    t.equal(res, 202);
+    t.equal((await call(port, 'POST', '/i', JSON.stringify(SAMPLE), { 'content-type': 'application/json; charset=latin1' })).status, 202);
+  });
+
+  t.test('a body that grows past the limit without Content-Length gets 413', async (t) => {
+    const res = await new Promise<number>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/i', headers: { 'transfer-encoding': 'chunked' } }, (r) => {
+        r.resume();
+        resolve(r.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      for (let i = 0; i < 10; i++) req.write('x'.repeat(1000));
+      req.end();
+    });
+    t.equal(res, 413);
+  });
+
+  t.test('malformed HTTP gets a JSON 400 and the server lives on', async (t) => {
+    const raw = await new Promise<string>((resolve) => {
+      const s = connect(port, '127.0.0.1', () => s.write('POST /i HTTP/1.1\r\nContent-Length: nope\r\n\r\n'));
+      let out = '';
+      s.on('data', (d) => (out += d.toString()));
+      s.on('close', () => resolve(out));
+    });
+    t.match(raw, /^HTTP\/1\.1 400/);
+    t.match(raw, /"error":"invalid_request"/);
+    t.equal((await call(port, 'POST', '/i', JSON.stringify(SAMPLE))).status, 202);
+  });
+
+  t.test('/preview shows the exact requests and queues nothing', async (t) => {
+    const before = await check.xlen(keys.stream);
+    const post = { endpoint: { method: 'POST', url: 'http://h.com/d?k={key}' }, data: [{ key: 'a b', v: 1 }] };
+    const res = await call(port, 'POST', '/preview', JSON.stringify(post));
+    t.equal(res.status, 200);
+    const [r] = res.json.requests as { id: string; method: string; url: string; headers: Record<string, string>; body: string }[];
+    t.equal(r!.method, 'POST');
+    t.equal(r!.url, 'http://h.com/d?k=a%20b');
+    t.equal(r!.body, '{"key":"a b","v":1}');
+    t.equal(r!.headers['content-type'], 'application/json');
+    t.equal(r!.headers['x-postback-id'], r!.id);
+    t.match(r!.headers['user-agent'], /^postback-delivery\/\d+\.\d+\.\d+/);
+    t.match(r!.id, /:0$/);
+    const bad = await call(port, 'POST', '/preview', '{"endpoint":{}}');
+    t.equal(bad.status, 400);
+    t.equal(await check.xlen(keys.stream), before);
+  });
+
+  t.test('health endpoints', async (t) => {
+    t.equal((await call(port, 'GET', '/healthz')).status, 200);
+    t.equal((await call(port, 'GET', '/readyz')).status, 200);
+  });
+
+  t.test('Redis down: 503 quickly with Retry-After, nothing half-written; recovers by itself', async (t) => {
+    await redisServer.stop();
+    const started = Date.now();
+    const res = await call(port, 'POST', '/i', JSON.stringify(SAMPLE));
+    t.equal(res.status, 503);
+    t.equal(res.json.error, 'unavailable');
+    t.equal(res.headers['retry-after'], '1');
+    t.ok(Date.now() - started < 3000, 'answered within the write timeout');
+    t.equal((await call(port, 'GET', '/readyz')).status, 503);
+    t.equal((await call(port, 'POST', '/i', '{bad')).status, 400, 'a bad request is still a 400');
+    await redisServer.start();
+    const until = Date.now() + 10_000;
+    let status = 0;
+    while (Date.now() < until && status !== 202) {
+      status = (await call(port, 'POST', '/i', JSON.stringify(SAMPLE))).status;
+      if (status !== 202) await new Promise((r) => setTimeout(r, 100));
+    }
+    t.equal(status, 202, 'accepted again once Redis is back');
+  });
+});
+
+t.test('INGEST_TOKENS: 401 without the right bearer token, 202 with it', async (t) => {
+  const redisServer = await startRedis();
+  t.teardown(() => redisServer.destroy());
+  const token = 'tok_0123456789abcdef';
+  const config = testConfig({ REDIS_URL: redisServer.url, INGEST_TOKENS: `other_0123456789abcd,${token}` });
+  const redis = createRedis(config, 'ingest', 'test-auth');
+  redis.on('error', () => undefined);
+  await once(redis, 'ready');
+  const ingest = createIngestServer({
+    config,
+    redis,
+    enqueuer: new Enqueuer(redis, shardKeys('auth', 0), 1000),
+    logger: pino({ level: 'silent' }),
+    nextId: createRequestIdGenerator(),
+  });
+  ingest.server.listen(0, '127.0.0.1');
+  await once(ingest.server, 'listening');
+  const port = (ingest.server.address() as { port: number }).port;
+  t.teardown(async () => {
+    await ingest.close();
+    redis.disconnect();
+  });
+  const body = JSON.stringify(SAMPLE);
+  for (const auth of [undefined, 'Bearer wrong', `Basic ${token}`, `Bearer ${token}x`, 'Bearer ']) {
+    const res = await call(port, 'POST', '/i', body, auth ? { authorization: auth } : {});
+    t.equal(res.status, 401, String(auth));
+    t.equal(res.json.error, 'unauthorized');
+  }
+  t.equal((await call(port, 'POST', '/i', body, { authorization: `Bearer ${token}` })).status, 202);
+  t.equal((await call(port, 'POST', '/i', body, { authorization: `bearer ${token}` })).status, 202, 'scheme is case-insensitive');
+  t.equal((await call(port, 'GET', '/healthz')).status, 200, 'health needs no token');
+});
