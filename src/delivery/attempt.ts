@@ -1,0 +1,46 @@
+/**
+ * Plain data that crosses the thread boundary: the batch the main thread
+ * hands a worker, the record the worker returns per attempt, and the
+ * settings a worker starts with. Workers never throw across threads (class
+ * and `code` would be lost over postMessage): every attempt ends as an
+ * {@link AttemptResult}.
+ */
+import type { DataObject, Method } from '../queue/codec.js';
+
+/** `[template id, method, URL template]` */
+export type BatchTemplate = [string, Method, string];
+/** `[index into templates, postback id, data]` */
+export type BatchItem = [number, string, DataObject];
+
+export interface BatchTask {
+  templates: BatchTemplate[];
+  items: BatchItem[];
+}
+
+export interface AttemptResult {
+  /** Rendered URL ('' when it could not be rendered). */
+  url: string;
+  /** ms epoch at attempt start. */
+  deliveryTime: number;
+  /** ms epoch when the response was complete; null without a response. */
+  responseTime: number | null;
+  /** Monotonic duration of the attempt. */
+  latencyMs: number;
+  status: number | null;
+  /** Response body, cut at RESPONSE_BODY_MAX bytes; null without a response. */
+  body: string | null;
+  /** A PB_ERR_* code when the attempt failed below HTTP (or redirected). */
+  errorCode: string | null;
+  error: string | null;
+  /** Raw Retry-After header of a response, for the retry policy. */
+  retryAfter: string | null;
+}
+
+export interface WorkerSettings {
+  timeoutMs: number;
+  responseBodyMax: number;
+  connectionsPerOrigin: number;
+  encodedDefault: string;
+  userAgent: string;
+  allowPrivate: boolean;
+}

@@ -1,0 +1,73 @@
+/**
+ * The delivery role: Redis connections, the Piscina pool of delivery
+ * threads, the service loop, shutdown in order (stop reading, finish what
+ * was read, acknowledge, close the pool, quit Redis, flush logs).
+ */
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { Piscina } from 'piscina';
+import { loadConfig } from '../config/index.js';
+import { installShutdown, signalReady } from '../lifecycle.js';
+import { createAttemptLog, createLogger } from '../observability/logger.js';
+import { shardKeys } from '../queue/keys.js';
+import { createRedis } from '../queue/redis.js';
+import { encodeDefault } from '../queue/template.js';
+import { USER_AGENT } from '../version.js';
+import type { AttemptResult, BatchTask, WorkerSettings } from './attempt.js';
+import { DeliveryService } from './service.js';
+
+export async function runDelivery(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger(config, 'delivery');
+  const attemptLog = createAttemptLog(config);
+  const d = config.delivery;
+  const consumer = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+
+  const redis = createRedis(config, 'delivery', `delivery:${consumer}`);
+  const blocking = createRedis(config, 'blocking', `delivery-read:${consumer}`);
+  for (const [name, client] of [
+    ['redis', redis],
+    ['redis (blocking)', blocking],
+  ] as const) {
+    client.on('error', (err: Error) => logger.debug({ err: err.message, client: name }, 'redis connection error'));
+  }
+
+  const settings: WorkerSettings = {
+    timeoutMs: d.timeoutMs,
+    responseBodyMax: d.responseBodyMax,
+    connectionsPerOrigin: Math.max(1, Math.ceil(d.connectionsPerOrigin / d.workers)),
+    encodedDefault: encodeDefault(d.unmatchedDefault),
+    userAgent: USER_AGENT,
+    allowPrivate: d.allowPrivate,
+  };
+  const pool = new Piscina<BatchTask, AttemptResult[]>({
+    filename: new URL('./worker.js', import.meta.url).href,
+    minThreads: d.workers,
+    maxThreads: d.workers,
+    concurrentTasksPerWorker: Math.ceil(d.concurrency / Math.min(d.batchSize, d.concurrency)) + 1,
+    idleTimeout: Number.MAX_SAFE_INTEGER,
+    atomics: 'disabled',
+    workerData: settings,
+  });
+
+  const service = new DeliveryService({
+    config,
+    logger,
+    attemptLog,
+    redis,
+    blocking,
+    pool,
+    keys: shardKeys(config.redis.prefix, 0),
+    consumer,
+  });
+
+  installShutdown(logger, config.shutdownTimeoutMs, [
+    { name: 'delivery', run: () => service.close() },
+    { name: 'workers', run: () => pool.close() },
+    { name: 'redis', run: () => Promise.all([redis.quit(), blocking.quit()]).then(() => undefined) },
+  ]);
+
+  await service.start();
+  logger.info({ consumer, workers: d.workers, concurrency: d.concurrency }, 'delivery running');
+  signalReady();
+}

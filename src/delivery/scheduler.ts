@@ -1,0 +1,110 @@
+/**
+ * Pure: which postbacks go out next, in which batches. Ready postbacks wait
+ * in one FIFO per origin; `take()` walks the origins round-robin and builds
+ * batches of one origin each (so a slow partner's batch never holds a
+ * healthy partner's results), keeping the total in flight within
+ * DELIVERY_CONCURRENCY and each origin within its share of it. No I/O and
+ * no clock: the caller reports completions with `done()`.
+ */
+
+export interface SchedulerLimits {
+  /** Postbacks in flight in all. */
+  concurrency: number;
+  /** Postbacks in flight per origin. */
+  perOrigin: number;
+  /** Largest batch handed to a worker. */
+  batchSize: number;
+}
+
+export interface Batch<J> {
+  origin: string;
+  jobs: J[];
+}
+
+interface OriginQueue<J> {
+  jobs: J[];
+  head: number;
+  inFlight: number;
+}
+
+export class Scheduler<J> {
+  private readonly queues = new Map<string, OriginQueue<J>>();
+  /** Origins with jobs waiting, in round-robin order. */
+  private ring: string[] = [];
+  private cursor = 0;
+  private waiting = 0;
+  private inFlight = 0;
+
+  constructor(private readonly limits: SchedulerLimits) {}
+
+  get size(): { waiting: number; inFlight: number } {
+    return { waiting: this.waiting, inFlight: this.inFlight };
+  }
+
+  push(origin: string, job: J): void {
+    let q = this.queues.get(origin);
+    if (q === undefined) {
+      q = { jobs: [], head: 0, inFlight: 0 };
+      this.queues.set(origin, q);
+    }
+    if (q.head === q.jobs.length) this.ring.push(origin);
+    q.jobs.push(job);
+    this.waiting++;
+  }
+
+  /** Batches that may start now; their jobs count as in flight. */
+  take(): Batch<J>[] {
+    const out: Batch<J>[] = [];
+    const { concurrency, perOrigin, batchSize } = this.limits;
+    let idle = 0;
+    while (this.ring.length > 0 && this.inFlight < concurrency && idle < this.ring.length) {
+      if (this.cursor >= this.ring.length) this.cursor = 0;
+      const origin = this.ring[this.cursor] as string;
+      const q = this.queues.get(origin) as OriginQueue<J>;
+      const n = Math.min(batchSize, q.jobs.length - q.head, perOrigin - q.inFlight, concurrency - this.inFlight);
+      if (n <= 0) {
+        idle++;
+        this.cursor++;
+        continue;
+      }
+      idle = 0;
+      const jobs = q.jobs.slice(q.head, q.head + n);
+      q.head += n;
+      q.inFlight += n;
+      this.inFlight += n;
+      this.waiting -= n;
+      out.push({ origin, jobs });
+      if (q.head === q.jobs.length) {
+        q.jobs = [];
+        q.head = 0;
+        this.ring.splice(this.cursor, 1);
+      } else {
+        this.cursor++;
+      }
+    }
+    return out;
+  }
+
+  /** Reports `n` jobs of `origin` finished. */
+  done(origin: string, n: number): void {
+    const q = this.queues.get(origin);
+    if (q === undefined) return;
+    q.inFlight -= n;
+    this.inFlight -= n;
+    if (q.inFlight === 0 && q.head === q.jobs.length) this.queues.delete(origin);
+  }
+
+  /** Removes and returns every job not yet started (for hand-back at shutdown). */
+  drain(): J[] {
+    const out: J[] = [];
+    for (const q of this.queues.values()) {
+      out.push(...q.jobs.slice(q.head));
+      q.jobs = [];
+      q.head = 0;
+    }
+    this.ring = [];
+    this.waiting = 0;
+    for (const [origin, q] of this.queues) if (q.inFlight === 0) this.queues.delete(origin);
+    return out;
+  }
+}

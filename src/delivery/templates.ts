@@ -1,0 +1,49 @@
+/**
+ * The delivery main thread's view of templates: content-addressed, so a
+ * template once loaded never changes and is cached by id; misses are
+ * fetched together with one MGET per read batch. A template Redis no longer
+ * has (lost keys) resolves to null and its postbacks fail permanently with
+ * PB_ERR_TEMPLATE_MISSING rather than retrying forever.
+ */
+import type { Redis } from 'ioredis';
+import { decodeTemplate, type StoredTemplate } from '../queue/codec.js';
+import { templateKey, type ShardKeys } from '../queue/keys.js';
+import { parseTemplate } from '../queue/template.js';
+
+export interface KnownTemplate {
+  stored: StoredTemplate;
+  /** Scheduling key: the fixed origin, or the template id when the host varies. */
+  origin: string;
+}
+
+const CACHE_MAX = 10_000;
+
+export class TemplateStore {
+  private readonly cache = new Map<string, KnownTemplate>();
+
+  constructor(private readonly redis: Redis) {}
+
+  get(id: string): KnownTemplate | undefined {
+    return this.cache.get(id);
+  }
+
+  /** Loads the given ids that are not cached; ids Redis lacks stay unknown. */
+  async load(keys: ShardKeys, ids: Iterable<string>): Promise<void> {
+    const missing = [...new Set(ids)].filter((id) => !this.cache.has(id));
+    if (missing.length === 0) return;
+    const blobs = await this.redis.mgetBuffer(...missing.map((id) => templateKey(keys, id)));
+    for (let i = 0; i < missing.length; i++) {
+      const blob = blobs[i];
+      if (!blob) continue;
+      try {
+        const stored = decodeTemplate(blob);
+        const parsed = parseTemplate(stored.method, stored.url);
+        const origin = parsed.ok && parsed.template.origin !== null ? parsed.template.origin : `template:${missing[i]}`;
+        if (this.cache.size >= CACHE_MAX) this.cache.clear();
+        this.cache.set(missing[i] as string, { stored, origin });
+      } catch {
+        // Undecodable template: left unknown, its postbacks fail permanently.
+      }
+    }
+  }
+}

@@ -1,0 +1,34 @@
+import t from 'tap';
+import { classify } from '../../src/delivery/outcome.js';
+
+t.test('outcome classification follows the contract', async (t) => {
+  const cases: [number | null, string | null, string][] = [
+    [200, null, 'success'],
+    [201, null, 'success'],
+    [204, null, 'success'],
+    [299, null, 'success'],
+    [500, null, 'retryable'],
+    [502, null, 'retryable'],
+    [503, null, 'retryable'],
+    [599, null, 'retryable'],
+    [408, null, 'retryable'],
+    [429, null, 'retryable'],
+    [400, null, 'permanent'],
+    [401, null, 'permanent'],
+    [404, null, 'permanent'],
+    [410, null, 'permanent'],
+    [301, 'PB_ERR_REDIRECT', 'permanent'],
+    [302, 'PB_ERR_REDIRECT', 'permanent'],
+    [304, null, 'permanent'],
+    [101, null, 'permanent'],
+    [null, 'PB_ERR_CONNECT', 'retryable'],
+    [null, 'PB_ERR_DELIVERY_TIMEOUT', 'retryable'],
+    [null, 'PB_ERR_SOCKET', 'retryable'],
+    [null, 'PB_ERR_PROTOCOL', 'retryable'],
+    [null, 'PB_ERR_INTERNAL', 'retryable'],
+    [null, 'PB_ERR_BAD_URL', 'permanent'],
+    [null, 'PB_ERR_BLOCKED_ADDRESS', 'permanent'],
+    [null, 'PB_ERR_TEMPLATE_MISSING', 'permanent'],
+  ];
+  for (const [status, code, want] of cases) t.equal(classify(status, code), want, `${status} ${code}`);
+});

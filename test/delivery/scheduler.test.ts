@@ -1,0 +1,66 @@
+import t from 'tap';
+import { Scheduler } from '../../src/delivery/scheduler.js';
+
+t.test('batches hold one origin each and respect the batch size', async (t) => {
+  const s = new Scheduler<number>({ concurrency: 100, perOrigin: 100, batchSize: 3 });
+  for (let i = 0; i < 5; i++) s.push('a', i);
+  for (let i = 10; i < 12; i++) s.push('b', i);
+  const batches = s.take();
+  t.same(
+    batches.map((b) => [b.origin, b.jobs]),
+    [
+      ['a', [0, 1, 2]],
+      ['b', [10, 11]],
+      ['a', [3, 4]],
+    ],
+  );
+  t.same(s.size, { waiting: 0, inFlight: 7 });
+});
+
+t.test('total concurrency is never exceeded; completions free room', async (t) => {
+  const s = new Scheduler<number>({ concurrency: 4, perOrigin: 4, batchSize: 10 });
+  for (let i = 0; i < 10; i++) s.push('a', i);
+  const first = s.take();
+  t.same(first.map((b) => b.jobs), [[0, 1, 2, 3]]);
+  t.same(s.take(), [], 'nothing more while full');
+  s.done('a', 2);
+  t.same(s.take().map((b) => b.jobs), [[4, 5]]);
+  t.same(s.size, { waiting: 4, inFlight: 4 });
+});
+
+t.test('one origin cannot take more than its share: others keep flowing', async (t) => {
+  const s = new Scheduler<string>({ concurrency: 10, perOrigin: 3, batchSize: 10 });
+  for (let i = 0; i < 20; i++) s.push('slow', `s${i}`);
+  for (let i = 0; i < 4; i++) s.push('fast', `f${i}`);
+  const b = s.take();
+  t.same(b.map((x) => [x.origin, x.jobs.length]), [
+    ['slow', 3],
+    ['fast', 3],
+  ]);
+  s.done('fast', 3);
+  t.same(s.take().map((x) => [x.origin, x.jobs]), [['fast', ['f3']]], 'slow stays capped, fast goes on');
+});
+
+t.test('FIFO within an origin, across many takes', async (t) => {
+  const s = new Scheduler<number>({ concurrency: 2, perOrigin: 2, batchSize: 2 });
+  const seen: number[] = [];
+  for (let i = 0; i < 9; i++) s.push('a', i);
+  for (let round = 0; round < 10; round++) {
+    for (const b of s.take()) {
+      seen.push(...b.jobs);
+      s.done(b.origin, b.jobs.length);
+    }
+  }
+  t.same(seen, [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+  t.same(s.size, { waiting: 0, inFlight: 0 });
+});
+
+t.test('drain hands back everything not started', async (t) => {
+  const s = new Scheduler<number>({ concurrency: 2, perOrigin: 2, batchSize: 2 });
+  for (let i = 0; i < 5; i++) s.push('a', i);
+  s.push('b', 9);
+  s.take();
+  t.same(s.drain().sort(), [2, 3, 4, 9]);
+  t.same(s.size, { waiting: 0, inFlight: 2 });
+  t.same(s.take(), []);
+});
