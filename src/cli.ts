@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+/**
+ * One entry point, one role per process:
+ *   node dist/cli.js <ingest|delivery|monitor|start|sink|dlq|config>
+ * Roles are loaded lazily so each process only imports what it runs.
+ */
+const USAGE = `usage: node dist/cli.js <role> [options]
+
+roles:
+  start      everything on one machine (private Redis unless REDIS_URL)
+  ingest     the HTTP ingest endpoint (POST /i, /ingest.php, /preview)
+  delivery   the delivery process (reads Redis, calls endpoints)
+  monitor    /healthz
+  sink       a local endpoint that prints what it receives (--port 9999)
+  config     print the effective configuration as JSON
+`;
+
+async function main(argv: string[]): Promise<void> {
+  const [role, ...rest] = argv;
+  switch (role) {
+    case 'ingest':
+      return (await import('./ingest/main.js')).runIngest();
+    case 'delivery':
+      return (await import('./delivery/main.js')).runDelivery();
+    case 'monitor':
+      return (await import('./monitor/main.js')).runMonitor();
+    case 'start':
+      return (await import('./start/main.js')).runStart();
+    case 'sink':
+      return (await import('./sink/main.js')).runSink(rest);
+    case 'config': {
+      const { loadConfig } = await import('./config/index.js');
+      const c = loadConfig();
+      const shown = { ...c, ingest: { ...c.ingest, tokens: c.ingest.tokens.map(() => '***') } };
+      process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
+      return;
+    }
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(USAGE);
+      return;
+    default:
+      process.stderr.write(`unknown role "${role}"\n${USAGE}`);
+      process.exitCode = 2;
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  process.stderr.write(`postback-delivery: ${(err as Error)?.message ?? String(err)}\n`);
+  process.exit(1);
+});

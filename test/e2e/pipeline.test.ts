@@ -1,0 +1,142 @@
+/**
+ * The whole path through real processes: `dist/cli.js ingest` and
+ * `dist/cli.js delivery` against a real redis-server and a real sink.
+ */
+import t from 'tap';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { startRedis } from '../helpers/redis.js';
+import { startSink } from '../helpers/sink.js';
+import { spawnRole, testEnv } from '../helpers/procs.js';
+import { freePort } from '../helpers/ports.js';
+import { post } from '../helpers/http.js';
+
+const SAMPLES = new URL('../../../shared/samples/', import.meta.url);
+const SAMPLE_HOST = 'http://sample_domain_endpoint.com';
+
+function sample(name: string, origin: string): { body: string; expected: string[] } {
+  const body = readFileSync(new URL(name, SAMPLES), 'utf8').replaceAll(SAMPLE_HOST, origin);
+  const expected = readFileSync(new URL(name.replace(/\.json$/, '.expected'), SAMPLES), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => l.replaceAll(SAMPLE_HOST, origin));
+  return { body, expected };
+}
+
+t.test('ingest to delivery to sink', async (t) => {
+  const redis = await startRedis();
+  t.teardown(() => redis.destroy());
+  const sink = await startSink();
+  t.teardown(() => sink.close());
+  const port = await freePort();
+  const env = testEnv(redis.url, { INGEST_PORT: String(port), DELIVERY_WORKERS: '2' });
+  const ingest = await spawnRole('ingest', env);
+  const delivery = await spawnRole('delivery', env);
+  t.teardown(async () => {
+    await ingest.stop();
+    await delivery.stop();
+  });
+  const base = `http://127.0.0.1:${port}`;
+  const seen = () => sink.received.map((r) => (r.method === 'POST' ? `POST ${sink.origin}${r.url} ${r.body}` : `GET ${sink.origin}${r.url}`));
+
+  t.test('the v1 sample on /ingest.php and on /i gives exactly the two expected requests', async (t) => {
+    const { body, expected } = sample('sample-v1.json', sink.origin);
+    for (const path of ['/ingest.php', '/i']) {
+      sink.received.length = 0;
+      const res = await post(base + path, body);
+      t.equal(res.status, 202);
+      t.equal(res.json.accepted, 2);
+      await sink.waitFor(2);
+      await new Promise((r) => setTimeout(r, 200));
+      t.same(seen().sort(), [...expected].sort(), path);
+      const ids = sink.received.map((r) => r.headers['x-postback-id']).sort();
+      t.same(ids, [`${res.json.id}:0`, `${res.json.id}:1`], 'X-Postback-Id is <request id>:<index>');
+      for (const r of sink.received) {
+        t.match(r.headers['user-agent'], /^postback-delivery\/\d+\.\d+\.\d+$/);
+        t.equal(r.body, '', 'GET has no body');
+      }
+    }
+  });
+
+  t.test('every JSON sample gives its expected requests', async (t) => {
+    for (const f of readdirSync(SAMPLES).filter((n) => n.endsWith('.json'))) {
+      sink.received.length = 0;
+      const { body, expected } = sample(f, sink.origin);
+      t.equal((await post(`${base}/i`, body)).status, 202, f);
+      await sink.waitFor(expected.length);
+      await new Promise((r) => setTimeout(r, 100));
+      t.same(seen().sort(), [...expected].sort(), f);
+    }
+  });
+
+  t.test('POST carries the data object as JSON', async (t) => {
+    sink.received.length = 0;
+    const { body } = sample('post.json', sink.origin);
+    await post(`${base}/i`, body);
+    await sink.waitFor(2);
+    for (const r of sink.received) {
+      t.equal(r.method, 'POST');
+      t.equal(r.headers['content-type'], 'application/json');
+      const data = JSON.parse(r.body) as { key: string };
+      t.match(r.url, `key=${data.key}`);
+    }
+  });
+
+  t.test('1000 data items give 1000 deliveries with distinct ids', async (t) => {
+    sink.received.length = 0;
+    const data = Array.from({ length: 1000 }, (_, i) => ({ n: i }));
+    const res = await post(`${base}/i`, JSON.stringify({ endpoint: { method: 'GET', url: `${sink.origin}/k?n={n}` }, data }));
+    t.equal(res.status, 202);
+    t.equal(res.json.accepted, 1000);
+    await sink.waitFor(1000);
+    await new Promise((r) => setTimeout(r, 300));
+    t.equal(sink.received.length, 1000, 'no duplicates');
+    const ids = new Set(sink.received.map((r) => r.headers['x-postback-id']));
+    t.equal(ids.size, 1000);
+    const ns = new Set(sink.received.map((r) => Number(new URL(r.url, sink.origin).searchParams.get('n'))));
+    t.equal(ns.size, 1000);
+    t.ok([...ns].every((n) => n >= 0 && n < 1000));
+  });
+
+  t.test('the delivery log holds one line per attempt with every field', async (t) => {
+    await delivery.stop();
+    const lines = readFileSync(join(env.LOG_DIR!, 'postback.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const sampleItems = readdirSync(SAMPLES)
+      .filter((n) => n.endsWith('.json'))
+      .reduce((sum, f) => sum + sample(f, '').expected.length, 0);
+    const expectedAttempts = 2 * 2 + sampleItems + 2 + 1000;
+    t.equal(lines.length, expectedAttempts);
+    for (const field of ['id', 'method', 'url', 'attempt', 'requestTime', 'deliveryTime', 'responseTime', 'latencyMs', 'status', 'body', 'outcome', 'error']) {
+      t.ok(lines.every((l) => field in l), `every line has ${field}`);
+    }
+    const l = lines[0];
+    t.equal(l.outcome, 'delivered');
+    t.equal(l.status, 200);
+    t.equal(l.attempt, 1);
+    t.equal(l.body, 'ok');
+    t.equal(l.error, null);
+    t.ok(l.requestTime <= l.deliveryTime && l.deliveryTime <= l.responseTime, 'times in order');
+    t.ok(l.latencyMs >= 0);
+  });
+});
+
+t.test('with one worker and one connection, order is FIFO', async (t) => {
+  const redis = await startRedis();
+  t.teardown(() => redis.destroy());
+  const sink = await startSink();
+  t.teardown(() => sink.close());
+  const port = await freePort();
+  const env = testEnv(redis.url, { INGEST_PORT: String(port), DELIVERY_WORKERS: '1', DELIVERY_CONNECTIONS_PER_ORIGIN: '1' });
+  const ingest = await spawnRole('ingest', env);
+  t.teardown(() => ingest.stop());
+  // Queue everything first, then start delivery: the backlog is read in order.
+  for (let r = 0; r < 5; r++) {
+    const data = Array.from({ length: 100 }, (_, i) => ({ n: r * 100 + i }));
+    t.equal((await post(`http://127.0.0.1:${port}/i`, JSON.stringify({ endpoint: { method: 'GET', url: `${sink.origin}/?n={n}` }, data }))).status, 202);
+  }
+  const delivery = await spawnRole('delivery', env);
+  t.teardown(() => delivery.stop());
+  await sink.waitFor(500);
+  const order = sink.received.map((r) => Number(new URL(r.url, sink.origin).searchParams.get('n')));
+  t.same(order, Array.from({ length: 500 }, (_, i) => i));
+});

@@ -1,0 +1,88 @@
+/**
+ * A real HTTP endpoint on 127.0.0.1:0 that records what it receives and
+ * answers as the test scripts it (status, delay, body), per request.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { once } from 'node:events';
+
+export interface Received {
+  method: string;
+  url: string;
+  headers: IncomingMessage['headers'];
+  body: string;
+  at: number;
+}
+
+export type Reply = { status?: number; delayMs?: number; body?: string; headers?: Record<string, string> };
+export type Script = (req: Received, n: number) => Reply | 'hang' | 'reset';
+
+export interface TestSink {
+  port: number;
+  origin: string;
+  received: Received[];
+  /** Resolves once `n` requests arrived (rejects after timeoutMs). */
+  waitFor(n: number, timeoutMs?: number): Promise<Received[]>;
+  close(): Promise<void>;
+}
+
+export async function startSink(script: Script = () => ({ status: 200 })): Promise<TestSink> {
+  const received: Received[] = [];
+  const waiters: { n: number; resolve: () => void }[] = [];
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const r: Received = {
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString(),
+        at: Date.now(),
+      };
+      received.push(r);
+      for (const w of waiters.filter((w) => received.length >= w.n)) w.resolve();
+      const reply = script(r, received.length);
+      if (reply === 'hang') return;
+      if (reply === 'reset') {
+        req.socket.destroy();
+        return;
+      }
+      const send = () => {
+        if (res.destroyed) return;
+        res.writeHead(reply.status ?? 200, { 'content-type': 'text/plain', ...reply.headers });
+        res.end(reply.body ?? 'ok');
+      };
+      if (reply.delayMs) setTimeout(send, reply.delayMs);
+      else send();
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  return {
+    port,
+    origin: `http://127.0.0.1:${port}`,
+    received,
+    waitFor(n, timeoutMs = 20_000) {
+      if (received.length >= n) return Promise.resolve(received);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`sink got ${received.length} of ${n} requests in ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+        waiters.push({
+          n,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve(received);
+          },
+        });
+      });
+    },
+    async close() {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
