@@ -1,0 +1,61 @@
+/**
+ * Pure: what happens after an attempt. Success is delivered; a permanent
+ * failure is dead; a retryable failure is tried again after an exponential
+ * backoff with jitter (base x 2^(attempt-1), at least half of it, capped),
+ * stretched to honour a Retry-After within the cap, unless the attempts
+ * are spent (dead) or the next try would fall past the postback's deadline
+ * (expired). `now` and `random` come in: no clock, no Math.random here.
+ */
+import type { Verdict } from './outcome.js';
+
+export interface RetrySettings {
+  maxAttempts: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+}
+
+export type Decision =
+  | { outcome: 'delivered' }
+  | { outcome: 'retry'; dueAt: number }
+  | { outcome: 'dead' }
+  | { outcome: 'expired' };
+
+/** Delay before attempt `attempts + 1`, given `attempts` made so far (>= 1). */
+export function backoff(attempts: number, s: RetrySettings, random: number): number {
+  const exp = Math.min(s.backoffMaxMs, s.backoffBaseMs * 2 ** Math.min(attempts - 1, 52));
+  return Math.min(s.backoffMaxMs, Math.round(exp / 2 + (exp / 2) * random));
+}
+
+/**
+ * Milliseconds a Retry-After header asks for: delta-seconds or an HTTP date.
+ * Null when absent or unreadable.
+ */
+export function parseRetryAfter(header: string | null, now: number): number | null {
+  if (header === null) return null;
+  const v = header.trim();
+  if (/^\d{1,10}$/.test(v)) return Number(v) * 1000;
+  // An HTTP date names its month: "Wed, 21 Oct 2015 07:28:00 GMT".
+  if (!/[A-Za-z]{3}/.test(v)) return null;
+  const at = Date.parse(v);
+  if (Number.isNaN(at)) return null;
+  return Math.max(0, at - now);
+}
+
+export function decide(
+  verdict: Verdict,
+  attempts: number,
+  retryAfter: string | null,
+  deadline: number,
+  now: number,
+  s: RetrySettings,
+  random: number,
+): Decision {
+  if (verdict === 'success') return { outcome: 'delivered' };
+  if (verdict === 'permanent' || attempts >= s.maxAttempts) return { outcome: 'dead' };
+  let delay = backoff(attempts, s, random);
+  const asked = parseRetryAfter(retryAfter, now);
+  if (asked !== null) delay = Math.min(s.backoffMaxMs, Math.max(delay, asked));
+  const dueAt = now + delay;
+  if (dueAt > deadline) return { outcome: 'expired' };
+  return { outcome: 'retry', dueAt };
+}
