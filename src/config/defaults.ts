@@ -9,12 +9,14 @@ export const DEFAULTS = {
   REDIS_PORT: 6380,
   REDIS_PREFIX: 'pb',
   REDIS_DIR: './var/redis',
+  REDIS_APPENDFSYNC: 'everysec',
   INGEST_HOST: '0.0.0.0',
   INGEST_PORT: 8080,
   INGEST_MAX_BODY_BYTES: 1_048_576,
   INGEST_MAX_ITEMS: 10_000,
   INGEST_MAX_URL_BYTES: 8_192,
   INGEST_WRITE_TIMEOUT_MS: 2_000,
+  INGEST_MAX_QUEUE: 5_000_000,
   INGEST_HEADERS_TIMEOUT_MS: 10_000,
   INGEST_REQUEST_TIMEOUT_MS: 30_000,
   INGEST_KEEPALIVE_TIMEOUT_MS: 5_000,
@@ -32,6 +34,8 @@ export const DEFAULTS = {
   DELIVERY_WORKERS: availableParallelism(),
   DELIVERY_CONNECTIONS_PER_ORIGIN: 64,
   DELIVERY_BATCH_SIZE: 64,
+  DELIVERY_ORIGIN_SHARE: 0.25,
+  DELIVERY_VISIBILITY_MS: 60_000,
   DELIVERY_ALLOW_PRIVATE: false,
   RESPONSE_BODY_MAX: 1_024,
   SHUTDOWN_TIMEOUT_MS: 15_000,
@@ -51,6 +55,8 @@ export interface Config {
     prefix: string;
     /** Data directory of the private redis-server. */
     dir: string;
+    /** AOF fsync policy of the private redis-server. */
+    appendfsync: 'everysec' | 'always' | 'no';
   };
   ingest: {
     host: string;
@@ -62,6 +68,8 @@ export interface Config {
     tokens: string[];
     /** Longest wait for Redis to acknowledge a request's writes before 503. */
     writeTimeoutMs: number;
+    /** Postbacks waiting (per shard) past which ingest answers 503; 0 disables. */
+    maxQueue: number;
     headersTimeoutMs: number;
     requestTimeoutMs: number;
     keepAliveTimeoutMs: number;
@@ -83,6 +91,10 @@ export interface Config {
     workers: number;
     connectionsPerOrigin: number;
     batchSize: number;
+    /** Fraction of `concurrency` one origin may hold in flight. */
+    originShare: number;
+    /** Idle time after which another consumer reclaims an entry. */
+    visibilityMs: number;
     allowPrivate: boolean;
     responseBodyMax: number;
   };

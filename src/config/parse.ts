@@ -68,6 +68,17 @@ class Reader {
       .filter((s) => s.length > 0);
   }
 
+  fraction(name: string, def: number): number {
+    const v = this.raw(name);
+    if (v === undefined) return def;
+    const n = /^(0?\.\d+|1(\.0*)?)$/.test(v) ? Number(v) : NaN;
+    if (!(n > 0 && n <= 1)) {
+      this.problems.push(`${name} must be a fraction above 0 and at most 1, like 0.25 (got "${v}")`);
+      return def;
+    }
+    return n;
+  }
+
   oneOf<T extends string>(name: string, def: T, allowed: readonly T[]): T {
     const v = this.raw(name);
     if (v === undefined) return def;
@@ -103,6 +114,7 @@ export function parseConfig(env: Env): ParseResult {
       port: r.int('REDIS_PORT', d.REDIS_PORT, 1, PORT_MAX),
       prefix,
       dir: r.str('REDIS_DIR', d.REDIS_DIR),
+      appendfsync: r.oneOf<'everysec' | 'always' | 'no'>('REDIS_APPENDFSYNC', d.REDIS_APPENDFSYNC, ['everysec', 'always', 'no'] as const),
     },
     ingest: {
       host: r.str('INGEST_HOST', d.INGEST_HOST),
@@ -112,6 +124,7 @@ export function parseConfig(env: Env): ParseResult {
       maxUrlBytes: r.int('INGEST_MAX_URL_BYTES', d.INGEST_MAX_URL_BYTES, 32, 1_048_576),
       tokens: r.list('INGEST_TOKENS'),
       writeTimeoutMs: r.int('INGEST_WRITE_TIMEOUT_MS', d.INGEST_WRITE_TIMEOUT_MS, 50, 60_000),
+      maxQueue: r.int('INGEST_MAX_QUEUE', d.INGEST_MAX_QUEUE, 0, 1_000_000_000),
       headersTimeoutMs: r.int('INGEST_HEADERS_TIMEOUT_MS', d.INGEST_HEADERS_TIMEOUT_MS, 100, 600_000),
       requestTimeoutMs: r.int('INGEST_REQUEST_TIMEOUT_MS', d.INGEST_REQUEST_TIMEOUT_MS, 100, 3_600_000),
       keepAliveTimeoutMs: r.int('INGEST_KEEPALIVE_TIMEOUT_MS', d.INGEST_KEEPALIVE_TIMEOUT_MS, 0, 600_000),
@@ -133,6 +146,8 @@ export function parseConfig(env: Env): ParseResult {
       workers: r.int('DELIVERY_WORKERS', d.DELIVERY_WORKERS, 1, 256),
       connectionsPerOrigin: r.int('DELIVERY_CONNECTIONS_PER_ORIGIN', d.DELIVERY_CONNECTIONS_PER_ORIGIN, 1, 10_000),
       batchSize: r.int('DELIVERY_BATCH_SIZE', d.DELIVERY_BATCH_SIZE, 1, 10_000),
+      originShare: r.fraction('DELIVERY_ORIGIN_SHARE', d.DELIVERY_ORIGIN_SHARE),
+      visibilityMs: r.int('DELIVERY_VISIBILITY_MS', d.DELIVERY_VISIBILITY_MS, 1_000, DAY_MS),
       allowPrivate: r.bool('DELIVERY_ALLOW_PRIVATE', d.DELIVERY_ALLOW_PRIVATE),
       responseBodyMax: r.int('RESPONSE_BODY_MAX', d.RESPONSE_BODY_MAX, 0, 1_048_576),
     },
@@ -151,6 +166,17 @@ export function parseConfig(env: Env): ParseResult {
   }
   if (del.delayMs > del.maxDelayMs) {
     r.problem(`DELIVERY_DELAY_MS (${del.delayMs}) must not exceed DELIVERY_MAX_DELAY_MS (${del.maxDelayMs})`);
+  }
+  const minVisibility = 2 * del.timeoutMs + 5_000;
+  if (del.visibilityMs < minVisibility) {
+    r.problem(
+      `DELIVERY_VISIBILITY_MS (${del.visibilityMs}) must be at least 2 x DELIVERY_TIMEOUT_MS + 5000 (${minVisibility}), or live postbacks would be reclaimed and sent twice`,
+    );
+  }
+  if (config.shutdownTimeoutMs < del.timeoutMs + 3_000) {
+    r.problem(
+      `SHUTDOWN_TIMEOUT_MS (${config.shutdownTimeoutMs}) must be at least DELIVERY_TIMEOUT_MS + 3000 (${del.timeoutMs + 3_000}) so in-flight attempts can finish`,
+    );
   }
   if (del.timeoutMs >= del.ttlMs) {
     r.problem(`DELIVERY_TIMEOUT_MS (${del.timeoutMs}) must be below DELIVERY_TTL_MS (${del.ttlMs})`);

@@ -41,6 +41,26 @@ export class Scheduler<J> {
     return { waiting: this.waiting, inFlight: this.inFlight };
   }
 
+  /** Jobs of one origin waiting to start. */
+  waitingFor(origin: string): number {
+    const q = this.queues.get(origin);
+    return q === undefined ? 0 : q.jobs.length - q.head;
+  }
+
+  /**
+   * In flight plus the waiting jobs that could start as soon as there is
+   * room: an origin at its share adds nothing, so a saturated partner's
+   * backlog never stops the reading for the others.
+   */
+  readyLoad(): number {
+    let ready = this.inFlight;
+    for (const origin of this.ring) {
+      const q = this.queues.get(origin) as OriginQueue<J>;
+      ready += Math.max(0, Math.min(q.jobs.length - q.head, this.limits.perOrigin - q.inFlight));
+    }
+    return ready;
+  }
+
   push(origin: string, job: J): void {
     let q = this.queues.get(origin);
     if (q === undefined) {

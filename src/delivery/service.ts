@@ -1,21 +1,32 @@
 /**
- * The delivery main thread. It alone talks to Redis: it reads entries with
- * XREADGROUP on a blocking connection (no polling when idle), resolves
- * their templates, queues their postbacks in the scheduler, hands batches to
- * the Piscina workers, writes one attempt line per result, and once every
- * postback of an entry has its outcome, acknowledges and deletes the entry
- * (batched: one round trip for everything finished in the same tick).
- * At-least-once: an entry leaves Redis only after its outcomes are recorded.
+ * The delivery main thread. It alone talks to Redis and writes the attempt
+ * log; workers only make HTTP requests. The flow of one entry:
+ *
+ *   read / reclaim -> accept (decode, expiry, templates, park or queue)
+ *   -> scheduler (per-origin FIFO, shares) -> worker batch -> record each
+ *   result (retry policy, one log line) -> entry complete -> finalizer
+ *   (ack + retries + dead letters, atomically).
+ *
+ * At-least-once: an entry leaves Redis only when every postback in it has a
+ * recorded outcome. Held entries are heartbeated so a slow batch is not
+ * reclaimed; at shutdown, postbacks not yet started are handed back to the
+ * stream rather than waited for.
  */
 import type { Redis } from 'ioredis';
 import type { Piscina } from 'piscina';
 import type { Config } from '../config/index.js';
 import type { Logger } from '../observability/logger.js';
-import { decodeEntry, type Entry } from '../queue/codec.js';
+import { decodeEntry, encodeDeadLetter, encodeEntry, type DataObject, type Entry } from '../queue/codec.js';
 import { postbackId } from '../queue/ids.js';
-import { GROUP, type ShardKeys } from '../queue/keys.js';
+import type { ShardKeys } from '../queue/keys.js';
+import { encodeDefault, render } from '../queue/template.js';
 import type { AttemptResult, BatchItem, BatchTask, BatchTemplate } from './attempt.js';
+import { attemptLine, expiryLine, type LoggedOutcome } from './attempt-log.js';
+import { Finalizer, type EntryOutcome } from './finalizer.js';
 import { classify } from './outcome.js';
+import { Promoter } from './promoter.js';
+import { StreamReader, type RawEntry } from './reader.js';
+import { decide, type RetrySettings } from './retry-policy.js';
 import { Scheduler, type Batch } from './scheduler.js';
 import { TemplateStore, type KnownTemplate } from './templates.js';
 
@@ -32,83 +43,116 @@ export interface DeliveryDeps {
   consumer: string;
 }
 
-interface EntryState {
-  streamId: string;
+interface EntryState extends EntryOutcome {
   entry: Entry;
+  blob: Buffer;
   template: KnownTemplate | undefined;
+  /** Items without an outcome yet. */
   remaining: number;
+  /** Last time Redis was told we hold it (read, reclaim or heartbeat). */
+  touchedAt: number;
 }
 
 interface Job {
-  entry: EntryState;
+  state: EntryState;
   /** Item index within the entry. */
   k: number;
 }
 
-type StreamReply = [Buffer, [Buffer, Buffer[] | null][]][] | null;
+const BLOCK_MS = 1_000;
+const MAX_READ_COUNT = 256;
+const PRUNE_EVERY_MS = 10 * 60_000;
+const PRUNE_IDLE_MS = 60 * 60_000;
+/** An origin with this many times its share waiting gets new arrivals parked in Redis. */
+const PARK_FACTOR = 2;
 
-const BLOCK_MS = 2_000;
-const MAX_READ_COUNT = 512;
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
 
 export class DeliveryService {
   private readonly scheduler: Scheduler<Job>;
   private readonly templates: TemplateStore;
-  private readonly finished: string[] = [];
-  private flushScheduled = false;
-  private flushing: Promise<void> = Promise.resolve();
+  private readonly reader: StreamReader;
+  private readonly finalizer: Finalizer;
+  private readonly promoter: Promoter;
+  private readonly retry: RetrySettings;
+  private readonly perOrigin: number;
+  private readonly encodedDefault: string;
+  /** Entries read and not yet handed to the finalizer, by `stream id`. */
+  private readonly held = new Map<string, EntryState>();
+  /** Mean attempt latency per origin (ms), for park delays. */
+  private readonly originLatency = new Map<string, number>();
   private stopping = false;
   private wake: (() => void) | null = null;
-  /** Running mean of items per entry, to size reads to free capacity. */
   private itemsPerEntry = 1;
   private readLoop: Promise<void> | undefined;
   private closed: Promise<void> | undefined;
   private batchesRunning = 0;
+  private timers: NodeJS.Timeout[] = [];
+  /** Counters since start, for logs and tests. */
+  readonly counts = { delivered: 0, retried: 0, dead: 0, expired: 0, parked: 0, reclaimed: 0, handedBack: 0 };
 
   constructor(private readonly deps: DeliveryDeps) {
-    const { concurrency, connectionsPerOrigin, batchSize } = deps.config.delivery;
-    this.scheduler = new Scheduler<Job>({
-      concurrency,
-      perOrigin: Math.min(concurrency, connectionsPerOrigin * 4),
-      batchSize,
-    });
+    const d = deps.config.delivery;
+    this.perOrigin = Math.max(1, Math.floor(d.concurrency * d.originShare));
+    this.scheduler = new Scheduler<Job>({ concurrency: d.concurrency, perOrigin: this.perOrigin, batchSize: d.batchSize });
     this.templates = new TemplateStore(deps.redis);
+    this.reader = new StreamReader(deps.redis, deps.blocking, deps.keys, deps.consumer, deps.logger);
+    this.finalizer = new Finalizer(deps.redis, deps.keys, deps.logger);
+    this.promoter = new Promoter(deps.redis, deps.keys, deps.logger);
+    this.retry = { maxAttempts: d.maxAttempts, backoffBaseMs: d.backoffBaseMs, backoffMaxMs: d.backoffMaxMs };
+    this.encodedDefault = encodeDefault(d.unmatchedDefault);
   }
 
-  /** Postbacks read and not yet finished (waiting + in flight). */
+  /** Postbacks read and not finished. */
   get load(): number {
     const { waiting, inFlight } = this.scheduler.size;
     return waiting + inFlight;
   }
 
-  /** Resolves once the consumer group exists (waiting out a Redis that is down). */
+  /** Resolves once the consumer groups exist (waiting out a Redis that is down). */
   async start(): Promise<void> {
     for (let attempt = 1; !this.stopping; attempt++) {
       try {
-        await this.ensureGroup();
+        await this.reader.ensureGroups();
         break;
       } catch (err) {
         if (attempt === 1) this.deps.logger.warn({ err: (err as Error).message }, 'Redis not reachable yet: waiting');
         await sleep(Math.min(1_000, 100 * attempt));
       }
     }
+    const v = this.deps.config.delivery.visibilityMs;
+    this.every(Math.max(250, Math.floor(v / 4)), () => this.heartbeat());
+    this.every(Math.max(500, Math.min(30_000, Math.floor(v / 2))), () => this.reclaim());
+    this.every(PRUNE_EVERY_MS, () => this.reader.pruneConsumers(PRUNE_IDLE_MS).then(() => undefined));
+    this.promoter.start();
+    void this.reclaim();
     this.readLoop = this.runReadLoop();
   }
 
-  private async ensureGroup(): Promise<void> {
-    try {
-      // From id 0, not $: entries ingested before any delivery process existed count.
-      await this.deps.redis.xgroup('CREATE', this.deps.keys.stream, GROUP, '0', 'MKSTREAM');
-    } catch (err) {
-      if (!(err as Error).message.includes('BUSYGROUP')) throw err;
-    }
+  private every(ms: number, task: () => Promise<void>): void {
+    let busy = false;
+    const timer = setInterval(() => {
+      if (busy || this.stopping) return;
+      busy = true;
+      task()
+        .catch((err: unknown) => this.deps.logger.warn({ err: (err as Error).message }, 'background task failed'))
+        .finally(() => {
+          busy = false;
+        });
+    }, ms);
+    this.timers.push(timer);
   }
 
-  private capacityFree(): boolean {
-    return this.load < this.deps.config.delivery.concurrency;
+  /** Room to read: in flight plus what could start now, and a hard cap on everything held. */
+  private capacityFree(): number {
+    const c = this.deps.config.delivery.concurrency;
+    return Math.min(c - this.scheduler.readyLoad(), 4 * c - this.load);
   }
 
   private async waitForCapacity(): Promise<void> {
-    while (!this.stopping && !this.capacityFree()) {
+    while (!this.stopping && this.capacityFree() <= 0) {
       await new Promise<void>((resolve) => {
         this.wake = resolve;
       });
@@ -122,87 +166,131 @@ export class DeliveryService {
   }
 
   private async runReadLoop(): Promise<void> {
-    const { blocking, keys, consumer, logger } = this.deps;
+    const { logger } = this.deps;
     let failures = 0;
     while (!this.stopping) {
       await this.waitForCapacity();
       if (this.stopping) break;
-      const free = this.deps.config.delivery.concurrency - this.load;
-      const count = Math.max(1, Math.min(MAX_READ_COUNT, Math.ceil(free / this.itemsPerEntry)));
-      let reply: StreamReply;
+      const count = Math.max(1, Math.min(MAX_READ_COUNT, Math.ceil(this.capacityFree() / this.itemsPerEntry)));
+      let entries: RawEntry[];
       try {
-        reply = (await blocking.callBuffer(
-          'XREADGROUP',
-          'GROUP',
-          GROUP,
-          consumer,
-          'COUNT',
-          count,
-          'BLOCK',
-          BLOCK_MS,
-          'STREAMS',
-          keys.stream,
-          '>',
-        )) as StreamReply;
+        entries = await this.reader.read(count, BLOCK_MS);
         if (failures > 0) logger.info('reading from Redis again');
         failures = 0;
       } catch (err) {
         if (this.stopping) break;
-        const message = (err as Error).message;
-        if (message.includes('NOGROUP')) {
-          logger.warn('consumer group missing (Redis lost its data?): creating it again');
-          await this.ensureGroup().catch(() => undefined);
-        } else if (failures++ === 0) {
-          logger.warn({ err: message }, 'reading from Redis failed: retrying');
-        }
+        if (failures++ === 0) logger.warn({ err: (err as Error).message }, 'reading from Redis failed: retrying');
         await sleep(Math.min(1_000, 100 * failures));
         continue;
       }
-      if (reply === null) continue;
-      for (const [, entries] of reply) await this.accept(entries);
+      if (entries.length > 0) await this.accept(entries);
     }
   }
 
-  private async accept(entries: [Buffer, Buffer[] | null][]): Promise<void> {
+  private async reclaim(): Promise<void> {
+    const free = this.capacityFree();
+    if (free <= 0 || this.stopping) return;
+    const entries = await this.reader.reclaim(this.deps.config.delivery.visibilityMs, Math.min(free, MAX_READ_COUNT));
+    const fresh = entries.filter((e) => !this.held.has(`${e.stream} ${e.id}`));
+    if (fresh.length === 0) return;
+    this.counts.reclaimed += fresh.length;
+    this.deps.logger.info({ entries: fresh.length }, 'reclaimed entries a stopped consumer left pending');
+    await this.accept(fresh);
+  }
+
+  private async heartbeat(): Promise<void> {
+    const now = Date.now();
+    const stale = now - Math.floor(this.deps.config.delivery.visibilityMs / 4);
+    const byStream = new Map<string, EntryState[]>();
+    for (const s of this.held.values()) {
+      if (s.touchedAt > stale) continue;
+      const list = byStream.get(s.stream);
+      if (list) list.push(s);
+      else byStream.set(s.stream, [s]);
+    }
+    for (const [stream, states] of byStream) {
+      await this.reader.heartbeat(
+        stream,
+        states.map((s) => s.id),
+      );
+      for (const s of states) s.touchedAt = now;
+    }
+  }
+
+  private async accept(raw: RawEntry[]): Promise<void> {
+    const now = Date.now();
     const states: EntryState[] = [];
-    const ids: string[] = [];
-    for (const [idBuf, fields] of entries) {
-      const streamId = idBuf.toString();
-      const blob = fields?.[1];
-      if (!blob) {
-        this.finish(streamId);
-        continue;
-      }
+    for (const { stream, id, blob } of raw) {
+      if (blob === null) continue;
       let entry: Entry;
       try {
         entry = decodeEntry(blob);
       } catch (err) {
-        this.deps.logger.error({ streamId, err: (err as Error).message }, 'undecodable entry: dropped');
-        this.finish(streamId);
+        // Not ours to read (corrupt or foreign): keep it whole as a dead letter.
+        this.deps.logger.error({ stream, streamId: id, err: (err as Error).message }, 'undecodable entry: dead-lettered');
+        this.finalizer.add({ stream, id, finished: 0, retries: [], deadLetters: [blob], handBack: [] });
         continue;
       }
-      states.push({ streamId, entry, template: undefined, remaining: entry.items.length });
-      ids.push(entry.templateId);
+      const s: EntryState = {
+        stream,
+        id,
+        finished: 0,
+        retries: [],
+        deadLetters: [],
+        handBack: [],
+        entry,
+        blob,
+        template: undefined,
+        remaining: entry.items.length,
+        touchedAt: now,
+      };
+      this.held.set(`${stream} ${id}`, s);
+      states.push(s);
       this.itemsPerEntry = this.itemsPerEntry * 0.9 + entry.items.length * 0.1;
     }
     if (states.length === 0) return;
     try {
-      await this.templates.load(this.deps.keys, ids);
+      await this.templates.load(
+        this.deps.keys,
+        states.map((s) => s.entry.templateId),
+      );
     } catch (err) {
       // Redis went away between the read and the lookup: the entries stay
-      // pending and come back through reclaim; nothing is acknowledged.
-      this.deps.logger.warn({ err: (err as Error).message }, 'template lookup failed: entries left pending');
+      // pending (ours), and come back through reclaim once it is back.
+      for (const s of states) this.held.delete(`${s.stream} ${s.id}`);
+      this.deps.logger.warn({ err: (err as Error).message }, 'template lookup failed: entries left pending for reclaim');
       return;
     }
+    const ttl = this.deps.config.delivery.ttlMs;
     for (const s of states) {
       s.template = this.templates.get(s.entry.templateId);
-      if (s.template === undefined) {
-        for (let k = 0; k < s.entry.items.length; k++) this.recordMissingTemplate(s, k);
-        continue;
+      if (now > s.entry.dueTime + ttl) {
+        this.expireAll(s, now);
+      } else if (s.template === undefined) {
+        for (let k = 0; k < s.entry.items.length; k++) this.templateMissing(s, k, now);
+      } else if (this.scheduler.waitingFor(s.template.origin) >= PARK_FACTOR * this.perOrigin) {
+        this.park(s, s.template.origin, now);
+      } else {
+        for (let k = 0; k < s.entry.items.length; k++) this.scheduler.push(s.template.origin, { state: s, k });
       }
-      for (let k = 0; k < s.entry.items.length; k++) this.scheduler.push(s.template.origin, { entry: s, k });
     }
     this.pump();
+  }
+
+  /**
+   * The origin is saturated: put the whole entry back in the retries set, due
+   * when the origin should have room (its backlog over its share, times its
+   * latency). No attempt is made or counted.
+   */
+  private park(s: EntryState, origin: string, now: number): void {
+    const latency = this.originLatency.get(origin) ?? 1_000;
+    const rounds = this.scheduler.waitingFor(origin) / this.perOrigin;
+    const delay = Math.min(60_000, Math.max(500, rounds * latency)) * (0.75 + Math.random() / 2);
+    s.retries.push([Math.round(now + delay), s.blob]);
+    s.remaining = 0;
+    this.counts.parked += s.entry.items.length;
+    this.complete(s);
+    this.promoter.kick(now + delay);
   }
 
   private pump(): void {
@@ -212,34 +300,26 @@ export class DeliveryService {
   private run(batch: Batch<Job>): void {
     const templates: BatchTemplate[] = [];
     const index = new Map<string, number>();
-    const items: BatchItem[] = batch.jobs.map(({ entry: s, k }) => {
-      let ti = index.get(s.entry.templateId);
+    const items: BatchItem[] = batch.jobs.map(({ state: s, k }) => {
+      const e = s.entry;
+      let ti = index.get(e.templateId);
       if (ti === undefined) {
         const t = s.template as KnownTemplate;
-        ti = templates.push([s.entry.templateId, t.stored.method, t.stored.url]) - 1;
-        index.set(s.entry.templateId, ti);
+        ti = templates.push([e.templateId, t.stored.method, t.stored.url]) - 1;
+        index.set(e.templateId, ti);
       }
-      return [ti, postbackId(s.entry.requestId, s.entry.firstIndex + k), s.entry.items[k] as BatchItem[2]];
+      return [ti, postbackId(e.requestId, e.firstIndex + k), e.items[k] as DataObject];
     });
     this.batchesRunning++;
     this.deps.pool.run({ templates, items }).then(
       (results) => this.onResults(batch, results),
       (err: unknown) => {
-        // A worker died mid-batch: no attempt is known to have been made.
+        // A worker died mid-batch: whether the requests went out is unknown.
         this.deps.logger.error({ err, origin: batch.origin, size: batch.jobs.length }, 'worker failed a batch');
+        const now = Date.now();
         this.onResults(
           batch,
-          batch.jobs.map(() => ({
-            url: '',
-            deliveryTime: Date.now(),
-            responseTime: null,
-            latencyMs: 0,
-            status: null,
-            body: null,
-            errorCode: 'PB_ERR_INTERNAL',
-            error: 'delivery worker failed',
-            retryAfter: null,
-          })),
+          batch.jobs.map(() => failure('', now, 'PB_ERR_INTERNAL', 'delivery worker failed')),
         );
       },
     );
@@ -247,107 +327,167 @@ export class DeliveryService {
 
   private onResults(batch: Batch<Job>, results: AttemptResult[]): void {
     this.batchesRunning--;
+    let latency = 0;
     for (let i = 0; i < batch.jobs.length; i++) {
-      this.record(batch.jobs[i] as Job, results[i] as AttemptResult);
+      const r = results[i] as AttemptResult;
+      latency += r.latencyMs;
+      this.record(batch.jobs[i] as Job, r);
     }
+    const mean = latency / Math.max(1, batch.jobs.length);
+    const prev = this.originLatency.get(batch.origin);
+    if (this.originLatency.size > 10_000) this.originLatency.clear();
+    this.originLatency.set(batch.origin, prev === undefined ? mean : prev * 0.8 + mean * 0.2);
     this.scheduler.done(batch.origin, batch.jobs.length);
     this.pump();
     this.notify();
   }
 
   private record(job: Job, r: AttemptResult): void {
-    const { entry: s, k } = job;
+    const { state: s, k } = job;
     const e = s.entry;
-    const verdict = classify(r.status, r.errorCode);
-    const outcome = verdict === 'success' ? 'delivered' : 'dead';
+    const id = postbackId(e.requestId, e.firstIndex + k);
+    const attempt = e.attempts + 1;
+    const now = Date.now();
+    const decision = decide(
+      classify(r.status, r.errorCode),
+      attempt,
+      r.retryAfter,
+      e.dueTime + this.deps.config.delivery.ttlMs,
+      now,
+      this.retry,
+      Math.random(),
+    );
+    const method = s.template?.stored.method ?? null;
+    const logged: LoggedOutcome = decision.outcome;
     this.deps.attemptLog.info(
-      {
-        id: postbackId(e.requestId, e.firstIndex + k),
-        method: s.template?.stored.method ?? null,
-        url: r.url,
-        attempt: e.attempts + 1,
-        requestTime: e.requestTime,
-        deliveryTime: r.deliveryTime,
-        responseTime: r.responseTime,
-        latencyMs: r.latencyMs,
-        status: r.status,
-        body: r.body,
-        outcome,
-        error: r.error,
-        errorCode: r.errorCode,
-      },
+      attemptLine(id, method, attempt, e.requestTime, r, logged, decision.outcome === 'retry' ? decision.dueAt : undefined),
       'attempt',
     );
-    if (--s.remaining === 0) this.finish(s.streamId);
-  }
-
-  private recordMissingTemplate(s: EntryState, k: number): void {
-    const now = Date.now();
-    this.record(
-      { entry: s, k },
-      {
-        url: '',
-        deliveryTime: now,
-        responseTime: null,
-        latencyMs: 0,
-        status: null,
-        body: null,
-        errorCode: 'PB_ERR_TEMPLATE_MISSING',
-        error: `template ${s.entry.templateId} is not in Redis`,
-        retryAfter: null,
-      },
-    );
-  }
-
-  /** Queues an entry for acknowledgement; one flush per tick. */
-  private finish(streamId: string): void {
-    this.finished.push(streamId);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => {
-        this.flushScheduled = false;
-        this.flushing = this.flushing.then(() => this.flush());
-      });
+    switch (decision.outcome) {
+      case 'delivered':
+        this.counts.delivered++;
+        s.finished++;
+        break;
+      case 'retry':
+        this.counts.retried++;
+        s.retries.push([
+          decision.dueAt,
+          encodeEntry({
+            ...e,
+            firstIndex: e.firstIndex + k,
+            attempts: attempt,
+            items: [e.items[k] as DataObject],
+            last: { status: r.status, errorCode: r.errorCode, error: r.error },
+          }),
+        ]);
+        this.promoter.kick(decision.dueAt);
+        break;
+      case 'dead':
+      case 'expired':
+        this.counts[decision.outcome]++;
+        s.finished++;
+        s.deadLetters.push(this.deadLetter(s, k, attempt, decision.outcome, r, now));
+        break;
     }
+    if (--s.remaining === 0) this.complete(s);
   }
 
-  private async flush(): Promise<void> {
-    const ids = this.finished.splice(0);
-    if (ids.length === 0) return;
-    const { redis, keys, logger } = this.deps;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const res = await redis.multi().xack(keys.stream, GROUP, ...ids).xdel(keys.stream, ...ids).exec();
-        const failed = res?.find(([err]) => err !== null);
-        if (res === null || failed) throw failed?.[0] ?? new Error('transaction aborted');
-        return;
-      } catch (err) {
-        if (attempt === 1) logger.warn({ err: (err as Error).message, entries: ids.length }, 'acknowledging failed: retrying');
-        if (this.stopping && attempt >= 5) {
-          // Left pending: another consumer reclaims them (delivered again, never lost).
-          logger.error({ entries: ids.length }, 'could not acknowledge before exit: entries stay pending');
-          return;
-        }
-        await sleep(Math.min(2_000, 100 * attempt));
-      }
+  private deadLetter(s: EntryState, k: number, attempts: number, outcome: 'dead' | 'expired', r: AttemptResult, now: number): Buffer {
+    const e = s.entry;
+    return encodeDeadLetter({
+      id: postbackId(e.requestId, e.firstIndex + k),
+      method: s.template?.stored.method ?? 'GET',
+      template: s.template?.stored.url ?? '',
+      url: r.url,
+      data: e.items[k] as DataObject,
+      requestTime: e.requestTime,
+      attempts,
+      outcome,
+      status: r.status,
+      errorCode: r.errorCode,
+      error: r.error,
+      body: r.body,
+      deadTime: now,
+    });
+  }
+
+  /** The entry is past its deadline before any attempt: every item expires. */
+  private expireAll(s: EntryState, now: number): void {
+    const e = s.entry;
+    const method = s.template?.stored.method ?? null;
+    for (let k = 0; k < e.items.length; k++) {
+      const id = postbackId(e.requestId, e.firstIndex + k);
+      const line = expiryLine(id, method, e.attempts, e.requestTime);
+      if (s.template?.compiled) line.url = render(s.template.compiled, e.items[k] as DataObject, this.encodedDefault);
+      this.deps.attemptLog.info(line, 'attempt');
+      const last = e.last;
+      s.deadLetters.push(
+        this.deadLetter(s, k, e.attempts, 'expired', failure(line.url, now, last?.errorCode ?? 'PB_ERR_EXPIRED', last?.error ?? line.error ?? '', last?.status ?? null), now),
+      );
+      this.counts.expired++;
+      s.finished++;
     }
+    s.remaining = 0;
+    this.complete(s);
   }
 
-  /** Stops reading, lets every postback already read finish, acknowledges. Idempotent. */
+  private templateMissing(s: EntryState, k: number, now: number): void {
+    this.record({ state: s, k }, failure('', now, 'PB_ERR_TEMPLATE_MISSING', `template ${s.entry.templateId} is not in Redis`));
+  }
+
+  private complete(s: EntryState): void {
+    this.held.delete(`${s.stream} ${s.id}`);
+    this.finalizer.add(s);
+  }
+
+  /**
+   * Stops reading; hands back every postback not yet started (to the stream
+   * it came from, for any consumer); waits for the batches in flight, which
+   * end within DELIVERY_TIMEOUT_MS; records every outcome. Idempotent.
+   */
   close(): Promise<void> {
     this.closed ??= (async () => {
       this.stopping = true;
+      for (const t of this.timers) clearInterval(t);
+      this.promoter.stop();
       this.notify();
       await this.readLoop;
-      while (this.load > 0 || this.batchesRunning > 0) await sleep(20);
-      await new Promise((resolve) => setImmediate(resolve));
-      await this.flushing;
-      await this.flush();
+      this.handBack();
+      while (this.batchesRunning > 0) await sleep(10);
+      await this.finalizer.drain();
+      await this.reader.pruneConsumers(PRUNE_IDLE_MS, true).catch(() => 0);
     })();
     return this.closed;
   }
+
+  private handBack(): void {
+    const firstWaiting = new Map<EntryState, number>();
+    for (const { state, k } of this.scheduler.drain()) {
+      const prev = firstWaiting.get(state);
+      if (prev === undefined || k < prev) firstWaiting.set(state, k);
+    }
+    for (const [s, k] of firstWaiting) {
+      const e = s.entry;
+      const rest = e.items.length - k;
+      s.handBack.push(encodeEntry({ ...e, firstIndex: e.firstIndex + k, items: e.items.slice(k) }));
+      this.counts.handedBack += rest;
+      s.remaining -= rest;
+      if (s.remaining === 0) this.complete(s);
+    }
+    if (firstWaiting.size > 0) this.deps.logger.info({ postbacks: this.counts.handedBack }, 'handed back postbacks not yet started');
+  }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+function failure(url: string, now: number, errorCode: string, error: string, status: number | null = null): AttemptResult {
+  return {
+    url,
+    deliveryTime: now,
+    responseTime: null,
+    latencyMs: 0,
+    status,
+    body: null,
+    errorCode,
+    error,
+    retryAfter: null,
+  };
 }

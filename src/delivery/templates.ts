@@ -8,10 +8,12 @@
 import type { Redis } from 'ioredis';
 import { decodeTemplate, type StoredTemplate } from '../queue/codec.js';
 import { templateKey, type ShardKeys } from '../queue/keys.js';
-import { parseTemplate } from '../queue/template.js';
+import { parseTemplate, type CompiledTemplate } from '../queue/template.js';
 
 export interface KnownTemplate {
   stored: StoredTemplate;
+  /** Null when the stored template no longer parses (its postbacks fail in the worker). */
+  compiled: CompiledTemplate | null;
   /** Scheduling key: the fixed origin, or the template id when the host varies. */
   origin: string;
 }
@@ -40,7 +42,7 @@ export class TemplateStore {
         const parsed = parseTemplate(stored.method, stored.url);
         const origin = parsed.ok && parsed.template.origin !== null ? parsed.template.origin : `template:${missing[i]}`;
         if (this.cache.size >= CACHE_MAX) this.cache.clear();
-        this.cache.set(missing[i] as string, { stored, origin });
+        this.cache.set(missing[i] as string, { stored, compiled: parsed.ok ? parsed.template : null, origin });
       } catch {
         // Undecodable template: left unknown, its postbacks fail permanently.
       }

@@ -1,44 +1,71 @@
 /**
  * Writes one validated request to Redis: its template once
- * (content-addressed) and its postbacks as stream entries of up to
+ * (content-addressed) and its postbacks as entries of up to
  * MAX_ITEMS_PER_ENTRY items, in one EVALSHA, so the request lands all or
  * none and costs one round trip (auto-pipelined with concurrent requests).
+ * The same script refuses the write when the shard already holds
+ * INGEST_MAX_QUEUE postbacks, and puts delayed postbacks in the delayed set.
  */
 import type { Redis } from 'ioredis';
 import { PostbackError } from '../errors.js';
 import { encodeEntry, encodeTemplate, MAX_ITEMS_PER_ENTRY } from '../queue/codec.js';
 import { templateKey, type ShardKeys } from '../queue/keys.js';
-import { ENQUEUE_NEED_TEMPLATE } from '../queue/scripts.js';
+import { ENQUEUE_NEED_TEMPLATE, ENQUEUE_QUEUE_FULL } from '../queue/scripts.js';
 import type { IngestRequest } from './parse-request.js';
 
 const DAY_MS = 86_400_000;
 const KNOWN_MAX = 10_000;
 
+export interface EnqueueSettings {
+  /** Longest a postback can live: TTL + largest delay. */
+  lifetimeMs: number;
+  /** Postbacks a shard may hold before ingest answers 503 (0: no limit). */
+  maxQueue: number;
+}
+
 export class Enqueuer {
   /** Template ids this process has seen stored (the script re-checks). */
   private readonly known = new Set<string>();
   private readonly templateTtl: string;
+  private readonly maxQueue: string;
 
   constructor(
     private readonly redis: Redis,
     private readonly keys: ShardKeys,
-    /** Longest a postback can live: TTL + largest delay. */
-    lifetimeMs: number,
+    settings: EnqueueSettings,
   ) {
     // A day of margin past any postback that can still reference it.
-    this.templateTtl = String(lifetimeMs + DAY_MS);
+    this.templateTtl = String(settings.lifetimeMs + DAY_MS);
+    this.maxQueue = String(settings.maxQueue);
   }
 
-  /** Resolves with the number of postbacks written; rejects with PB_ERR_REDIS_UNAVAILABLE. */
+  /**
+   * Resolves with the number of postbacks written; rejects with
+   * PB_ERR_QUEUE_FULL or PB_ERR_REDIS_UNAVAILABLE (nothing written).
+   */
   async enqueue(req: IngestRequest, requestId: string, now: number): Promise<number> {
     const { template, items } = req;
-    const args: (string | Buffer)[] = [templateKey(this.keys, template.id), this.keys.stream, '', this.templateTtl];
+    const dueTime = now + req.delayMs;
+    const k = this.keys;
+    const args: (string | Buffer)[] = [
+      templateKey(k, template.id),
+      k.stream,
+      k.delayed,
+      k.count,
+      '',
+      this.templateTtl,
+      String(dueTime),
+      String(now),
+      String(items.length),
+      this.maxQueue,
+    ];
     for (let first = 0; first < items.length; first += MAX_ITEMS_PER_ENTRY) {
       args.push(
         encodeEntry({
           requestId,
           templateId: template.id,
           requestTime: now,
+          dueTime,
           firstIndex: first,
           attempts: 0,
           items: first === 0 && items.length <= MAX_ITEMS_PER_ENTRY ? items : items.slice(first, first + MAX_ITEMS_PER_ENTRY),
@@ -46,17 +73,15 @@ export class Enqueuer {
         }),
       );
     }
+    let added: number;
     try {
-      if (!this.known.has(template.id)) args[2] = encodeTemplate({ method: template.method, url: template.source });
-      let added = await this.redis.pbEnqueue(...args);
+      if (!this.known.has(template.id)) args[4] = encodeTemplate({ method: template.method, url: template.source });
+      added = await this.redis.pbEnqueue(...args);
       if (added === ENQUEUE_NEED_TEMPLATE) {
         this.known.delete(template.id);
-        args[2] = encodeTemplate({ method: template.method, url: template.source });
+        args[4] = encodeTemplate({ method: template.method, url: template.source });
         added = await this.redis.pbEnqueue(...args);
       }
-      if (this.known.size >= KNOWN_MAX) this.known.clear();
-      this.known.add(template.id);
-      return items.length;
     } catch (err) {
       const timedOut = (err as Error).message.includes('timed out');
       const message = timedOut
@@ -64,5 +89,11 @@ export class Enqueuer {
         : 'Redis is unavailable; nothing was queued, retry later';
       throw new PostbackError('PB_ERR_REDIS_UNAVAILABLE', message, { cause: err });
     }
+    if (added === ENQUEUE_QUEUE_FULL) {
+      throw new PostbackError('PB_ERR_QUEUE_FULL', 'the queue is full (INGEST_MAX_QUEUE); nothing was queued, retry later');
+    }
+    if (this.known.size >= KNOWN_MAX) this.known.clear();
+    this.known.add(template.id);
+    return items.length;
   }
 }

@@ -27,7 +27,10 @@ export async function runIngest(): Promise<void> {
   });
 
   const keys = shardKeys(config.redis.prefix, 0);
-  const enqueuer = new Enqueuer(redis, keys, config.delivery.ttlMs + config.delivery.maxDelayMs);
+  const enqueuer = new Enqueuer(redis, keys, {
+    lifetimeMs: config.delivery.ttlMs + config.delivery.maxDelayMs,
+    maxQueue: config.ingest.maxQueue,
+  });
   const ingest = createIngestServer({ config, redis, enqueuer, logger, nextId: createRequestIdGenerator() });
 
   installShutdown(logger, config.shutdownTimeoutMs, [

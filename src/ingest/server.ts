@@ -93,7 +93,7 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
   function fail(res: ServerResponse, err: unknown, route: Route): void {
     if (isPostbackError(err)) {
       const extra: Record<string, string> = {};
-      if (err.status === 503) extra['retry-after'] = '1';
+      if (err.status === 503) extra['retry-after'] = err.code === 'PB_ERR_QUEUE_FULL' ? '5' : '1';
       if (err.status === 413) extra.connection = 'close';
       send(res, err.status, errorBody(err), extra);
       if (err.status >= 500) logger.warn({ route, code: err.code, err: err.cause ?? err.message }, err.message);

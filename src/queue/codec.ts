@@ -34,6 +34,8 @@ export interface Entry {
   templateId: string;
   /** ms epoch when ingest accepted the request. */
   requestTime: number;
+  /** ms epoch when the first attempt was due (ingest time + delay); the TTL counts from here. */
+  dueTime: number;
   /** Index (within the request) of items[0]; item k has index firstIndex + k. */
   firstIndex: number;
   /** Attempts already made (0 for a fresh postback). */
@@ -42,10 +44,19 @@ export interface Entry {
   last: LastAttempt | null;
 }
 
-type EntryTuple = [number, string, string, number, number, number, DataObject[], ...unknown[]];
+type EntryTuple = [number, string, string, number, number, number, number, DataObject[], ...unknown[]];
 
 export function encodeEntry(e: Entry): Buffer {
-  const t: unknown[] = [ENTRY_V1, e.requestId, e.templateId, e.requestTime, e.firstIndex, e.attempts, e.items];
+  const t: unknown[] = [
+    ENTRY_V1,
+    e.requestId,
+    e.templateId,
+    e.requestTime,
+    e.dueTime,
+    e.firstIndex,
+    e.attempts,
+    e.items,
+  ];
   if (e.last) t.push(e.last.status, e.last.errorCode, e.last.error);
   return packr.pack(t);
 }
@@ -56,17 +67,18 @@ export class CodecError extends Error {
 
 export function decodeEntry(buf: Buffer | Uint8Array): Entry {
   const t = packr.unpack(buf) as EntryTuple;
-  if (!Array.isArray(t) || t[0] !== ENTRY_V1 || !Array.isArray(t[6])) {
+  if (!Array.isArray(t) || t[0] !== ENTRY_V1 || !Array.isArray(t[7])) {
     throw new CodecError('not a postback entry (unknown version or shape)');
   }
   return {
     requestId: t[1],
     templateId: t[2],
     requestTime: t[3],
-    firstIndex: t[4],
-    attempts: t[5],
-    items: t[6],
-    last: t.length > 7 ? { status: t[7] as number | null, errorCode: t[8] as string | null, error: t[9] as string | null } : null,
+    dueTime: t[4],
+    firstIndex: t[5],
+    attempts: t[6],
+    items: t[7],
+    last: t.length > 8 ? { status: t[8] as number | null, errorCode: t[9] as string | null, error: t[10] as string | null } : null,
   };
 }
 

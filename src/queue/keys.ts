@@ -11,12 +11,18 @@ export const GROUP = 'delivery';
 
 export interface ShardKeys {
   readonly shard: number;
-  /** Stream of postback entries waiting for (or in) delivery. */
+  /** Stream of first attempts waiting for (or in) delivery. */
   readonly stream: string;
-  /** Sorted set of entries due later (retries, delays), score = due ms. */
+  /** Stream of retries that came due: read beside `stream`, never ahead of it. */
+  readonly retry: string;
+  /** Sorted set of first attempts with a delay, score = due ms; promoted to `stream`. */
   readonly delayed: string;
+  /** Sorted set of retries (and parked postbacks), score = due ms; promoted to `retry`. */
+  readonly retries: string;
   /** Stream of dead letters (failed or expired postbacks). */
   readonly dead: string;
+  /** Postbacks in the shard not yet finished (waiting, delayed, in flight). */
+  readonly count: string;
   /** Prefix of the content-addressed template keys of this shard. */
   readonly templatePrefix: string;
 }
@@ -26,8 +32,11 @@ export function shardKeys(prefix: string, shard: number): ShardKeys {
   return {
     shard,
     stream: `${base}stream`,
+    retry: `${base}retry`,
     delayed: `${base}delayed`,
+    retries: `${base}retries`,
     dead: `${base}dead`,
+    count: `${base}count`,
     templatePrefix: `${base}tpl:`,
   };
 }

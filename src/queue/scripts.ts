@@ -12,13 +12,20 @@ type Arg = string | Buffer | number;
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     pbEnqueue(...args: Arg[]): Result<number, Context>;
+    pbFinalize(...args: Arg[]): Result<number, Context>;
+    pbPromote(...args: Arg[]): Result<[number, number], Context>;
   }
 }
 
-/** Return codes of `enqueue-2.lua`. */
+/** Return codes of `enqueue-4.lua`. */
 export const ENQUEUE_NEED_TEMPLATE = -1;
+export const ENQUEUE_QUEUE_FULL = -2;
 
-const SCRIPTS = [{ command: 'pbEnqueue', file: 'enqueue-2.lua', keys: 2 }] as const;
+const SCRIPTS = [
+  { command: 'pbEnqueue', file: 'enqueue-4.lua', keys: 4 },
+  { command: 'pbFinalize', file: 'finalize-4.lua', keys: 4 },
+  { command: 'pbPromote', file: 'promote-4.lua', keys: 4 },
+] as const;
 
 const sources = new Map<string, string>();
 

@@ -83,7 +83,7 @@ export async function startPrivateRedis(config: Config, logger: Logger): Promise
       '--pidfile', pidFile,
       '--logfile', join(dir, 'redis.log'),
       '--appendonly', 'yes',
-      '--appendfsync', 'everysec',
+      '--appendfsync', config.redis.appendfsync,
       '--save', '',
       '--maxmemory-policy', 'noeviction',
       '--daemonize', 'no',
@@ -104,7 +104,7 @@ export async function startPrivateRedis(config: Config, logger: Logger): Promise
   if (!(await waitFor(() => exited || ping(port), 10_000)) || exited) {
     throw new Error(`redis-server did not start on port ${port}; see ${join(dir, 'redis.log')}`);
   }
-  logger.info({ port, dir }, 'private redis-server started (AOF, appendfsync everysec)');
+  logger.info({ port, dir, appendfsync: config.redis.appendfsync }, 'private redis-server started');
   return {
     url,
     stop: async () => {

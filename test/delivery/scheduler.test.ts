@@ -64,3 +64,15 @@ t.test('drain hands back everything not started', async (t) => {
   t.same(s.size, { waiting: 0, inFlight: 2 });
   t.same(s.take(), []);
 });
+
+t.test('readyLoad leaves out the backlog of an origin at its share', async (t) => {
+  const s = new Scheduler<number>({ concurrency: 10, perOrigin: 3, batchSize: 10 });
+  for (let i = 0; i < 8; i++) s.push('slow', i);
+  t.equal(s.readyLoad(), 3, 'only what could start now counts');
+  s.take();
+  t.equal(s.size.inFlight, 3);
+  t.equal(s.waitingFor('slow'), 5);
+  t.equal(s.readyLoad(), 3, 'in flight at its share: its waiting jobs add nothing');
+  s.push('fast', 100);
+  t.equal(s.readyLoad(), 4);
+});

@@ -64,3 +64,15 @@ export async function spawnRole(role: string, env: Record<string, string>, args:
     },
   };
 }
+
+/** Runs a one-shot CLI command (`dlq list`, `config`, ...) to completion. */
+export function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const proc = fork(CLI, args, { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+    proc.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    proc.once('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}

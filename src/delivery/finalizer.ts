@@ -1,0 +1,106 @@
+/**
+ * Records finished entries in Redis through `finalize-4.lua`: each entry's
+ * acknowledgement goes together with its retries, dead letters and
+ * hand-backs, atomically. Entries finished in the same tick share one
+ * script call per stream. A failed call is retried with backoff until it
+ * succeeds (at shutdown, a few times): until then the entries stay pending,
+ * so the worst case is a second delivery after reclaim, never a loss.
+ */
+import type { Redis } from 'ioredis';
+import type { Logger } from '../observability/logger.js';
+import { GROUP, type ShardKeys } from '../queue/keys.js';
+
+export interface EntryOutcome {
+  stream: string;
+  id: string;
+  /** Postbacks that left the system: delivered, dead or expired. */
+  finished: number;
+  /** [due ms, encoded entry] for the retries set. */
+  retries: [number, Buffer][];
+  deadLetters: Buffer[];
+  /** Encoded entries handed back to the same stream (shutdown). */
+  handBack: Buffer[];
+}
+
+const MAX_PER_CALL = 500;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export class Finalizer {
+  private queue: EntryOutcome[] = [];
+  private scheduled = false;
+  private chain: Promise<void> = Promise.resolve();
+  private stopping = false;
+  /** Entries acknowledged since start (for tests and metrics). */
+  acknowledged = 0;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: ShardKeys,
+    private readonly logger: Logger,
+  ) {}
+
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  add(outcome: EntryOutcome): void {
+    this.queue.push(outcome);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.chain = this.chain.then(() => this.flush());
+    });
+  }
+
+  /** Writes everything queued so far; resolves when Redis has it (or gave up at shutdown). */
+  drain(): Promise<void> {
+    this.stopping = true;
+    this.chain = this.chain.then(() => this.flush());
+    return this.chain;
+  }
+
+  private async flush(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, MAX_PER_CALL);
+      const byStream = new Map<string, EntryOutcome[]>();
+      for (const o of batch) {
+        const list = byStream.get(o.stream);
+        if (list) list.push(o);
+        else byStream.set(o.stream, [o]);
+      }
+      for (const [stream, outcomes] of byStream) await this.write(stream, outcomes);
+    }
+  }
+
+  private async write(stream: string, outcomes: EntryOutcome[]): Promise<void> {
+    const args: (string | number | Buffer)[] = [stream, this.keys.retries, this.keys.dead, this.keys.count, GROUP];
+    for (const o of outcomes) {
+      args.push(o.id, o.finished, o.retries.length);
+      for (const [due, blob] of o.retries) args.push(due, blob);
+      args.push(o.deadLetters.length, ...o.deadLetters, o.handBack.length, ...o.handBack);
+    }
+    for (let attempt = 1; ; attempt++) {
+      try {
+        this.acknowledged += await this.redis.pbFinalize(...args);
+        if (attempt > 1) this.logger.info({ entries: outcomes.length }, 'outcomes recorded after retrying');
+        return;
+      } catch (err) {
+        if (attempt === 1) {
+          this.logger.warn({ err: (err as Error).message, entries: outcomes.length }, 'recording outcomes failed: retrying');
+        }
+        if (this.stopping && attempt >= 5) {
+          this.logger.error(
+            { entries: outcomes.length },
+            'could not record outcomes before exit: the entries stay pending and will be delivered again after reclaim',
+          );
+          return;
+        }
+        await sleep(Math.min(2_000, 100 * attempt));
+      }
+    }
+  }
+}

@@ -1,0 +1,31 @@
+-- Moves postbacks that came due from the sorted sets to their streams:
+-- delayed first attempts to the stream, retries to the retry stream. One
+-- script, so two delivery processes never promote the same one twice.
+-- KEYS[1] delayed set   KEYS[2] stream   KEYS[3] retries set   KEYS[4] retry stream
+-- ARGV[1] now, ms epoch   ARGV[2] most to move per set
+-- Returns { moved, next } where next is the earliest due time left in
+-- either set (ms epoch), or -1 when both are empty.
+local now = ARGV[1]
+local limit = tonumber(ARGV[2])
+local moved = 0
+for pair = 0, 1 do
+  local set = KEYS[1 + 2 * pair]
+  local stream = KEYS[2 + 2 * pair]
+  local due = redis.call('ZRANGEBYSCORE', set, '-inf', now, 'LIMIT', 0, limit)
+  for _, member in ipairs(due) do
+    redis.call('XADD', stream, '*', 'm', member)
+  end
+  if #due > 0 then
+    redis.call('ZREM', set, unpack(due))
+    moved = moved + #due
+  end
+end
+local next = -1
+for pair = 0, 1 do
+  local first = redis.call('ZRANGE', KEYS[1 + 2 * pair], 0, 0, 'WITHSCORES')
+  if first[2] then
+    local score = tonumber(first[2])
+    if next == -1 or score < next then next = score end
+  end
+end
+return { moved, next }

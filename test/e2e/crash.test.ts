@@ -1,0 +1,117 @@
+/**
+ * Nothing lost when a delivery process dies or stops under load. Each test
+ * counts, at the partner, by X-Postback-Id: every postback must arrive at
+ * least once (lost = 0); duplicates are counted and reported.
+ */
+import t from 'tap';
+import { startSink, type TestSink } from '../helpers/sink.js';
+import { startStack, type Stack } from '../helpers/stack.js';
+
+const REQUESTS = 40;
+const ITEMS = 100;
+const TOTAL = REQUESTS * ITEMS;
+
+async function load(stack: Stack, sink: TestSink): Promise<Set<string>> {
+  const expected = new Set<string>();
+  for (let r = 0; r < REQUESTS; r++) {
+    const data = Array.from({ length: ITEMS }, (_, i) => ({ n: r * ITEMS + i }));
+    const res = await stack.send({ endpoint: { method: 'GET', url: `${sink.origin}/p?n={n}` }, data });
+    if (res.status !== 202) throw new Error(`ingest answered ${res.status}`);
+    for (let i = 0; i < ITEMS; i++) expected.add(`${res.json.id}:${i}`);
+  }
+  return expected;
+}
+
+function tally(sink: TestSink, expected: Set<string>): { distinct: number; duplicates: number; lost: number } {
+  const seen = new Map<string, number>();
+  for (const r of sink.received) {
+    const id = String(r.headers['x-postback-id']);
+    seen.set(id, (seen.get(id) ?? 0) + 1);
+  }
+  let lost = 0;
+  for (const id of expected) if (!seen.has(id)) lost++;
+  return { distinct: seen.size, duplicates: sink.received.length - seen.size, lost };
+}
+
+async function until(cond: () => boolean, timeoutMs: number): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (cond()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return cond();
+}
+
+const FAST_RECLAIM = {
+  DELIVERY_TIMEOUT_MS: '1000',
+  DELIVERY_VISIBILITY_MS: '7000',
+  SHUTDOWN_TIMEOUT_MS: '8000',
+  DELIVERY_CONCURRENCY: '64',
+  DELIVERY_BATCH_SIZE: '16',
+};
+
+t.test('kill -9 of a delivery process under load loses nothing', async (t) => {
+  // A partner that takes 5 ms per request keeps postbacks in flight at the kill.
+  const sink = await startSink(() => ({ status: 200, delayMs: 5 }));
+  t.teardown(() => sink.close());
+  const stack = await startStack(FAST_RECLAIM, { deliveries: 0 });
+  t.teardown(() => stack.stop());
+  const expected = await load(stack, sink);
+  const victim = await stack.startDelivery();
+  await stack.startDelivery();
+  t.ok(await until(() => sink.received.length >= TOTAL / 4, 30_000), 'load under way');
+  victim.proc.kill('SIGKILL');
+  t.equal(await victim.exited, 'SIGKILL');
+  t.ok(await until(() => tally(sink, expected).distinct >= TOTAL, 60_000), 'the survivor reclaims and finishes');
+  const { distinct, duplicates, lost } = tally(sink, expected);
+  t.comment(`kill -9: ${TOTAL} postbacks, ${distinct} delivered, lost ${lost}, duplicated ${duplicates}`);
+  t.equal(lost, 0, 'lost: 0');
+  t.ok(duplicates <= 64, 'duplicates bounded by what was in flight at the kill');
+  const c = stack.redis.client();
+  const end = Date.now() + 10_000;
+  let count = '';
+  while (Date.now() < end && count !== '0') {
+    count = (await c.get(`${stack.env.REDIS_PREFIX}:{0}:count`)) ?? '0';
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  t.equal(count, '0', 'every entry acknowledged in the end');
+});
+
+t.test('SIGTERM under load: exit 0 within the bound, nothing lost, nothing twice', async (t) => {
+  const sink = await startSink(() => ({ status: 200, delayMs: 5 }));
+  t.teardown(() => sink.close());
+  const stack = await startStack(FAST_RECLAIM, { deliveries: 0 });
+  t.teardown(() => stack.stop());
+  const expected = await load(stack, sink);
+  const first = await stack.startDelivery();
+  t.ok(await until(() => sink.received.length >= TOTAL / 4, 30_000), 'load under way');
+  const began = Date.now();
+  const code = await first.stop('SIGTERM');
+  const took = Date.now() - began;
+  t.equal(code, 0, 'exit code 0');
+  t.ok(took < 8_000, `stopped in ${took} ms (bound: SHUTDOWN_TIMEOUT_MS 8000)`);
+  const atStop = sink.received.length;
+  t.ok(atStop < TOTAL, 'work was left when it stopped');
+  await stack.startDelivery();
+  t.ok(await until(() => tally(sink, expected).distinct >= TOTAL, 60_000), 'a new process delivers the rest at once');
+  const { distinct, duplicates, lost } = tally(sink, expected);
+  t.comment(`SIGTERM: ${TOTAL} postbacks, ${distinct} delivered, lost ${lost}, duplicated ${duplicates}`);
+  t.equal(lost, 0, 'lost: 0');
+  t.equal(duplicates, 0, 'duplicated: 0 (in-flight finished, the rest handed back)');
+});
+
+t.test('a second signal forces the exit', async (t) => {
+  const sink = await startSink(() => 'hang');
+  t.teardown(() => sink.close());
+  const stack = await startStack({ ...FAST_RECLAIM, DELIVERY_TIMEOUT_MS: '3000', SHUTDOWN_TIMEOUT_MS: '8000', DELIVERY_VISIBILITY_MS: '11000' });
+  t.teardown(() => stack.stop());
+  await stack.send({ endpoint: { method: 'GET', url: `${sink.origin}/hang?n={n}` }, data: [{ n: 1 }] });
+  t.ok(await until(() => sink.received.length >= 1, 10_000), 'a request is hanging');
+  const d = stack.deliveries[0]!;
+  d.proc.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 300));
+  const began = Date.now();
+  d.proc.kill('SIGTERM');
+  t.equal(await d.exited, 1, 'exit code 1');
+  t.ok(Date.now() - began < 2_000, 'at once');
+});

@@ -1,0 +1,74 @@
+/**
+ * Redis outages and backpressure through real processes.
+ */
+import t from 'tap';
+import { startSink } from '../helpers/sink.js';
+import { startStack } from '../helpers/stack.js';
+import { get } from '../helpers/http.js';
+
+async function eventually(check: () => Promise<boolean>, timeoutMs = 20_000): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
+
+t.test('Redis restarts having lost every key: both roles carry on without a restart', async (t) => {
+  const sink = await startSink();
+  t.teardown(() => sink.close());
+  const stack = await startStack();
+  t.teardown(() => stack.stop());
+  const body = (n: number) => ({ endpoint: { method: 'POST', url: `${sink.origin}/o` }, data: [{ n }] });
+
+  t.equal((await stack.send(body(1))).status, 202);
+  await sink.waitFor(1);
+
+  await stack.redis.stop();
+  const down = await stack.send(body(2));
+  t.equal(down.status, 503, 'ingest answers 503 while Redis is down');
+  t.equal(down.json.error, 'unavailable');
+  t.equal((await get(`${stack.ingestUrl}/readyz`)).status, 503);
+
+  await stack.redis.start(); // empty: no AOF in this test
+  t.ok(await eventually(async () => (await stack.send(body(3))).status === 202), 'ingest accepts again by itself');
+  await sink.waitFor(2, 20_000);
+  t.same(
+    sink.received.map((r) => JSON.parse(r.body).n),
+    [1, 3],
+    'delivery recreated its consumer group and scripts, and delivered the new postback (never the refused one)',
+  );
+  t.equal(stack.deliveries[0]!.proc.exitCode, null, 'delivery never exited');
+});
+
+t.test('with AOF, what was acknowledged survives a Redis restart while delivery is down', async (t) => {
+  const sink = await startSink();
+  t.teardown(() => sink.close());
+  const stack = await startStack({}, { deliveries: 0, aof: true });
+  t.teardown(() => stack.stop());
+  const data = Array.from({ length: 50 }, (_, n) => ({ n }));
+  t.equal((await stack.send({ endpoint: { method: 'GET', url: `${sink.origin}/a?n={n}` }, data })).status, 202);
+  await stack.redis.stop();
+  await stack.redis.start();
+  await stack.startDelivery();
+  await sink.waitFor(50);
+  t.equal(new Set(sink.received.map((r) => r.url)).size, 50);
+});
+
+t.test('backpressure: past INGEST_MAX_QUEUE ingest answers 503 with Retry-After, and recovers', async (t) => {
+  const sink = await startSink();
+  t.teardown(() => sink.close());
+  const stack = await startStack({ INGEST_MAX_QUEUE: '10' }, { deliveries: 0 });
+  t.teardown(() => stack.stop());
+  const send = (n: number) => stack.send({ endpoint: { method: 'GET', url: `${sink.origin}/b?n={n}` }, data: Array.from({ length: n }, (_, i) => ({ i })) });
+  t.equal((await send(8)).status, 202);
+  const full = await send(3);
+  t.equal(full.status, 503, 'the request that would pass the limit is refused whole');
+  t.equal(full.json.error, 'queue_full');
+  t.equal(full.headers['retry-after'], '5');
+  t.equal((await send(2)).status, 202, 'one that fits still goes in');
+  await stack.startDelivery();
+  await sink.waitFor(10);
+  t.ok(await eventually(async () => (await send(3)).status === 202), 'accepted again once delivery drained the queue');
+});

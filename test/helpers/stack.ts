@@ -1,0 +1,49 @@
+/**
+ * A whole pipeline for a test: a real redis-server, an ingest process and
+ * delivery processes (dist/cli.js), sharing one random key prefix and log dir.
+ */
+import { startRedis, type TestRedis } from './redis.js';
+import { spawnRole, testEnv, type RoleProcess } from './procs.js';
+import { freePort } from './ports.js';
+import { post, type HttpResult } from './http.js';
+
+export interface Stack {
+  redis: TestRedis;
+  env: Record<string, string>;
+  ingestUrl: string;
+  ingest: RoleProcess | null;
+  deliveries: RoleProcess[];
+  startDelivery(extra?: Record<string, string>): Promise<RoleProcess>;
+  send(body: unknown): Promise<HttpResult>;
+  stop(): Promise<void>;
+}
+
+export async function startStack(
+  extra: Record<string, string> = {},
+  opts: { deliveries?: number; ingest?: boolean; aof?: boolean } = {},
+): Promise<Stack> {
+  const redis = await startRedis({ aof: opts.aof ?? false });
+  const port = await freePort();
+  const env = testEnv(redis.url, { INGEST_PORT: String(port), DELIVERY_WORKERS: '1', ...extra });
+  const stack: Stack = {
+    redis,
+    env,
+    ingestUrl: `http://127.0.0.1:${port}`,
+    ingest: opts.ingest === false ? null : await spawnRole('ingest', env),
+    deliveries: [],
+    async startDelivery(more = {}) {
+      const d = await spawnRole('delivery', { ...env, ...more });
+      stack.deliveries.push(d);
+      return d;
+    },
+    send(body: unknown) {
+      return post(`${stack.ingestUrl}/i`, JSON.stringify(body));
+    },
+    async stop() {
+      await Promise.all([stack.ingest?.stop('SIGKILL'), ...stack.deliveries.map((d) => d.stop('SIGKILL'))]);
+      await redis.destroy();
+    },
+  };
+  for (let i = 0; i < (opts.deliveries ?? 1); i++) await stack.startDelivery();
+  return stack;
+}
