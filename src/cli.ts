@@ -12,6 +12,7 @@ roles:
   delivery   the delivery process (reads Redis, calls endpoints)
   monitor    /healthz
   sink       a local endpoint that prints what it receives (--port 9999)
+  dlq        dead letters: list [--json] | replay <id...|--all> | purge <id...|--all>
   config     print the effective configuration as JSON
 `;
 
@@ -28,6 +29,8 @@ async function main(argv: string[]): Promise<void> {
       return (await import('./start/main.js')).runStart();
     case 'sink':
       return (await import('./sink/main.js')).runSink(rest);
+    case 'dlq':
+      return (await import('./dlq/main.js')).runDlq(rest);
     case 'config': {
       const { loadConfig } = await import('./config/index.js');
       const c = loadConfig();
