@@ -77,6 +77,8 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
   const encodedDefault = encodeDefault(config.delivery.unmatchedDefault);
   const authorized = createTokenCheck(config.ingest.tokens);
   let closing = false;
+  /** The response a connection is still producing, so an error reply never jumps ahead of it. */
+  const inProgress = new WeakMap<object, { req: IncomingMessage; res: ServerResponse }>();
 
   function send(res: ServerResponse, status: number, body: string, extra?: Record<string, string>): void {
     if (res.headersSent || res.destroyed) return;
@@ -130,6 +132,12 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
   }
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
+    const socket = req.socket;
+    const exchange = { req, res };
+    inProgress.set(socket, exchange);
+    res.once('finish', () => {
+      if (inProgress.get(socket) === exchange) inProgress.delete(socket);
+    });
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const route = ROUTES.get(q === -1 ? url : url.slice(0, q));
@@ -194,9 +202,22 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
           ? ([431, 'Request Header Fields Too Large', 'PB_ERR_VALIDATION', 'request headers too large'] as const)
           : ([400, 'Bad Request', 'PB_ERR_VALIDATION', 'malformed HTTP request'] as const);
     const body = fixed(code, message);
-    socket.end(
-      `HTTP/1.1 ${status} ${reason}\r\ncontent-type: ${JSON_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-    );
+    const reply = () => {
+      if (!socket.writable) return void socket.destroy();
+      socket.end(
+        `HTTP/1.1 ${status} ${reason}\r\ncontent-type: ${JSON_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
+    };
+    // HTTP/1.1 answers in order: a complete request pipelined before the
+    // bad one gets its answer first. (An error in the request still being
+    // read, a timeout or a bad chunk, is that request's answer.)
+    const pending = inProgress.get(socket);
+    if (pending && pending.req.complete && !pending.res.writableFinished) {
+      pending.res.once('finish', reply);
+      pending.res.once('close', () => socket.destroy());
+    } else {
+      reply();
+    }
   });
 
   let closed: Promise<void> | undefined;
