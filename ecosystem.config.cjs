@@ -1,7 +1,20 @@
-// PM2: one app per role. `npx pm2 start ecosystem.config.cjs`
-// Roles read their settings from the environment (see README, Configuration);
-// set REDIS_URL to the Redis they share.
-const KILL_TIMEOUT_MS = 20_000; // above SHUTDOWN_TIMEOUT_MS (15 s): PM2 never cuts a graceful stop short
+// PM2: one app per role. From a fresh `npm run setup`:
+//   npx pm2 start ecosystem.config.cjs      (then: npx pm2 save && npx pm2 startup)
+// Settings come from the environment PM2 starts with (see README,
+// Configuration) plus the per-role `env` below. Without REDIS_URL a private
+// redis-server runs as the `postback-redis` app (127.0.0.1:REDIS_PORT,
+// password generated into ./var/redis.password, AOF in ./var/redis).
+//
+// Shutdown: every role stops gracefully within SHUTDOWN_TIMEOUT_MS (15 s by
+// default); kill_timeout (20 s) sits above it so PM2 never cuts that short.
+const path = require('node:path');
+
+const KILL_TIMEOUT_MS = 20_000;
+const logs = (name) => ({
+  out_file: path.join(__dirname, 'var/log/pm2', `${name}.out.log`),
+  error_file: path.join(__dirname, 'var/log/pm2', `${name}.err.log`),
+  merge_logs: true,
+});
 
 const common = {
   script: 'dist/cli.js',
@@ -9,34 +22,55 @@ const common = {
   wait_ready: true, // each role sends 'ready' once listening and connected to Redis
   listen_timeout: 30_000,
   kill_timeout: KILL_TIMEOUT_MS,
-  max_memory_restart: '1G',
-  merge_logs: true,
-  time: false,
+  autorestart: true,
+  exp_backoff_restart_delay: 200,
 };
+
+const usePrivateRedis = !process.env.REDIS_URL;
 
 module.exports = {
   apps: [
+    ...(usePrivateRedis
+      ? [
+          {
+            ...common,
+            ...logs('redis'),
+            name: 'postback-redis',
+            args: 'redis',
+            exec_mode: 'fork',
+            instances: 1,
+          },
+        ]
+      : []),
     {
       ...common,
+      ...logs('ingest'),
       name: 'postback-ingest',
       args: 'ingest',
-      exec_mode: 'cluster',
+      exec_mode: 'cluster', // workers share INGEST_PORT
       instances: process.env.INGEST_INSTANCES || 'max',
+      max_memory_restart: '512M',
+      env: { NODE_ENV: 'production' },
     },
     {
       ...common,
+      ...logs('delivery'),
       name: 'postback-delivery',
       args: 'delivery',
-      exec_mode: 'fork', // it runs its own worker threads
+      exec_mode: 'fork', // it runs its own worker threads (DELIVERY_WORKERS)
       instances: 1,
+      max_memory_restart: '1G',
+      env: { NODE_ENV: 'production' },
     },
     {
       ...common,
+      ...logs('monitor'),
       name: 'postback-monitor',
       args: 'monitor',
       exec_mode: 'fork',
       instances: 1,
       max_memory_restart: '256M',
+      env: { NODE_ENV: 'production' },
     },
   ],
 };

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-// Copies the non-TypeScript files the build needs (Lua scripts) from src/
+// Copies the non-TypeScript files the build needs (Lua scripts, the
+// dashboard's HTML and browser JavaScript) from src/
 // into dist/, keeping their relative paths. Part of `npm run build`.
 import { cpSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join, relative, dirname } from 'node:path';
 
-const ASSET = /\.(lua)$/;
+const ASSET = /\.(lua|html|js|css)$/;
 const src = new URL('../src/', import.meta.url).pathname;
 const dist = new URL('../dist/', import.meta.url).pathname;
 

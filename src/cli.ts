@@ -10,7 +10,8 @@ roles:
   start      everything on one machine (private Redis unless REDIS_URL)
   ingest     the HTTP ingest endpoint (POST /i, /ingest.php, /preview)
   delivery   the delivery process (reads Redis, calls endpoints)
-  monitor    /healthz
+  monitor    live dashboard, /metrics, /healthz, /readyz
+  redis      the private redis-server in the foreground (for PM2/systemd)
   sink       a local endpoint that prints what it receives (--port 9999)
   dlq        dead letters: list [--json] | replay <id...|--all> | purge <id...|--all>
   config     print the effective configuration as JSON
@@ -29,12 +30,19 @@ async function main(argv: string[]): Promise<void> {
       return (await import('./start/main.js')).runStart();
     case 'sink':
       return (await import('./sink/main.js')).runSink(rest);
+    case 'redis':
+      return (await import('./start/redis-role.js')).runRedisRole();
     case 'dlq':
       return (await import('./dlq/main.js')).runDlq(rest);
     case 'config': {
       const { loadConfig } = await import('./config/index.js');
+      const { redactUrl } = await import('./queue/redis.js');
       const c = loadConfig();
-      const shown = { ...c, ingest: { ...c.ingest, tokens: c.ingest.tokens.map(() => '***') } };
+      const shown = {
+        ...c,
+        redis: { ...c.redis, url: c.redis.url === undefined ? undefined : redactUrl(c.redis.url) },
+        ingest: { ...c.ingest, tokens: c.ingest.tokens.map(() => '***') },
+      };
       process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
       return;
     }

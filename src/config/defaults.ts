@@ -10,6 +10,7 @@ export const DEFAULTS = {
   REDIS_PREFIX: 'pb',
   REDIS_DIR: './var/redis',
   REDIS_APPENDFSYNC: 'everysec',
+  REDIS_PASSWORD_FILE: './var/redis.password',
   INGEST_HOST: '0.0.0.0',
   INGEST_PORT: 8080,
   INGEST_MAX_BODY_BYTES: 1_048_576,
@@ -22,6 +23,8 @@ export const DEFAULTS = {
   INGEST_KEEPALIVE_TIMEOUT_MS: 5_000,
   MONITOR_HOST: '0.0.0.0',
   MONITOR_PORT: 9090,
+  DELIVERY_METRICS_PORT: 9091,
+  STATS_RETENTION_S: 3_600,
   UNMATCHED_DEFAULT: '',
   DELIVERY_MAX_ATTEMPTS: 5,
   DELIVERY_TIMEOUT_MS: 10_000,
@@ -57,6 +60,8 @@ export interface Config {
     dir: string;
     /** AOF fsync policy of the private redis-server. */
     appendfsync: 'everysec' | 'always' | 'no';
+    /** Password of the private redis-server, generated on first start. */
+    passwordFile: string;
   };
   ingest: {
     host: string;
@@ -77,6 +82,10 @@ export interface Config {
   monitor: {
     host: string;
     port: number;
+    /** Port of a delivery process's /metrics, /healthz, /readyz (on monitor.host); 0: none. */
+    deliveryPort: number;
+    /** How long per-second statistics stay in Redis. */
+    retentionS: number;
   };
   delivery: {
     unmatchedDefault: string;

@@ -114,6 +114,7 @@ export function parseConfig(env: Env): ParseResult {
       port: r.int('REDIS_PORT', d.REDIS_PORT, 1, PORT_MAX),
       prefix,
       dir: r.str('REDIS_DIR', d.REDIS_DIR),
+      passwordFile: r.str('REDIS_PASSWORD_FILE', d.REDIS_PASSWORD_FILE),
       appendfsync: r.oneOf<'everysec' | 'always' | 'no'>('REDIS_APPENDFSYNC', d.REDIS_APPENDFSYNC, ['everysec', 'always', 'no'] as const),
     },
     ingest: {
@@ -132,6 +133,8 @@ export function parseConfig(env: Env): ParseResult {
     monitor: {
       host: r.str('MONITOR_HOST', d.MONITOR_HOST),
       port: r.int('MONITOR_PORT', d.MONITOR_PORT, 0, PORT_MAX),
+      deliveryPort: r.int('DELIVERY_METRICS_PORT', d.DELIVERY_METRICS_PORT, 0, PORT_MAX),
+      retentionS: r.int('STATS_RETENTION_S', d.STATS_RETENTION_S, 60, 7 * 86_400),
     },
     delivery: {
       unmatchedDefault: r.verbatim('UNMATCHED_DEFAULT', d.UNMATCHED_DEFAULT),

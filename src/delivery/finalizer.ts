@@ -28,6 +28,14 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer from Redis in ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
 export class Finalizer {
   private queue: EntryOutcome[] = [];
   private scheduled = false;
@@ -85,7 +93,9 @@ export class Finalizer {
     }
     for (let attempt = 1; ; attempt++) {
       try {
-        this.acknowledged += await this.redis.pbFinalize(...args);
+        const call = this.redis.pbFinalize(...args);
+        // At shutdown, a Redis that is gone must not hold the exit.
+        this.acknowledged += this.stopping ? await withTimeout(call, 1_000) : await call;
         if (attempt > 1) this.logger.info({ entries: outcomes.length }, 'outcomes recorded after retrying');
         return;
       } catch (err) {

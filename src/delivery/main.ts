@@ -9,11 +9,15 @@ import { Piscina } from 'piscina';
 import { loadConfig } from '../config/index.js';
 import { installShutdown, signalReady } from '../lifecycle.js';
 import { createAttemptLog, createLogger } from '../observability/logger.js';
+import { createRegistry, registerQueueGauges } from '../observability/metrics.js';
+import { createOpsServer } from '../observability/ops-server.js';
+import { StatsRecorder } from '../observability/stats.js';
 import { shardKeys } from '../queue/keys.js';
-import { createRedis } from '../queue/redis.js';
+import { closeRedis, createRedis } from '../queue/redis.js';
 import { encodeDefault } from '../queue/template.js';
 import { USER_AGENT } from '../version.js';
 import type { AttemptResult, BatchTask, WorkerSettings } from './attempt.js';
+import { DeliveryMetrics } from './metrics.js';
 import { DeliveryService } from './service.js';
 
 export async function runDelivery(): Promise<void> {
@@ -50,23 +54,27 @@ export async function runDelivery(): Promise<void> {
     workerData: settings,
   });
 
-  const service = new DeliveryService({
-    config,
-    logger,
-    attemptLog,
-    redis,
-    blocking,
-    pool,
-    keys: shardKeys(config.redis.prefix, 0),
-    consumer,
-  });
+  const keys = shardKeys(config.redis.prefix, 0);
+  const registry = createRegistry('delivery');
+  registerQueueGauges(registry, redis, [keys]);
+  // Scrapes start after the service exists (the ops server listens below).
+  const metrics: DeliveryMetrics = new DeliveryMetrics(registry, () => service.sizes);
+  const stats = new StatsRecorder(redis, keys, config.monitor.retentionS);
+  const service: DeliveryService = new DeliveryService({ config, logger, attemptLog, redis, blocking, pool, keys, consumer, stats, metrics });
+  const ops = createOpsServer(registry, () => service.ready);
 
   installShutdown(logger, config.shutdownTimeoutMs, [
+    { name: 'ops', run: () => new Promise<void>((resolve) => ops.close(() => resolve())) },
     { name: 'delivery', run: () => service.close() },
     { name: 'workers', run: () => pool.close() },
-    { name: 'redis', run: () => Promise.all([redis.quit(), blocking.quit()]).then(() => undefined) },
+    { name: 'redis', run: () => Promise.all([closeRedis(redis), closeRedis(blocking)]).then(() => undefined) },
   ]);
 
+  if (config.monitor.deliveryPort !== 0) {
+    ops.on('error', (err: Error) => logger.warn({ err: err.message, port: config.monitor.deliveryPort }, 'metrics port unavailable: running without /metrics'));
+    ops.listen(config.monitor.deliveryPort, config.monitor.host);
+  }
+  stats.start();
   await service.start();
   logger.info({ consumer, workers: d.workers, concurrency: d.concurrency }, 'delivery running');
   signalReady();

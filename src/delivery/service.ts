@@ -16,6 +16,7 @@ import type { Redis } from 'ioredis';
 import type { Piscina } from 'piscina';
 import type { Config } from '../config/index.js';
 import type { Logger } from '../observability/logger.js';
+import type { StatsRecorder } from '../observability/stats.js';
 import { decodeEntry, encodeDeadLetter, encodeEntry, type DataObject, type Entry } from '../queue/codec.js';
 import { postbackId } from '../queue/ids.js';
 import type { ShardKeys } from '../queue/keys.js';
@@ -23,6 +24,7 @@ import { encodeDefault, render } from '../queue/template.js';
 import type { AttemptResult, BatchItem, BatchTask, BatchTemplate } from './attempt.js';
 import { attemptLine, expiryLine, type LoggedOutcome } from './attempt-log.js';
 import { Finalizer, type EntryOutcome } from './finalizer.js';
+import type { DeliveryMetrics } from './metrics.js';
 import { classify } from './outcome.js';
 import { Promoter } from './promoter.js';
 import { StreamReader, type RawEntry } from './reader.js';
@@ -41,6 +43,8 @@ export interface DeliveryDeps {
   pool: Piscina<BatchTask, AttemptResult[]>;
   keys: ShardKeys;
   consumer: string;
+  stats: StatsRecorder;
+  metrics: DeliveryMetrics;
 }
 
 interface EntryState extends EntryOutcome {
@@ -70,6 +74,11 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** Waits for `p` at most `ms` (shutdown steps must not hang on a Redis that is gone). */
+function bounded(p: Promise<unknown>, ms: number): Promise<void> {
+  return Promise.race([p.then(() => undefined, () => undefined), sleep(ms)]);
+}
+
 export class DeliveryService {
   private readonly scheduler: Scheduler<Job>;
   private readonly templates: TemplateStore;
@@ -90,6 +99,8 @@ export class DeliveryService {
   private closed: Promise<void> | undefined;
   private batchesRunning = 0;
   private timers: NodeJS.Timeout[] = [];
+  private groupsReady = false;
+  private readFailing = false;
   /** Counters since start, for logs and tests. */
   readonly counts = { delivered: 0, retried: 0, dead: 0, expired: 0, parked: 0, reclaimed: 0, handedBack: 0 };
 
@@ -105,6 +116,15 @@ export class DeliveryService {
     this.encodedDefault = encodeDefault(d.unmatchedDefault);
   }
 
+  /** Ready: the consumer groups exist and the last read from Redis worked. */
+  get ready(): boolean {
+    return this.groupsReady && !this.readFailing && !this.stopping;
+  }
+
+  get sizes(): { waiting: number; inFlight: number } {
+    return this.scheduler.size;
+  }
+
   /** Postbacks read and not finished. */
   get load(): number {
     const { waiting, inFlight } = this.scheduler.size;
@@ -116,6 +136,7 @@ export class DeliveryService {
     for (let attempt = 1; !this.stopping; attempt++) {
       try {
         await this.reader.ensureGroups();
+        this.groupsReady = true;
         break;
       } catch (err) {
         if (attempt === 1) this.deps.logger.warn({ err: (err as Error).message }, 'Redis not reachable yet: waiting');
@@ -177,8 +198,10 @@ export class DeliveryService {
         entries = await this.reader.read(count, BLOCK_MS);
         if (failures > 0) logger.info('reading from Redis again');
         failures = 0;
+        this.readFailing = false;
       } catch (err) {
         if (this.stopping) break;
+        this.readFailing = true;
         if (failures++ === 0) logger.warn({ err: (err as Error).message }, 'reading from Redis failed: retrying');
         await sleep(Math.min(1_000, 100 * failures));
         continue;
@@ -194,6 +217,7 @@ export class DeliveryService {
     const fresh = entries.filter((e) => !this.held.has(`${e.stream} ${e.id}`));
     if (fresh.length === 0) return;
     this.counts.reclaimed += fresh.length;
+    this.deps.metrics.reclaimed.inc(fresh.length);
     this.deps.logger.info({ entries: fresh.length }, 'reclaimed entries a stopped consumer left pending');
     await this.accept(fresh);
   }
@@ -289,6 +313,8 @@ export class DeliveryService {
     s.retries.push([Math.round(now + delay), s.blob]);
     s.remaining = 0;
     this.counts.parked += s.entry.items.length;
+    this.deps.metrics.parked.inc(s.entry.items.length);
+    this.deps.stats.parked(s.entry.items.length, now);
     this.complete(s);
     this.promoter.kick(now + delay);
   }
@@ -359,6 +385,9 @@ export class DeliveryService {
     );
     const method = s.template?.stored.method ?? null;
     const logged: LoggedOutcome = decision.outcome;
+    const origin = s.template?.origin ?? 'unknown';
+    this.deps.stats.attempt(logged, r.latencyMs, origin, now);
+    this.deps.metrics.attempt(logged, r.status, r.latencyMs, origin);
     this.deps.attemptLog.info(
       attemptLine(id, method, attempt, e.requestTime, r, logged, decision.outcome === 'retry' ? decision.dueAt : undefined),
       'attempt',
@@ -420,6 +449,8 @@ export class DeliveryService {
       const line = expiryLine(id, method, e.attempts, e.requestTime);
       if (s.template?.compiled) line.url = render(s.template.compiled, e.items[k] as DataObject, this.encodedDefault);
       this.deps.attemptLog.info(line, 'attempt');
+      this.deps.stats.attempt('expired', null, s.template?.origin ?? 'unknown', now);
+      this.deps.metrics.attempt('expired', null, null, s.template?.origin ?? 'unknown');
       const last = e.last;
       s.deadLetters.push(
         this.deadLetter(s, k, e.attempts, 'expired', failure(line.url, now, last?.errorCode ?? 'PB_ERR_EXPIRED', last?.error ?? line.error ?? '', last?.status ?? null), now),
@@ -451,11 +482,13 @@ export class DeliveryService {
       for (const t of this.timers) clearInterval(t);
       this.promoter.stop();
       this.notify();
-      await this.readLoop;
+      // A blocked read returns within BLOCK_MS; with Redis gone it may not.
+      await Promise.race([this.readLoop, sleep(BLOCK_MS + 500)]);
       this.handBack();
       while (this.batchesRunning > 0) await sleep(10);
       await this.finalizer.drain();
-      await this.reader.pruneConsumers(PRUNE_IDLE_MS, true).catch(() => 0);
+      await bounded(this.deps.stats.close(), 1_000);
+      await bounded(this.reader.pruneConsumers(PRUNE_IDLE_MS, true), 1_000);
     })();
     return this.closed;
   }
@@ -471,6 +504,7 @@ export class DeliveryService {
       const rest = e.items.length - k;
       s.handBack.push(encodeEntry({ ...e, firstIndex: e.firstIndex + k, items: e.items.slice(k) }));
       this.counts.handedBack += rest;
+      this.deps.metrics.handedBack.inc(rest);
       s.remaining -= rest;
       if (s.remaining === 0) this.complete(s);
     }

@@ -9,7 +9,7 @@
 import type { Redis } from 'ioredis';
 import { PostbackError } from '../errors.js';
 import { encodeEntry, encodeTemplate, MAX_ITEMS_PER_ENTRY } from '../queue/codec.js';
-import { templateKey, type ShardKeys } from '../queue/keys.js';
+import { statsKey, templateKey, type ShardKeys } from '../queue/keys.js';
 import { ENQUEUE_NEED_TEMPLATE, ENQUEUE_QUEUE_FULL } from '../queue/scripts.js';
 import type { IngestRequest } from './parse-request.js';
 
@@ -21,6 +21,8 @@ export interface EnqueueSettings {
   lifetimeMs: number;
   /** Postbacks a shard may hold before ingest answers 503 (0: no limit). */
   maxQueue: number;
+  /** How long per-second statistics are kept. */
+  statsRetentionS: number;
 }
 
 export class Enqueuer {
@@ -28,6 +30,7 @@ export class Enqueuer {
   private readonly known = new Set<string>();
   private readonly templateTtl: string;
   private readonly maxQueue: string;
+  private readonly retention: string;
 
   constructor(
     private readonly redis: Redis,
@@ -37,6 +40,7 @@ export class Enqueuer {
     // A day of margin past any postback that can still reference it.
     this.templateTtl = String(settings.lifetimeMs + DAY_MS);
     this.maxQueue = String(settings.maxQueue);
+    this.retention = String(settings.statsRetentionS);
   }
 
   /**
@@ -52,12 +56,14 @@ export class Enqueuer {
       k.stream,
       k.delayed,
       k.count,
+      statsKey(k, Math.floor(now / 1000)),
       '',
       this.templateTtl,
       String(dueTime),
       String(now),
       String(items.length),
       this.maxQueue,
+      this.retention,
     ];
     for (let first = 0; first < items.length; first += MAX_ITEMS_PER_ENTRY) {
       args.push(
@@ -75,11 +81,11 @@ export class Enqueuer {
     }
     let added: number;
     try {
-      if (!this.known.has(template.id)) args[4] = encodeTemplate({ method: template.method, url: template.source });
+      if (!this.known.has(template.id)) args[5] = encodeTemplate({ method: template.method, url: template.source });
       added = await this.redis.pbEnqueue(...args);
       if (added === ENQUEUE_NEED_TEMPLATE) {
         this.known.delete(template.id);
-        args[4] = encodeTemplate({ method: template.method, url: template.source });
+        args[5] = encodeTemplate({ method: template.method, url: template.source });
         added = await this.redis.pbEnqueue(...args);
       }
     } catch (err) {

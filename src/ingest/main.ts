@@ -6,9 +6,10 @@ import { once } from 'node:events';
 import { loadConfig } from '../config/index.js';
 import { installShutdown, signalReady } from '../lifecycle.js';
 import { createLogger } from '../observability/logger.js';
+import { createRegistry } from '../observability/metrics.js';
 import { createRequestIdGenerator } from '../queue/ids.js';
 import { shardKeys } from '../queue/keys.js';
-import { createRedis } from '../queue/redis.js';
+import { closeRedis, createRedis } from '../queue/redis.js';
 import { Enqueuer } from './enqueue.js';
 import { createIngestServer } from './server.js';
 
@@ -30,12 +31,14 @@ export async function runIngest(): Promise<void> {
   const enqueuer = new Enqueuer(redis, keys, {
     lifetimeMs: config.delivery.ttlMs + config.delivery.maxDelayMs,
     maxQueue: config.ingest.maxQueue,
+    statsRetentionS: config.monitor.retentionS,
   });
-  const ingest = createIngestServer({ config, redis, enqueuer, logger, nextId: createRequestIdGenerator() });
+  const registry = createRegistry('ingest');
+  const ingest = createIngestServer({ config, redis, enqueuer, logger, nextId: createRequestIdGenerator(), registry });
 
   installShutdown(logger, config.shutdownTimeoutMs, [
     { name: 'http', run: () => ingest.close() },
-    { name: 'redis', run: () => redis.quit().then(() => undefined) },
+    { name: 'redis', run: () => closeRedis(redis) },
   ]);
 
   ingest.server.listen(config.ingest.port, config.ingest.host);

@@ -7,6 +7,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
 import type { Config } from '../config/index.js';
 import { PostbackError, isPostbackError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
@@ -15,6 +16,7 @@ import { USER_AGENT } from '../version.js';
 import { bodyKind, decodeJson, unsupportedType } from './body.js';
 import { readBody } from './body-reader.js';
 import { createTokenCheck } from './auth.js';
+import { IngestMetrics } from './metrics.js';
 import type { Enqueuer } from './enqueue.js';
 import { validateIngest, type IngestLimits } from './parse-request.js';
 import { buildPreview } from './preview.js';
@@ -25,9 +27,11 @@ export interface IngestDeps {
   enqueuer: Enqueuer;
   logger: Logger;
   nextId: () => string;
+  /** Served at GET /metrics when given. */
+  registry?: Registry;
 }
 
-type Route = 'ingest' | 'preview' | 'healthz' | 'readyz';
+type Route = 'ingest' | 'preview' | 'healthz' | 'readyz' | 'metrics' | 'unknown';
 
 const ROUTES = new Map<string, Route>([
   ['/i', 'ingest'],
@@ -35,6 +39,7 @@ const ROUTES = new Map<string, Route>([
   ['/preview', 'preview'],
   ['/healthz', 'healthz'],
   ['/readyz', 'readyz'],
+  ['/metrics', 'metrics'],
 ]);
 
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -66,7 +71,8 @@ export interface IngestServer {
 }
 
 export function createIngestServer(deps: IngestDeps): IngestServer {
-  const { config, redis, enqueuer, logger, nextId } = deps;
+  const { config, redis, enqueuer, logger, nextId, registry } = deps;
+  const metrics = registry ? new IngestMetrics(registry) : null;
   const max = config.ingest.maxBodyBytes;
   const limits: IngestLimits = {
     maxItems: config.ingest.maxItems,
@@ -126,7 +132,10 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
       return;
     }
     enqueuer.enqueue(parsed, requestId, now).then(
-      (accepted) => send(res, 202, `{"id":"${requestId}","accepted":${accepted}}`),
+      (accepted) => {
+        metrics?.postbacks(accepted);
+        send(res, 202, `{"id":"${requestId}","accepted":${accepted}}`);
+      },
       (err: unknown) => fail(res, err, route),
     );
   }
@@ -141,8 +150,22 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const route = ROUTES.get(q === -1 ? url : url.slice(0, q));
+    if (metrics !== null) {
+      const started = performance.now();
+      const r = route ?? 'unknown';
+      res.once('finish', () => metrics.request(r, res.statusCode, (performance.now() - started) / 1000));
+    }
     if (route === undefined) {
       send(res, 404, REPLY.notFound);
+      return;
+    }
+    if (route === 'metrics') {
+      if (registry === undefined) send(res, 404, REPLY.notFound);
+      else
+        registry.metrics().then(
+          (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+          (err: unknown) => fail(res, err, route),
+        );
       return;
     }
     if (route === 'healthz' || route === 'readyz') {

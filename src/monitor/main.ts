@@ -1,39 +1,123 @@
 /**
- * The monitor role: `GET /healthz` answers 200 when Redis answers a PING
- * within a second, 503 otherwise.
+ * The monitor role: the live dashboard (`GET /`, uPlot served from our own
+ * package, updates over SSE at `/events`, history at `/api/series`),
+ * Prometheus metrics for the whole queue (`/metrics`), `GET /healthz` (200
+ * when Redis answers a PING, 503 otherwise) and `GET /readyz` (Redis answers
+ * and the consumer group exists).
  */
-import { createServer } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { loadConfig } from '../config/index.js';
 import { installShutdown, signalReady } from '../lifecycle.js';
 import { createLogger } from '../observability/logger.js';
-import { createRedis } from '../queue/redis.js';
+import { createRegistry, registerQueueGauges } from '../observability/metrics.js';
+import { shardKeys } from '../queue/keys.js';
+import { closeRedis, createRedis } from '../queue/redis.js';
+import { readQueueState } from '../queue/state.js';
+import { LiveFeed } from './live.js';
+
+const require = createRequire(import.meta.url);
+
+function asset(path: string | URL): Buffer {
+  return readFileSync(path);
+}
+
+const ASSETS: Record<string, [string, Buffer]> = {
+  '/': ['text/html; charset=utf-8', asset(new URL('./dashboard/index.html', import.meta.url))],
+  '/dashboard.js': ['text/javascript; charset=utf-8', asset(new URL('./dashboard/dashboard.js', import.meta.url))],
+  '/uplot.min.js': ['text/javascript; charset=utf-8', asset(require.resolve('uplot/dist/uPlot.iife.min.js'))],
+  '/uplot.min.css': ['text/css; charset=utf-8', asset(require.resolve('uplot/dist/uPlot.min.css'))],
+};
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+  res.end(typeof body === 'string' ? body : JSON.stringify(body));
+}
 
 export async function runMonitor(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config, 'monitor');
   const redis = createRedis(config, 'monitor', `monitor:${process.pid}`);
   redis.on('error', (err: Error) => logger.debug({ err: err.message }, 'redis connection error'));
+  const shards = [shardKeys(config.redis.prefix, 0)];
+  const registry = createRegistry('monitor');
+  registerQueueGauges(registry, redis, shards);
+  const live = new LiveFeed(redis, shards, logger);
 
   const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (path !== '/healthz') {
-      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not_found","message":"try /healthz"}');
+    const url = new URL(req.url ?? '/', 'http://monitor');
+    const path = url.pathname;
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('allow', 'GET, HEAD');
+      json(res, 405, { error: 'method_not_allowed', message: 'the monitor only takes GET' });
       return;
     }
-    redis.ping().then(
-      () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok","redis":"up"}'),
-      () => res.writeHead(503, { 'content-type': 'application/json' }).end('{"status":"unavailable","redis":"down"}'),
-    );
+    const file = ASSETS[path];
+    if (file) {
+      res.writeHead(200, { 'content-type': file[0], 'cache-control': 'no-cache' });
+      res.end(file[1]);
+      return;
+    }
+    switch (path) {
+      case '/events':
+        live.subscribe(res);
+        return;
+      case '/api/series': {
+        const seconds = Math.max(10, Math.min(600, Number(url.searchParams.get('seconds')) || 300));
+        live.series(seconds).then(
+          (points) => json(res, 200, { points }),
+          () => json(res, 503, { error: 'unavailable', message: 'Redis is unavailable' }),
+        );
+        return;
+      }
+      case '/metrics':
+        registry.metrics().then(
+          (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+          () => json(res, 500, { error: 'internal', message: 'metrics unavailable' }),
+        );
+        return;
+      case '/healthz':
+        redis.ping().then(
+          () => json(res, 200, '{"status":"ok","redis":"up"}'),
+          () => json(res, 503, '{"status":"unavailable","redis":"down"}'),
+        );
+        return;
+      case '/readyz':
+        readQueueState(redis, shards, Date.now()).then(
+          (q) =>
+            q.groupPresent
+              ? json(res, 200, '{"status":"ready"}')
+              : json(res, 503, '{"status":"not ready","reason":"no consumer group yet: is a delivery process running?"}'),
+          () => json(res, 503, '{"status":"not ready","redis":"down"}'),
+        );
+        return;
+      default:
+        json(res, 404, { error: 'not_found', message: 'try /, /metrics, /healthz or /readyz' });
+    }
   });
 
   installShutdown(logger, config.shutdownTimeoutMs, [
-    { name: 'http', run: () => new Promise<void>((resolve) => server.close(() => resolve())) },
-    { name: 'redis', run: () => redis.quit().then(() => undefined) },
+    {
+      name: 'http',
+      run: () =>
+        new Promise<void>((resolve) => {
+          live.close();
+          server.close(() => resolve());
+          server.closeAllConnections();
+        }),
+    },
+    { name: 'redis', run: () => closeRedis(redis) },
   ]);
 
   server.listen(config.monitor.port, config.monitor.host);
   await once(server, 'listening');
+  // Give Redis a moment so the first scrape is not a false alarm; a Redis
+  // that is down does not keep the monitor from starting (it shows it).
+  if (redis.status !== 'ready') {
+    await Promise.race([once(redis, 'ready'), new Promise((resolve) => setTimeout(resolve, 3_000).unref())]);
+  }
   logger.info({ host: config.monitor.host, port: config.monitor.port }, 'monitor listening');
   signalReady();
 }

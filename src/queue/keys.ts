@@ -25,6 +25,8 @@ export interface ShardKeys {
   readonly count: string;
   /** Prefix of the content-addressed template keys of this shard. */
   readonly templatePrefix: string;
+  /** Prefix of the per-second statistics buckets of this shard. */
+  readonly statsPrefix: string;
 }
 
 export function shardKeys(prefix: string, shard: number): ShardKeys {
@@ -38,7 +40,13 @@ export function shardKeys(prefix: string, shard: number): ShardKeys {
     dead: `${base}dead`,
     count: `${base}count`,
     templatePrefix: `${base}tpl:`,
+    statsPrefix: `${base}stats:`,
   };
+}
+
+/** Per-second statistics bucket of a shard (a hash; see observability/stats.ts). */
+export function statsKey(keys: ShardKeys, second: number): string {
+  return keys.statsPrefix + second;
 }
 
 export function templateKey(keys: ShardKeys, templateId: string): string {

@@ -7,12 +7,23 @@
  */
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Config } from '../config/index.js';
+import { privatePassword } from './private-password.js';
 import { defineScripts } from './scripts.js';
 
 export type RedisUse = 'ingest' | 'delivery' | 'blocking' | 'monitor' | 'cli';
 
+/**
+ * REDIS_URL, or the private Redis on 127.0.0.1:REDIS_PORT with the password
+ * from REDIS_PASSWORD_FILE (written by the `redis` role or `npm start`).
+ */
 export function redisUrl(config: Config): string {
-  return config.redis.url ?? `redis://127.0.0.1:${config.redis.port}`;
+  if (config.redis.url !== undefined) return config.redis.url;
+  return `redis://:${privatePassword(config.redis.passwordFile)}@127.0.0.1:${config.redis.port}`;
+}
+
+/** A Redis URL fit for a log line: the password replaced by ***. */
+export function redactUrl(url: string): string {
+  return url.replace(/^(rediss?:\/\/[^:@/]*:)[^@]*@/, '$1***@');
 }
 
 export function createRedis(config: Config, use: RedisUse, name: string): Redis {
@@ -35,4 +46,24 @@ export function createRedis(config: Config, use: RedisUse, name: string): Redis 
     options.retryStrategy = (times) => (times > 3 ? null : 200);
   }
   return defineScripts(new Redis(redisUrl(config), options));
+}
+
+/**
+ * Closes a client for shutdown: QUIT when connected (pending replies are
+ * read first), otherwise just drop the connection. Never waits on a Redis
+ * that is gone.
+ */
+export async function closeRedis(client: Redis, timeoutMs = 2_000): Promise<void> {
+  if (client.status !== 'ready') {
+    client.disconnect();
+    return;
+  }
+  const timer = setTimeout(() => client.disconnect(), timeoutMs);
+  try {
+    await client.quit();
+  } catch {
+    client.disconnect();
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -14,15 +14,17 @@ declare module 'ioredis' {
     pbEnqueue(...args: Arg[]): Result<number, Context>;
     pbFinalize(...args: Arg[]): Result<number, Context>;
     pbPromote(...args: Arg[]): Result<[number, number], Context>;
+    pbStats(...args: Arg[]): Result<number, Context>;
   }
 }
 
-/** Return codes of `enqueue-4.lua`. */
+/** Return codes of `enqueue-5.lua`. */
 export const ENQUEUE_NEED_TEMPLATE = -1;
 export const ENQUEUE_QUEUE_FULL = -2;
 
 const SCRIPTS = [
-  { command: 'pbEnqueue', file: 'enqueue-4.lua', keys: 4 },
+  { command: 'pbEnqueue', file: 'enqueue-5.lua', keys: 5 },
+  { command: 'pbStats', file: 'stats-1.lua', keys: 1 },
   { command: 'pbFinalize', file: 'finalize-4.lua', keys: 4 },
   { command: 'pbPromote', file: 'promote-4.lua', keys: 4 },
 ] as const;

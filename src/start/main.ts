@@ -88,7 +88,7 @@ export async function runStart(): Promise<void> {
     {
       ingest: `http://${config.ingest.host}:${config.ingest.port}/i`,
       monitor: `http://${config.monitor.host}:${config.monitor.port}/healthz`,
-      redis: redis ? `${redis.url} (private, data in ${config.redis.dir})` : 'REDIS_URL',
+      redis: redis ? `127.0.0.1:${config.redis.port} (private, data in ${config.redis.dir}, password in ${config.redis.passwordFile})` : 'REDIS_URL',
       log: `${config.log.dir}/postback.log`,
     },
     'postback delivery is running; Ctrl-C stops it',

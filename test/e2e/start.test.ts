@@ -22,6 +22,7 @@ t.test('start runs everything and Ctrl-C stops it cleanly', async (t) => {
     PATH: process.env.PATH ?? '',
     REDIS_PORT: String(redisPort),
     REDIS_DIR: join(dir, 'redis'),
+    REDIS_PASSWORD_FILE: join(dir, 'redis.password'),
     LOG_DIR: join(dir, 'log'),
     INGEST_PORT: String(ingestPort),
     INGEST_HOST: '127.0.0.1',

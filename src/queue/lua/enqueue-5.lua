@@ -1,6 +1,7 @@
 -- Adds one request's postback entries to a shard, all or none.
 -- KEYS[1] template key (content-addressed)   KEYS[2] stream (first attempts)
 -- KEYS[3] delayed set                        KEYS[4] postback count
+-- KEYS[5] statistics bucket of this second
 -- ARGV[1] encoded template, or '' when the caller believes it is stored
 -- ARGV[2] template time-to-live in ms (refreshed on every call)
 -- ARGV[3] due time in ms epoch: entries go to the delayed set when it is
@@ -8,7 +9,8 @@
 -- ARGV[4] now, ms epoch
 -- ARGV[5] number of postbacks in the entries
 -- ARGV[6] queue limit in postbacks (0: none)
--- ARGV[7..] encoded entries, in order
+-- ARGV[7] statistics retention in seconds
+-- ARGV[8..] encoded entries, in order
 -- Returns the number of entries added; -1 when ARGV[1] is '' and the
 -- template is not stored (the caller sends again with it); -2 when the
 -- shard already holds the limit (nothing written).
@@ -29,13 +31,16 @@ else
 end
 local due = tonumber(ARGV[3])
 if due > tonumber(ARGV[4]) then
-  for i = 7, #ARGV do
+  for i = 8, #ARGV do
     redis.call('ZADD', KEYS[3], due, ARGV[i])
   end
 else
-  for i = 7, #ARGV do
+  for i = 8, #ARGV do
     redis.call('XADD', KEYS[2], '*', 'm', ARGV[i])
   end
 end
 redis.call('INCRBY', KEYS[4], n)
-return #ARGV - 6
+redis.call('HINCRBY', KEYS[5], 'accepted', n)
+redis.call('HINCRBY', KEYS[5], 'requests', 1)
+redis.call('EXPIRE', KEYS[5], ARGV[7])
+return #ARGV - 7

@@ -1,0 +1,76 @@
+/**
+ * Delivery's Prometheus metrics. Per-origin series are bounded: the first
+ * MAX_ORIGIN_LABELS origins seen get their own label, later ones share
+ * `other`, so a traffic source with a million partners cannot blow up the
+ * scrape.
+ */
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { StatsOutcome } from '../observability/stats.js';
+
+const MAX_ORIGIN_LABELS = 100;
+
+function statusClass(status: number | null): string {
+  return status === null ? 'none' : `${Math.floor(status / 100)}xx`;
+}
+
+export class DeliveryMetrics {
+  private readonly attempts: Counter<'outcome' | 'status_class'>;
+  private readonly latency: Histogram;
+  private readonly perOrigin: Counter<'origin' | 'outcome'>;
+  private readonly origins = new Set<string>();
+  readonly parked: Counter;
+  readonly reclaimed: Counter;
+  readonly handedBack: Counter;
+
+  constructor(registry: Registry, load: () => { waiting: number; inFlight: number }) {
+    const registers = [registry];
+    this.attempts = new Counter({
+      name: 'pb_delivery_attempts_total',
+      help: 'Delivery attempts by outcome (delivered, retry, dead, expired) and HTTP status class',
+      labelNames: ['outcome', 'status_class'],
+      registers,
+    });
+    this.latency = new Histogram({
+      name: 'pb_delivery_latency_seconds',
+      help: 'Time from attempt start to complete response (or failure)',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.perOrigin = new Counter({
+      name: 'pb_delivery_origin_attempts_total',
+      help: `Attempts per partner origin (the first ${MAX_ORIGIN_LABELS} origins; the rest count as "other")`,
+      labelNames: ['origin', 'outcome'],
+      registers,
+    });
+    this.parked = new Counter({ name: 'pb_delivery_parked_total', help: 'Postbacks parked back in Redis because their origin was saturated', registers });
+    this.reclaimed = new Counter({ name: 'pb_delivery_reclaimed_entries_total', help: 'Entries reclaimed from stopped consumers', registers });
+    this.handedBack = new Counter({ name: 'pb_delivery_handed_back_total', help: 'Postbacks handed back at shutdown', registers });
+    new Gauge({
+      name: 'pb_delivery_in_flight',
+      help: 'Postbacks being attempted now',
+      registers,
+      collect() {
+        this.set(load().inFlight);
+      },
+    });
+    new Gauge({
+      name: 'pb_delivery_waiting',
+      help: 'Postbacks read and waiting for a free slot',
+      registers,
+      collect() {
+        this.set(load().waiting);
+      },
+    });
+  }
+
+  attempt(outcome: StatsOutcome, status: number | null, latencyMs: number | null, origin: string): void {
+    this.attempts.inc({ outcome, status_class: statusClass(status) });
+    if (latencyMs !== null) this.latency.observe(latencyMs / 1000);
+    let label = origin;
+    if (!this.origins.has(origin)) {
+      if (this.origins.size < MAX_ORIGIN_LABELS) this.origins.add(origin);
+      else label = 'other';
+    }
+    this.perOrigin.inc({ origin: label, outcome });
+  }
+}

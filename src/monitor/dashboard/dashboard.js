@@ -1,0 +1,146 @@
+// Live dashboard: history from /api/series, then one frame a second over
+// Server-Sent Events from /events. Plain browser JavaScript, no build step.
+/* global uPlot */
+'use strict';
+
+const WINDOW_S = 300;
+const $ = (id) => document.getElementById(id);
+
+const fmt = {
+  rate: (v) => (v == null ? '–' : v >= 1000 ? `${(v / 1000).toFixed(1)}k` : String(Math.round(v))),
+  ms: (v) => (v == null ? '–' : v >= 1000 ? `${(v / 1000).toFixed(2)} s` : `${v < 10 ? v.toFixed(2) : Math.round(v)} ms`),
+  secs: (v) => (v == null ? '–' : v >= 120 ? `${Math.round(v / 60)} min` : `${v.toFixed(1)} s`),
+  count: (v) => (v == null ? '–' : v.toLocaleString('en')),
+};
+
+function setTile(name, text) {
+  $(`tile-${name}`).querySelector('.value').textContent = text;
+}
+
+function width(el) {
+  return Math.max(300, el.parentElement.clientWidth - 16);
+}
+
+function chart(id, series, scales) {
+  const el = $(id);
+  const opts = {
+    width: width(el),
+    height: 220,
+    scales: { x: { time: true }, ...(scales || {}) },
+    axes: [{ stroke: '#8a96a3', grid: { stroke: '#222b35' } }, { stroke: '#8a96a3', grid: { stroke: '#222b35' } }],
+    series: [{}, ...series],
+  };
+  if (scales && scales.s) opts.axes.push({ scale: 's', side: 1, stroke: '#8a96a3', grid: { show: false } });
+  const data = [[], ...series.map(() => [])];
+  return { plot: new uPlot(opts, data, el), data, el };
+}
+
+const charts = {
+  throughput: chart('chart-throughput', [
+    { label: 'accepted', stroke: '#8a96a3' },
+    { label: 'delivered', stroke: '#3fb950', width: 2 },
+    { label: 'retried', stroke: '#d29922' },
+    { label: 'failed', stroke: '#f85149' },
+    { label: 'expired', stroke: '#bc8cff' },
+  ]),
+  latency: chart('chart-latency', [
+    { label: 'p50', stroke: '#58a6ff', width: 2 },
+    { label: 'p99', stroke: '#f0883e' },
+  ]),
+  queue: chart(
+    'chart-queue',
+    [
+      { label: 'waiting', stroke: '#58a6ff', width: 2 },
+      { label: 'lag (s)', stroke: '#d29922', scale: 's' },
+    ],
+    { s: { auto: true } },
+  ),
+  dead: chart('chart-dead', [{ label: 'dead letters', stroke: '#f85149', width: 2 }]),
+};
+
+function trim(c) {
+  const cutoff = Date.now() / 1000 - WINDOW_S;
+  while (c.data[0].length > 0 && c.data[0][0] < cutoff) for (const col of c.data) col.shift();
+}
+
+function push(c, t, values) {
+  const xs = c.data[0];
+  if (xs.length > 0 && t <= xs[xs.length - 1]) return false;
+  xs.push(t);
+  values.forEach((v, i) => c.data[i + 1].push(v));
+  trim(c);
+  return true;
+}
+
+function addPoint(p) {
+  if (push(charts.throughput, p.t, [p.accepted, p.delivered, p.retried, p.dead, p.expired])) charts.throughput.plot.setData(charts.throughput.data);
+  if (push(charts.latency, p.t, [p.p50, p.p99])) charts.latency.plot.setData(charts.latency.data);
+}
+
+function showFailing(rows) {
+  const body = $('failing').querySelector('tbody');
+  body.textContent = '';
+  if (rows.length === 0) {
+    body.innerHTML = '<tr><td class="empty" colspan="2">none</td></tr>';
+    return;
+  }
+  for (const [origin, n] of rows) {
+    const tr = document.createElement('tr');
+    const a = document.createElement('td');
+    a.textContent = origin;
+    const b = document.createElement('td');
+    b.className = 'n';
+    b.textContent = fmt.count(n);
+    tr.append(a, b);
+    body.append(tr);
+  }
+}
+
+function onFrame(frame) {
+  $('banner').hidden = frame.redisUp;
+  $('status').textContent = frame.redisUp ? `live · ${new Date(frame.at).toLocaleTimeString()}` : 'Redis unreachable';
+  document.body.dataset.redis = frame.redisUp ? 'up' : 'down';
+  if (!frame.redisUp) return;
+  const p = frame.point;
+  if (p) {
+    addPoint(p);
+    setTile('accepted', fmt.rate(p.accepted));
+    setTile('delivered', fmt.rate(p.delivered));
+    setTile('retried', fmt.rate(p.retried));
+    setTile('dead', fmt.rate(p.dead));
+    setTile('expired', fmt.rate(p.expired));
+    setTile('p50', fmt.ms(p.p50));
+    setTile('p99', fmt.ms(p.p99));
+  }
+  const q = frame.queue;
+  if (q) {
+    const t = Math.floor(frame.at / 1000);
+    if (push(charts.queue, t, [q.postbacks, q.lagSeconds])) charts.queue.plot.setData(charts.queue.data);
+    if (push(charts.dead, t, [q.deadLetters])) charts.dead.plot.setData(charts.dead.data);
+    setTile('waiting', fmt.count(q.postbacks));
+    setTile('lag', fmt.secs(q.lagSeconds));
+    setTile('deadletters', fmt.count(q.deadLetters));
+  }
+  showFailing(frame.topFailing);
+  document.body.dataset.frames = String(Number(document.body.dataset.frames || 0) + 1);
+}
+
+async function start() {
+  try {
+    const res = await fetch(`/api/series?seconds=${WINDOW_S}`);
+    if (res.ok) for (const p of (await res.json()).points) addPoint(p);
+  } catch {
+    // live frames fill the charts anyway
+  }
+  const events = new EventSource('/events');
+  events.onmessage = (e) => onFrame(JSON.parse(e.data));
+  events.onerror = () => {
+    $('status').textContent = 'monitor unreachable: reconnecting…';
+  };
+}
+
+window.addEventListener('resize', () => {
+  for (const c of Object.values(charts)) c.plot.setSize({ width: width(c.el), height: 220 });
+});
+
+start();

@@ -1,0 +1,99 @@
+/**
+ * The live feed behind the dashboard: while at least one browser listens on
+ * `/events` (Server-Sent Events), once a second it reads the last complete
+ * second of statistics and the queue state from Redis and sends every
+ * listener the same small JSON frame. With nobody listening it reads
+ * nothing (an idle monitor costs Redis nothing). Keeps a short history for
+ * new listeners and for the failing-origins table.
+ */
+import type { ServerResponse } from 'node:http';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../observability/logger.js';
+import type { ShardKeys } from '../queue/keys.js';
+import { readQueueState, type QueueState } from '../queue/state.js';
+import { readPoints, topFailing, type Point } from './series.js';
+
+/** Seconds a bucket is given to fill before it is read (flushes run every second). */
+const SETTLE_S = 2;
+const HISTORY_S = 600;
+
+export interface Frame {
+  point: Point | null;
+  queue: QueueState | null;
+  topFailing: [string, number][];
+  redisUp: boolean;
+  at: number;
+}
+
+export class LiveFeed {
+  private readonly clients = new Set<ServerResponse>();
+  private readonly history: Point[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private last: Frame | null = null;
+  private busy = false;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly shards: readonly ShardKeys[],
+    private readonly logger: Logger,
+  ) {}
+
+  /** History of the last `seconds` (read from Redis when not held). */
+  async series(seconds: number): Promise<Point[]> {
+    const to = Math.floor(Date.now() / 1000) - SETTLE_S;
+    const from = to - Math.min(seconds, HISTORY_S) + 1;
+    const held = this.history.filter((p) => p.t >= from);
+    if (held.length >= to - from + 1) return held;
+    return readPoints(this.redis, this.shards, from, to);
+  }
+
+  subscribe(res: ServerResponse): void {
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      connection: 'keep-alive',
+    });
+    res.write('retry: 2000\n\n');
+    if (this.last) res.write(`data: ${JSON.stringify(this.last)}\n\n`);
+    this.clients.add(res);
+    res.on('close', () => {
+      this.clients.delete(res);
+      if (this.clients.size === 0) this.stop();
+    });
+    if (this.timer === null) this.timer = setInterval(() => void this.tick(), 1_000);
+  }
+
+  private stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private async tick(): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    const now = Date.now();
+    const t = Math.floor(now / 1000) - SETTLE_S;
+    let frame: Frame;
+    try {
+      const lastHeld = this.history.at(-1)?.t ?? t - 1;
+      const points = await readPoints(this.redis, this.shards, Math.max(lastHeld + 1, t - 60), t);
+      for (const p of points) this.history.push(p);
+      while (this.history.length > HISTORY_S) this.history.shift();
+      const queue = await readQueueState(this.redis, this.shards, now);
+      frame = { point: this.history.at(-1) ?? null, queue, topFailing: topFailing(this.history.slice(-60), 10), redisUp: true, at: now };
+    } catch (err) {
+      if (this.last?.redisUp !== false) this.logger.warn({ err: (err as Error).message }, 'dashboard: Redis unavailable');
+      frame = { point: null, queue: null, topFailing: [], redisUp: false, at: now };
+    }
+    this.last = frame;
+    const data = `data: ${JSON.stringify(frame)}\n\n`;
+    for (const c of this.clients) c.write(data);
+    this.busy = false;
+  }
+
+  close(): void {
+    this.stop();
+    for (const c of this.clients) c.end();
+    this.clients.clear();
+  }
+}
