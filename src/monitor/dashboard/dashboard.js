@@ -26,7 +26,8 @@ function chart(id, series, scales) {
   const opts = {
     width: width(el),
     height: 220,
-    scales: { x: { time: true }, ...(scales || {}) },
+    // Every chart shows the same window, so they line up.
+    scales: { x: { time: true, range: () => [Date.now() / 1000 - WINDOW_S, Date.now() / 1000] }, ...(scales || {}) },
     axes: [{ stroke: '#8a96a3', grid: { stroke: '#222b35' } }, { stroke: '#8a96a3', grid: { stroke: '#222b35' } }],
     series: [{}, ...series],
   };

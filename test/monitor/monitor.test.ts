@@ -1,0 +1,117 @@
+/**
+ * The monitor through real processes: /metrics, /healthz, /readyz, the
+ * dashboard's history and live frames, every role's health endpoints, and
+ * the Redis-down state.
+ */
+import t from 'tap';
+import { request } from 'node:http';
+import { startSink } from '../helpers/sink.js';
+import { startStack } from '../helpers/stack.js';
+import { spawnRole } from '../helpers/procs.js';
+import { freePort } from '../helpers/ports.js';
+import { get } from '../helpers/http.js';
+
+/** Reads Server-Sent Events frames from /events until `n` arrived. */
+function frames(url: string, n: number, timeoutMs = 15_000): Promise<any[]> {
+  return new Promise((resolve, reject) => {
+    const got: any[] = [];
+    const req = request(url, (res) => {
+      let buf = '';
+      res.on('data', (d: Buffer) => {
+        buf += d.toString();
+        let i: number;
+        while ((i = buf.indexOf('\n\n')) !== -1) {
+          const chunk = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          const data = chunk.split('\n').find((l) => l.startsWith('data: '));
+          if (data) got.push(JSON.parse(data.slice(6)));
+          if (got.length >= n) {
+            req.destroy();
+            resolve(got);
+          }
+        }
+      });
+    });
+    req.on('error', (err) => (got.length >= n ? undefined : reject(err)));
+    setTimeout(() => {
+      req.destroy();
+      reject(new Error(`only ${got.length} frames`));
+    }, timeoutMs);
+    req.end();
+  });
+}
+
+t.test('metrics, health and the live feed', async (t) => {
+  const sink = await startSink((r) => (r.url.startsWith('/bad') ? { status: 500 } : { status: 200 }));
+  t.teardown(() => sink.close());
+  const [monitorPort, deliveryPort] = [await freePort(), await freePort()];
+  const stack = await startStack({
+    MONITOR_PORT: String(monitorPort),
+    DELIVERY_METRICS_PORT: String(deliveryPort),
+    DELIVERY_BACKOFF_BASE_MS: '50',
+    DELIVERY_MAX_ATTEMPTS: '2',
+  });
+  t.teardown(() => stack.stop());
+  const monitor = await spawnRole('monitor', stack.env);
+  t.teardown(() => monitor.stop());
+  const mon = `http://127.0.0.1:${monitorPort}`;
+  const del = `http://127.0.0.1:${deliveryPort}`;
+
+  const live = frames(`${mon}/events`, 5);
+  for (let i = 0; i < 10; i++) {
+    const path = i % 5 === 0 ? '/bad' : '/ok';
+    t.equal((await stack.send({ endpoint: { method: 'GET', url: `${sink.origin}${path}?n={n}` }, data: Array.from({ length: 20 }, (_, n) => ({ n })) })).status, 202);
+  }
+  const got = await live;
+  t.ok(got.every((f) => f.redisUp === true), 'frames say Redis is up');
+  const withQueue = got.filter((f) => f.queue);
+  t.ok(withQueue.length > 0 && withQueue.every((f) => typeof f.queue.postbacks === 'number' && f.queue.groupPresent), 'frames carry the queue state');
+
+  // The numbers in Redis are the whole cluster's: ingest's and delivery's.
+  await new Promise((r) => setTimeout(r, 3_000));
+  const series = await get(`${mon}/api/series?seconds=30`);
+  t.equal(series.status, 200);
+  const points = series.json.points as any[];
+  const sum = (k: string) => points.reduce((a, p) => a + p[k], 0);
+  t.equal(sum('accepted'), 200, 'accepted per second, summed: every postback ingested');
+  t.equal(sum('requests'), 10);
+  t.equal(sum('delivered'), 160);
+  t.equal(sum('retried'), 40, 'each failing postback retried once');
+  t.equal(sum('dead'), 40, 'then dead (2 attempts in all)');
+  t.ok(points.some((p) => p.p50 !== null && p.p99 >= p.p50), 'latency quantiles');
+  t.ok(points.some((p) => Object.keys(p.failures).includes(sink.origin)), 'the failing origin is named');
+
+  const metrics = (await get(`${mon}/metrics`)).body;
+  t.match(metrics, /^pb_redis_up\{role="monitor"\} 1$/m);
+  t.match(metrics, /^pb_dead_letters\{role="monitor"\} 40$/m);
+  t.match(metrics, /^pb_queue_postbacks\{role="monitor"\} 0$/m);
+  t.match(metrics, /^nodejs_eventloop_lag_seconds\{role="monitor"\}/m, 'process metrics');
+  const dm = (await get(`${del}/metrics`)).body;
+  t.match(dm, /^pb_delivery_attempts_total\{outcome="delivered",status_class="2xx",role="delivery"\} 160$/m);
+  t.match(dm, /^pb_delivery_attempts_total\{outcome="dead",status_class="5xx",role="delivery"\} 40$/m);
+  t.match(dm, /^pb_delivery_latency_seconds_count\{role="delivery"\} 240$/m);
+  t.match(dm, new RegExp(`^pb_delivery_origin_attempts_total\\{origin="${sink.origin.replace(/[.:/]/g, '\\$&')}",outcome="retry",role="delivery"\\} 40$`, 'm'));
+  t.match(dm, /^pb_delivery_in_flight\{role="delivery"\} 0$/m);
+  t.match(dm, /^nodejs_heap_size_used_bytes\{role="delivery"\}/m);
+  const im = (await get(`${stack.ingestUrl}/metrics`)).body;
+  t.match(im, /^pb_ingest_requests_total\{route="ingest",status="202",role="ingest"\} 10$/m);
+  t.match(im, /^pb_ingest_postbacks_accepted_total\{role="ingest"\} 200$/m);
+  t.match(im, /^pb_ingest_request_duration_seconds_count\{role="ingest",route="ingest"\} 10$/m);
+
+  for (const [name, base] of [['ingest', stack.ingestUrl], ['delivery', del], ['monitor', mon]] as const) {
+    t.equal((await get(`${base}/healthz`)).status, 200, `${name} /healthz`);
+    t.equal((await get(`${base}/readyz`)).status, 200, `${name} /readyz`);
+  }
+  const page = await get(`${mon}/`);
+  t.match(page.body, /<script src="\/uplot\.min\.js"><\/script>/, 'uPlot from our own server, no CDN');
+  t.notMatch(page.body, /https?:\/\//);
+  t.equal((await get(`${mon}/uplot.min.js`)).status, 200);
+
+  await stack.redis.stop();
+  const down = await frames(`${mon}/events`, 3);
+  t.equal(down.at(-1).redisUp, false, 'the live feed says Redis is down');
+  t.equal((await get(`${mon}/healthz`)).status, 503, 'monitor /healthz: 503 without Redis');
+  t.equal((await get(`${mon}/readyz`)).status, 503);
+  t.equal((await get(`${stack.ingestUrl}/readyz`)).status, 503, 'ingest /readyz: 503 without Redis');
+  t.match((await get(`${mon}/metrics`)).body, /^pb_redis_up\{role="monitor"\} 0$/m);
+});
