@@ -14,7 +14,7 @@ roles:
   redis      the private redis-server in the foreground (for PM2/systemd)
   sink       a local endpoint that prints what it receives (--port 9999)
   dlq        dead letters: list [--json] | replay <id...|--all> | purge <id...|--all>
-  config     print the effective configuration as JSON
+  config     print the effective configuration as JSON (secrets hidden)
 `;
 
 async function main(argv: string[]): Promise<void> {
@@ -42,6 +42,7 @@ async function main(argv: string[]): Promise<void> {
         ...c,
         redis: { ...c.redis, url: c.redis.url === undefined ? undefined : redactUrl(c.redis.url) },
         ingest: { ...c.ingest, tokens: c.ingest.tokens.map(() => '***') },
+        delivery: { ...c.delivery, signingSecrets: c.delivery.signingSecrets.map(() => '***') },
       };
       process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
       return;

@@ -16,6 +16,8 @@ export const DEFAULTS = {
   INGEST_MAX_BODY_BYTES: 1_048_576,
   INGEST_MAX_ITEMS: 10_000,
   INGEST_MAX_URL_BYTES: 8_192,
+  INGEST_MAX_RENDERED_URL_BYTES: 16_384,
+  INGEST_MAX_HEADER_BYTES: 16_384,
   INGEST_WRITE_TIMEOUT_MS: 2_000,
   INGEST_MAX_QUEUE: 5_000_000,
   INGEST_HEADERS_TIMEOUT_MS: 10_000,
@@ -69,6 +71,10 @@ export interface Config {
     maxBodyBytes: number;
     maxItems: number;
     maxUrlBytes: number;
+    /** Longest URL a data object may render the template to. */
+    maxRenderedUrlBytes: number;
+    /** Largest request head (request line + headers); larger gets 431. */
+    maxHeaderBytes: number;
     /** Bearer tokens; empty means ingest is open. */
     tokens: string[];
     /** Longest wait for Redis to acknowledge a request's writes before 503. */
@@ -105,6 +111,10 @@ export interface Config {
     /** Idle time after which another consumer reclaims an entry. */
     visibilityMs: number;
     allowPrivate: boolean;
+    /** Ranges allowed even when private (SSRF guard exceptions). */
+    allowedCidrs: string[];
+    /** HMAC secrets; the first signs, all sign during a rotation (at most 2). */
+    signingSecrets: string[];
     responseBodyMax: number;
   };
   log: {

@@ -4,6 +4,7 @@
  * first, so one start tells the operator everything that is wrong, each
  * message naming its variable.
  */
+import { parseCidr } from './cidr.js';
 import { DEFAULTS, LOG_LEVELS, type Config, type LogLevel } from './defaults.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -123,6 +124,8 @@ export function parseConfig(env: Env): ParseResult {
       maxBodyBytes: r.int('INGEST_MAX_BODY_BYTES', d.INGEST_MAX_BODY_BYTES, 64, 512 * 1_048_576),
       maxItems: r.int('INGEST_MAX_ITEMS', d.INGEST_MAX_ITEMS, 1, 1_000_000),
       maxUrlBytes: r.int('INGEST_MAX_URL_BYTES', d.INGEST_MAX_URL_BYTES, 32, 1_048_576),
+      maxRenderedUrlBytes: r.int('INGEST_MAX_RENDERED_URL_BYTES', d.INGEST_MAX_RENDERED_URL_BYTES, 32, 1_048_576),
+      maxHeaderBytes: r.int('INGEST_MAX_HEADER_BYTES', d.INGEST_MAX_HEADER_BYTES, 1_024, 1_048_576),
       tokens: r.list('INGEST_TOKENS'),
       writeTimeoutMs: r.int('INGEST_WRITE_TIMEOUT_MS', d.INGEST_WRITE_TIMEOUT_MS, 50, 60_000),
       maxQueue: r.int('INGEST_MAX_QUEUE', d.INGEST_MAX_QUEUE, 0, 1_000_000_000),
@@ -152,6 +155,8 @@ export function parseConfig(env: Env): ParseResult {
       originShare: r.fraction('DELIVERY_ORIGIN_SHARE', d.DELIVERY_ORIGIN_SHARE),
       visibilityMs: r.int('DELIVERY_VISIBILITY_MS', d.DELIVERY_VISIBILITY_MS, 1_000, DAY_MS),
       allowPrivate: r.bool('DELIVERY_ALLOW_PRIVATE', d.DELIVERY_ALLOW_PRIVATE),
+      allowedCidrs: r.list('DELIVERY_ALLOWED_CIDRS'),
+      signingSecrets: r.list('SIGNING_SECRET'),
       responseBodyMax: r.int('RESPONSE_BODY_MAX', d.RESPONSE_BODY_MAX, 0, 1_048_576),
     },
     log: {
@@ -183,6 +188,24 @@ export function parseConfig(env: Env): ParseResult {
   }
   if (del.timeoutMs >= del.ttlMs) {
     r.problem(`DELIVERY_TIMEOUT_MS (${del.timeoutMs}) must be below DELIVERY_TTL_MS (${del.ttlMs})`);
+  }
+  for (const c of del.allowedCidrs) {
+    try {
+      parseCidr(c);
+    } catch (err) {
+      r.problem(`DELIVERY_ALLOWED_CIDRS: ${(err as Error).message}`);
+    }
+  }
+  if (del.signingSecrets.length > 2 || del.signingSecrets.some((x) => x.length < 16)) {
+    r.problem('SIGNING_SECRET must be one or two comma-separated secrets of at least 16 characters (value not shown)');
+  }
+  if (config.redis.port === 6379) {
+    r.problem('REDIS_PORT must not be 6379, the default port a shared Redis listens on: pick another (default 6380)');
+  }
+  if (config.ingest.maxRenderedUrlBytes < config.ingest.maxUrlBytes) {
+    r.problem(
+      `INGEST_MAX_RENDERED_URL_BYTES (${config.ingest.maxRenderedUrlBytes}) must not be below INGEST_MAX_URL_BYTES (${config.ingest.maxUrlBytes})`,
+    );
   }
   for (const t of config.ingest.tokens) {
     if (t.length < 16 || /\s/.test(t)) {

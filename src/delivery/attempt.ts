@@ -43,4 +43,6 @@ export interface WorkerSettings {
   encodedDefault: string;
   userAgent: string;
   allowPrivate: boolean;
+  allowedCidrs: string[];
+  signingSecrets: string[];
 }

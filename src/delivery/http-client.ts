@@ -6,8 +6,11 @@
  * body, timing, or a coded error. Measured on 2 cores, a Pool per origin
  * fed a path beats an Agent fed URLs by ~1.6x (../shared/DESIGN.md).
  */
+import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import { setMaxListeners } from 'node:events';
+import { isIP } from 'node:net';
 import { Pool } from 'undici';
+import { createAddressPolicy, type AddressPolicy } from './address-policy.js';
 import type { AttemptResult, WorkerSettings } from './attempt.js';
 
 const IDLE_POOL_MS = 60_000;
@@ -18,6 +21,37 @@ const DRAIN_MAX = 64 * 1024;
 interface PoolEntry {
   pool: Pool;
   lastUsed: number;
+  /** Set when the origin is an IP literal the address policy refuses. */
+  blocked: string | null;
+}
+
+type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
+
+function blockedError(host: string, address: string): NodeJS.ErrnoException {
+  const err: NodeJS.ErrnoException = new Error(
+    `refused to connect to ${address}${host !== address ? ` (${host})` : ''}: a loopback, private, link-local or reserved address (DELIVERY_ALLOW_PRIVATE, DELIVERY_ALLOWED_CIDRS)`,
+  );
+  err.code = 'PB_ERR_BLOCKED_ADDRESS';
+  return err;
+}
+
+/**
+ * A DNS lookup for the connector that drops the addresses the policy
+ * refuses and fails when none is left: the check is on the address the
+ * socket will actually connect to, so DNS rebinding cannot get around it.
+ */
+function guardedLookup(policy: AddressPolicy) {
+  return (hostname: string, options: LookupOptions, callback: LookupCallback): void => {
+    dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
+      if (err) return callback(err, '');
+      const list = addresses as LookupAddress[];
+      const allowed = list.filter((a) => policy(a.address));
+      if (allowed.length === 0) return callback(blockedError(hostname, list[0]?.address ?? hostname), '');
+      if (options.all) return callback(null, allowed);
+      const first = allowed[0] as LookupAddress;
+      return callback(null, first.address, first.family);
+    });
+  };
 }
 
 export interface SendRequest {
@@ -64,17 +98,25 @@ export class HttpClient {
   private readonly pools = new Map<string, PoolEntry>();
   private readonly sweeper: NodeJS.Timeout;
   private readonly decoder = new TextDecoder('utf-8', { fatal: false });
+  private readonly policy: AddressPolicy;
+  private readonly lookup: ReturnType<typeof guardedLookup> | undefined;
 
   constructor(private readonly settings: WorkerSettings) {
+    this.policy = createAddressPolicy({ allowPrivate: settings.allowPrivate, allowedCidrs: settings.allowedCidrs });
+    this.lookup = settings.allowPrivate ? undefined : guardedLookup(this.policy);
     this.sweeper = setInterval(() => this.sweep(Date.now()), IDLE_POOL_MS / 2);
     this.sweeper.unref();
   }
 
-  private pool(origin: string, now: number): Pool {
+  private pool(origin: string, now: number): PoolEntry {
     let entry = this.pools.get(origin);
     if (entry === undefined) {
       if (this.pools.size >= MAX_POOLS) this.sweep(now + IDLE_POOL_MS);
+      // IP literals never reach the lookup: check them here, once per origin.
+      const host = new URL(origin).hostname.replace(/^\[|\]$/g, '');
+      const blocked = isIP(host) !== 0 && !this.policy(host) ? blockedError(host, host).message : null;
       entry = {
+        blocked,
         pool: new Pool(origin, {
           connections: this.settings.connectionsPerOrigin,
           pipelining: 1,
@@ -82,13 +124,14 @@ export class HttpClient {
           bodyTimeout: this.settings.timeoutMs,
           connectTimeout: Math.min(this.settings.timeoutMs, 10_000),
           keepAliveTimeout: 4_000,
+          ...(this.lookup ? { connect: { lookup: this.lookup } } : {}),
         }),
         lastUsed: now,
       };
       this.pools.set(origin, entry);
     }
     entry.lastUsed = now;
-    return entry.pool;
+    return entry;
   }
 
   private sweep(now: number): void {
@@ -123,7 +166,13 @@ export class HttpClient {
       retryAfter: null,
     };
     try {
-      const res = await this.pool(req.origin, deliveryTime).request({
+      const entry = this.pool(req.origin, deliveryTime);
+      if (entry.blocked !== null) {
+        result.errorCode = 'PB_ERR_BLOCKED_ADDRESS';
+        result.error = entry.blocked;
+        return result;
+      }
+      const res = await entry.pool.request({
         path: req.path,
         method: req.method,
         headers: req.headers,

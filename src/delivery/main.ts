@@ -43,6 +43,8 @@ export async function runDelivery(): Promise<void> {
     encodedDefault: encodeDefault(d.unmatchedDefault),
     userAgent: USER_AGENT,
     allowPrivate: d.allowPrivate,
+    allowedCidrs: d.allowedCidrs,
+    signingSecrets: d.signingSecrets,
   };
   const pool = new Piscina<BatchTask, AttemptResult[]>({
     filename: new URL('./worker.js', import.meta.url).href,

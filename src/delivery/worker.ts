@@ -6,12 +6,14 @@
  */
 import { workerData } from 'piscina';
 import { outgoingRequest } from '../queue/outgoing.js';
+import { createSigner } from '../queue/signature.js';
 import { parseTemplate, requestPath, type CompiledTemplate } from '../queue/template.js';
 import type { AttemptResult, BatchTask, WorkerSettings } from './attempt.js';
 import { HttpClient } from './http-client.js';
 
 const settings = workerData as WorkerSettings;
 const client = new HttpClient(settings);
+const signer = createSigner(settings.signingSecrets);
 
 /** Compiled templates by id (content-addressed, so never stale). */
 const compiled = new Map<string, CompiledTemplate | string>();
@@ -44,7 +46,7 @@ function failed(url: string, errorCode: string, error: string): AttemptResult {
 
 function attempt(t: CompiledTemplate | string, id: string, data: BatchTask['items'][number][2], signal: AbortSignal) {
   if (typeof t === 'string') return Promise.resolve(failed('', 'PB_ERR_BAD_URL', t));
-  const out = outgoingRequest(t, data, id, settings.encodedDefault, settings.userAgent);
+  const out = outgoingRequest(t, data, id, settings.encodedDefault, settings.userAgent, signer, Date.now());
   let origin: string;
   let path: string;
   if (t.origin !== null) {

@@ -5,11 +5,15 @@
  */
 import { PostbackError } from '../errors.js';
 import type { DataObject, Method } from '../queue/codec.js';
-import { parseTemplate, type CompiledTemplate } from '../queue/template.js';
+import { parseTemplate, render, type CompiledTemplate } from '../queue/template.js';
 
 export interface IngestLimits {
   maxItems: number;
   maxUrlBytes: number;
+  /** Longest URL one data object may render to. */
+  maxRenderedUrlBytes: number;
+  /** UNMATCHED_DEFAULT, encoded (it counts toward the rendered length). */
+  encodedDefault: string;
   maxDelayMs: number;
   defaultDelayMs: number;
 }
@@ -97,6 +101,25 @@ function checkItem(item: unknown, i: number): DataObject {
   return item as DataObject;
 }
 
+/**
+ * Refuses a data object whose rendered URL would pass the limit. Cheap in
+ * the common case: an upper bound (an encoded UTF-16 unit takes at most 9
+ * bytes) settles it without rendering; only near the limit is it rendered.
+ */
+function checkRenderedLength(t: CompiledTemplate, item: DataObject, i: number, limits: IngestLimits): void {
+  let bound = 0;
+  for (const lit of t.literals) bound += lit.length;
+  for (const name of t.names) {
+    const v = Object.hasOwn(item, name) ? item[name] : null;
+    bound += v === null || v === undefined ? limits.encodedDefault.length : 9 * String(v).length;
+  }
+  if (bound <= limits.maxRenderedUrlBytes) return;
+  const length = render(t, item, limits.encodedDefault).length;
+  if (length > limits.maxRenderedUrlBytes) {
+    throw invalid(`data[${i}] makes a URL of ${length} bytes; the limit is ${limits.maxRenderedUrlBytes}`);
+  }
+}
+
 /** Validates a decoded ingest body (JSON or form) against the contract. */
 export function validateIngest(body: unknown, limits: IngestLimits): IngestRequest {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
@@ -122,6 +145,6 @@ export function validateIngest(body: unknown, limits: IngestLimits): IngestReque
   }
   if (data.length === 0) throw invalid('data must hold at least one object');
   if (data.length > limits.maxItems) throw invalid(`data holds ${data.length} items; the limit is ${limits.maxItems}`);
-  for (let i = 0; i < data.length; i++) checkItem(data[i], i);
+  for (let i = 0; i < data.length; i++) checkRenderedLength(template, checkItem(data[i], i), i, limits);
   return { template, items: data as DataObject[], delayMs };
 }

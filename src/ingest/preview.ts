@@ -4,6 +4,7 @@
  */
 import { postbackId } from '../queue/ids.js';
 import { outgoingRequest, type OutgoingRequest } from '../queue/outgoing.js';
+import type { Signer } from '../queue/signature.js';
 import type { IngestRequest } from './parse-request.js';
 
 export interface PreviewRequest extends OutgoingRequest {
@@ -18,10 +19,12 @@ export function buildPreview(
   encodedDefault: string,
   userAgent: string,
   now: number,
+  signer: Signer | null = null,
 ): { requests: PreviewRequest[] } {
+  const notBefore = now + req.delayMs;
   const requests = req.items.map((data, i) => {
     const id = postbackId(requestId, i);
-    return { id, ...outgoingRequest(req.template, data, id, encodedDefault, userAgent), notBefore: now + req.delayMs };
+    return { id, ...outgoingRequest(req.template, data, id, encodedDefault, userAgent, signer, notBefore), notBefore };
   });
   return { requests };
 }

@@ -11,6 +11,7 @@ import type { Registry } from 'prom-client';
 import type { Config } from '../config/index.js';
 import { PostbackError, isPostbackError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
+import { createSigner } from '../queue/signature.js';
 import { encodeDefault } from '../queue/template.js';
 import { USER_AGENT } from '../version.js';
 import { bodyKind, decodeJson, unsupportedType } from './body.js';
@@ -74,14 +75,17 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
   const { config, redis, enqueuer, logger, nextId, registry } = deps;
   const metrics = registry ? new IngestMetrics(registry) : null;
   const max = config.ingest.maxBodyBytes;
+  const encodedDefault = encodeDefault(config.delivery.unmatchedDefault);
   const limits: IngestLimits = {
     maxItems: config.ingest.maxItems,
     maxUrlBytes: config.ingest.maxUrlBytes,
+    maxRenderedUrlBytes: config.ingest.maxRenderedUrlBytes,
+    encodedDefault,
     maxDelayMs: config.delivery.maxDelayMs,
     defaultDelayMs: config.delivery.delayMs,
   };
-  const encodedDefault = encodeDefault(config.delivery.unmatchedDefault);
   const authorized = createTokenCheck(config.ingest.tokens);
+  const signer = createSigner(config.delivery.signingSecrets);
   let closing = false;
   /** The response a connection is still producing, so an error reply never jumps ahead of it. */
   const inProgress = new WeakMap<object, { req: IncomingMessage; res: ServerResponse }>();
@@ -124,7 +128,7 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
     const requestId = nextId();
     const now = Date.now();
     if (route === 'preview') {
-      send(res, 200, JSON.stringify(buildPreview(parsed, requestId, encodedDefault, USER_AGENT, now)));
+      send(res, 200, JSON.stringify(buildPreview(parsed, requestId, encodedDefault, USER_AGENT, now, signer)));
       return;
     }
     if (redis.status !== 'ready') {
@@ -200,6 +204,7 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
   const server = createServer(
     {
       headersTimeout: config.ingest.headersTimeoutMs,
+      maxHeaderSize: config.ingest.maxHeaderBytes,
       requestTimeout: config.ingest.requestTimeoutMs,
       keepAliveTimeout: config.ingest.keepAliveTimeoutMs,
       connectionsCheckingInterval: 1_000,

@@ -20,6 +20,8 @@ const SETTINGS: WorkerSettings = {
   encodedDefault: '',
   userAgent: 'test',
   allowPrivate: true,
+  allowedCidrs: [],
+  signingSecrets: [],
 };
 
 interface Partner {

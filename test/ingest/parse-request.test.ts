@@ -2,7 +2,7 @@ import t from 'tap';
 import { validateIngest, type IngestLimits } from '../../src/ingest/parse-request.js';
 import { decodeJson, bodyKind } from '../../src/ingest/body.js';
 
-const limits: IngestLimits = { maxItems: 5, maxUrlBytes: 200, maxDelayMs: 10_000, defaultDelayMs: 0 };
+const limits: IngestLimits = { maxItems: 5, maxUrlBytes: 200, maxRenderedUrlBytes: 300, encodedDefault: '', maxDelayMs: 10_000, defaultDelayMs: 0 };
 const URL_ = 'http://sample_domain_endpoint.com/data?key={key}&value={value}&foo={bar}';
 const ok = { endpoint: { method: 'GET', url: URL_ }, data: [{ key: 'a' }] };
 
@@ -74,4 +74,16 @@ t.test('body decoding', async (t) => {
   t.throws(() => decodeJson(Buffer.from('{"a":')), { code: 'PB_ERR_BAD_JSON', status: 400, message: /not valid JSON/ });
   t.throws(() => decodeJson(Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x7d])), { code: 'PB_ERR_BAD_ENCODING', status: 400 });
   t.throws(() => decodeJson(Buffer.from('')), { code: 'PB_ERR_BAD_JSON' });
+});
+
+t.test('a data object whose URL would pass INGEST_MAX_RENDERED_URL_BYTES is refused, naming it', async (t) => {
+  const ep = { method: 'GET', url: 'http://h.com/?a={a}&b={b}' };
+  t.equal(validateIngest({ endpoint: ep, data: [{ a: 'x'.repeat(250) }] }, limits).items.length, 1, 'under the limit');
+  t.equal(validateIngest({ endpoint: ep, data: [{ a: 'é'.repeat(30) }] }, limits).items.length, 1, 'the bound is not the verdict');
+  t.throws(() => validateIngest({ endpoint: ep, data: [{ a: 'x' }, { a: 'x'.repeat(290) }] }, limits), {
+    code: 'PB_ERR_VALIDATION',
+    message: /^data\[1\] makes a URL of 3\d\d bytes; the limit is 300$/,
+  });
+  t.throws(() => validateIngest({ endpoint: ep, data: [{ a: '/'.repeat(100) }] }, limits), { message: /data\[0\] makes a URL/ }, 'encoding counts');
+  t.throws(() => validateIngest({ endpoint: ep, data: [{}] }, { ...limits, encodedDefault: 'd'.repeat(200) }), { message: /data\[0\] makes a URL/ }, 'the default counts');
 });
