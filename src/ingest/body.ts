@@ -2,7 +2,7 @@
  * Pure: content type and raw body bytes in, a plain decoded value out, or a
  * coded error (415 unknown type, 400 invalid UTF-8 or JSON). JSON is read
  * as UTF-8 whatever the charset parameter says (RFC 8259); a missing
- * Content-Type is read as JSON.
+ * Content-Type is read as JSON. Forms are decoded by form.ts.
  */
 import { PostbackError } from '../errors.js';
 
@@ -16,6 +16,7 @@ export function bodyKind(contentType: string | undefined): BodyKind | null {
   const semi = contentType.indexOf(';');
   const type = (semi === -1 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
   if (type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'))) return 'json';
+  if (type === 'application/x-www-form-urlencoded') return 'form';
   return null;
 }
 
@@ -40,6 +41,6 @@ export function decodeJson(body: Buffer): unknown {
 export function unsupportedType(contentType: string): PostbackError {
   return new PostbackError(
     'PB_ERR_MEDIA_TYPE',
-    `Content-Type ${JSON.stringify(contentType.slice(0, 80))} is not supported: send application/json`,
+    `Content-Type ${JSON.stringify(contentType.slice(0, 80))} is not supported: send application/json (or application/x-www-form-urlencoded)`,
   );
 }

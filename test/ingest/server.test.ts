@@ -121,7 +121,8 @@ t.test('ingest HTTP contract against a real Redis', async (t) => {
       ['PUT', '/ingest.php', JSON.stringify(SAMPLE), {}, 405, 'method_not_allowed'],
       ['POST', '/i', big, {}, 413, 'payload_too_large'],
       ['POST', '/i', JSON.stringify(SAMPLE), { 'content-type': 'text/plain' }, 415, 'unsupported_media_type'],
-      ['POST', '/i', JSON.stringify(SAMPLE), { 'content-type': 'application/x-www-form-urlencoded' }, 415, 'unsupported_media_type'],
+      ['POST', '/i', JSON.stringify(SAMPLE), { 'content-type': 'application/xml' }, 415, 'unsupported_media_type'],
+      ['POST', '/i', 'endpoint[method]=GET&data[x][', { 'content-type': 'application/x-www-form-urlencoded' }, 400, 'bad_form'],
     ];
     const before = await check.xlen(keys.stream);
     for (const [method, path, body, headers, status, error] of cases) {
