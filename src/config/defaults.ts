@@ -8,6 +8,8 @@ import { availableParallelism } from 'node:os';
 export const DEFAULTS = {
   REDIS_PORT: 6380,
   REDIS_PREFIX: 'pb',
+  REDIS_SENTINEL_NAME: 'mymaster',
+  QUEUE_SHARDS: 1,
   REDIS_DIR: './var/redis',
   REDIS_APPENDFSYNC: 'everysec',
   REDIS_PASSWORD_FILE: './var/redis.password',
@@ -53,8 +55,26 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export interface Config {
   redis: {
+    /**
+     * Which Redis: `url` (REDIS_URL), `cluster` (REDIS_CLUSTER_NODES),
+     * `sentinel` (REDIS_SENTINELS), or `private` (none set: the private
+     * redis-server on 127.0.0.1:REDIS_PORT).
+     */
+    mode: 'url' | 'cluster' | 'sentinel' | 'private';
     /** Unset: `start` launches a private redis-server on `port`. */
     url: string | undefined;
+    /** host:port of Redis Cluster nodes (any subset; the rest is discovered). */
+    clusterNodes: string[];
+    /** host:port of Redis Sentinels. */
+    sentinels: string[];
+    sentinelName: string;
+    /** Password of the data nodes in cluster and sentinel modes. */
+    password: string | undefined;
+    sentinelPassword: string | undefined;
+    /** TLS to the data nodes (and sentinels) in cluster and sentinel modes. */
+    tls: boolean;
+    /** Streams the queue is spread over (each with its own hash tag). */
+    shards: number;
     port: number;
     /** Key prefix; every key is `<prefix>:{<shard>}:...`. */
     prefix: string;

@@ -109,9 +109,30 @@ export function parseConfig(env: Env): ParseResult {
     r.problem(`REDIS_PREFIX must be 1 to 64 letters, digits, "_", "." or "-" (got "${prefix}")`);
   }
 
+  const clusterNodes = r.list('REDIS_CLUSTER_NODES');
+  const sentinels = r.list('REDIS_SENTINELS');
+  for (const [name, list] of [
+    ['REDIS_CLUSTER_NODES', clusterNodes],
+    ['REDIS_SENTINELS', sentinels],
+  ] as const) {
+    const badNode = list.find((n) => !/^[A-Za-z0-9_.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(n));
+    if (badNode !== undefined) r.problem(`${name} must be a comma list of host:port (got "${badNode}")`);
+  }
+  const modes = [redisUrl !== undefined && 'REDIS_URL', clusterNodes.length > 0 && 'REDIS_CLUSTER_NODES', sentinels.length > 0 && 'REDIS_SENTINELS'].filter(Boolean);
+  if (modes.length > 1) r.problem(`set only one of REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINELS (got ${modes.join(' and ')})`);
+  const mode = redisUrl !== undefined ? 'url' : clusterNodes.length > 0 ? 'cluster' : sentinels.length > 0 ? 'sentinel' : 'private';
+
   const config: Config = {
     redis: {
+      mode,
       url: redisUrl,
+      clusterNodes,
+      sentinels,
+      sentinelName: r.str('REDIS_SENTINEL_NAME', d.REDIS_SENTINEL_NAME),
+      password: r.optional('REDIS_PASSWORD'),
+      sentinelPassword: r.optional('REDIS_SENTINEL_PASSWORD'),
+      tls: r.bool('REDIS_TLS', false),
+      shards: r.int('QUEUE_SHARDS', d.QUEUE_SHARDS, 1, 256),
       port: r.int('REDIS_PORT', d.REDIS_PORT, 1, PORT_MAX),
       prefix,
       dir: r.str('REDIS_DIR', d.REDIS_DIR),

@@ -6,7 +6,7 @@
  * succeeds (at shutdown, a few times): until then the entries stay pending,
  * so the worst case is a second delivery after reclaim, never a loss.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/redis.js';
 import type { Logger } from '../observability/logger.js';
 import { GROUP, type ShardKeys } from '../queue/keys.js';
 
@@ -45,7 +45,7 @@ export class Finalizer {
   acknowledged = 0;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: ShardKeys,
     private readonly logger: Logger,
   ) {}

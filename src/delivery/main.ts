@@ -12,7 +12,7 @@ import { createAttemptLog, createLogger } from '../observability/logger.js';
 import { createRegistry, registerQueueGauges } from '../observability/metrics.js';
 import { createOpsServer } from '../observability/ops-server.js';
 import { StatsRecorder } from '../observability/stats.js';
-import { shardKeys } from '../queue/keys.js';
+import { allShards } from '../queue/keys.js';
 import { closeRedis, createRedis } from '../queue/redis.js';
 import { encodeDefault } from '../queue/template.js';
 import { USER_AGENT } from '../version.js';
@@ -28,12 +28,13 @@ export async function runDelivery(): Promise<void> {
   const consumer = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
 
   const redis = createRedis(config, 'delivery', `delivery:${consumer}`);
-  const blocking = createRedis(config, 'blocking', `delivery-read:${consumer}`);
-  for (const [name, client] of [
-    ['redis', redis],
-    ['redis (blocking)', blocking],
-  ] as const) {
-    client.on('error', (err: Error) => logger.debug({ err: err.message, client: name }, 'redis connection error'));
+  // One blocking connection per shard: a blocked XREADGROUP holds its connection.
+  const shards = allShards(config.redis.prefix, config.redis.shards).map((keys) => ({
+    keys,
+    blocking: createRedis(config, 'blocking', `delivery-read:${keys.shard}:${consumer}`),
+  }));
+  for (const client of [redis, ...shards.map((s) => s.blocking)]) {
+    client.on('error', (err: Error) => logger.debug({ err: err.message }, 'redis connection error'));
   }
 
   const settings: WorkerSettings = {
@@ -56,20 +57,23 @@ export async function runDelivery(): Promise<void> {
     workerData: settings,
   });
 
-  const keys = shardKeys(config.redis.prefix, 0);
   const registry = createRegistry('delivery');
-  registerQueueGauges(registry, redis, [keys]);
+  registerQueueGauges(
+    registry,
+    redis,
+    shards.map((s) => s.keys),
+  );
   // Scrapes start after the service exists (the ops server listens below).
   const metrics: DeliveryMetrics = new DeliveryMetrics(registry, () => service.sizes);
-  const stats = new StatsRecorder(redis, keys, config.monitor.retentionS);
-  const service: DeliveryService = new DeliveryService({ config, logger, attemptLog, redis, blocking, pool, keys, consumer, stats, metrics });
+  const stats = new StatsRecorder(redis, (shards[0] as (typeof shards)[number]).keys, config.monitor.retentionS);
+  const service: DeliveryService = new DeliveryService({ config, logger, attemptLog, redis, shards, pool, consumer, stats, metrics });
   const ops = createOpsServer(registry, () => service.ready);
 
   installShutdown(logger, config.shutdownTimeoutMs, [
     { name: 'ops', run: () => new Promise<void>((resolve) => ops.close(() => resolve())) },
     { name: 'delivery', run: () => service.close() },
     { name: 'workers', run: () => pool.close() },
-    { name: 'redis', run: () => Promise.all([closeRedis(redis), closeRedis(blocking)]).then(() => undefined) },
+    { name: 'redis', run: () => Promise.all([redis, ...shards.map((s) => s.blocking)].map((c) => closeRedis(c))).then(() => undefined) },
   ]);
 
   if (config.monitor.deliveryPort !== 0) {

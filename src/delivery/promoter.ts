@@ -5,7 +5,7 @@
  * scheduled. One Redis call per tick; none when nothing is due soon beyond
  * that one-second look.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/redis.js';
 import type { Logger } from '../observability/logger.js';
 import type { ShardKeys } from '../queue/keys.js';
 
@@ -20,7 +20,7 @@ export class Promoter {
   private failures = 0;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: ShardKeys,
     private readonly logger: Logger,
   ) {}

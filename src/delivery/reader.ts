@@ -10,7 +10,7 @@
  * - consumer-group housekeeping (create from 0, recreate after NOGROUP,
  *   delete consumers that left nothing pending).
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/redis.js';
 import type { Logger } from '../observability/logger.js';
 import { GROUP, type ShardKeys } from '../queue/keys.js';
 
@@ -42,8 +42,8 @@ export class StreamReader {
   readonly streams: readonly string[];
 
   constructor(
-    private readonly redis: Redis,
-    private readonly blocking: Redis,
+    private readonly redis: RedisClient,
+    private readonly blocking: RedisClient,
     keys: ShardKeys,
     private readonly consumer: string,
     private readonly logger: Logger,

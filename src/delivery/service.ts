@@ -12,7 +12,7 @@
  * reclaimed; at shutdown, postbacks not yet started are handed back to the
  * stream rather than waited for.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/redis.js';
 import type { Piscina } from 'piscina';
 import type { Config } from '../config/index.js';
 import type { Logger } from '../observability/logger.js';
@@ -36,18 +36,26 @@ export interface DeliveryDeps {
   config: Config;
   logger: Logger;
   attemptLog: Logger;
-  /** Auto-pipelined connection for everything but the blocking read. */
-  redis: Redis;
-  /** Dedicated connection for XREADGROUP BLOCK. */
-  blocking: Redis;
+  /** Auto-pipelined connection for everything but the blocking reads. */
+  redis: RedisClient;
+  /** Every queue shard, each with a dedicated connection for XREADGROUP BLOCK. */
+  shards: { keys: ShardKeys; blocking: RedisClient }[];
   pool: Piscina<BatchTask, AttemptResult[]>;
-  keys: ShardKeys;
   consumer: string;
   stats: StatsRecorder;
   metrics: DeliveryMetrics;
 }
 
+/** One queue shard's readers and writers. */
+interface Shard {
+  keys: ShardKeys;
+  reader: StreamReader;
+  finalizer: Finalizer;
+  promoter: Promoter;
+}
+
 interface EntryState extends EntryOutcome {
+  shard: Shard;
   entry: Entry;
   blob: Buffer;
   template: KnownTemplate | undefined;
@@ -82,9 +90,7 @@ function bounded(p: Promise<unknown>, ms: number): Promise<void> {
 export class DeliveryService {
   private readonly scheduler: Scheduler<Job>;
   private readonly templates: TemplateStore;
-  private readonly reader: StreamReader;
-  private readonly finalizer: Finalizer;
-  private readonly promoter: Promoter;
+  private readonly shards: Shard[];
   private readonly retry: RetrySettings;
   private readonly perOrigin: number;
   private readonly encodedDefault: string;
@@ -95,7 +101,7 @@ export class DeliveryService {
   private stopping = false;
   private wake: (() => void) | null = null;
   private itemsPerEntry = 1;
-  private readLoop: Promise<void> | undefined;
+  private readLoops: Promise<void>[] = [];
   private closed: Promise<void> | undefined;
   private batchesRunning = 0;
   private timers: NodeJS.Timeout[] = [];
@@ -109,9 +115,12 @@ export class DeliveryService {
     this.perOrigin = Math.max(1, Math.floor(d.concurrency * d.originShare));
     this.scheduler = new Scheduler<Job>({ concurrency: d.concurrency, perOrigin: this.perOrigin, batchSize: d.batchSize });
     this.templates = new TemplateStore(deps.redis);
-    this.reader = new StreamReader(deps.redis, deps.blocking, deps.keys, deps.consumer, deps.logger);
-    this.finalizer = new Finalizer(deps.redis, deps.keys, deps.logger);
-    this.promoter = new Promoter(deps.redis, deps.keys, deps.logger);
+    this.shards = deps.shards.map(({ keys, blocking }) => ({
+      keys,
+      reader: new StreamReader(deps.redis, blocking, keys, deps.consumer, deps.logger),
+      finalizer: new Finalizer(deps.redis, keys, deps.logger),
+      promoter: new Promoter(deps.redis, keys, deps.logger),
+    }));
     this.retry = { maxAttempts: d.maxAttempts, backoffBaseMs: d.backoffBaseMs, backoffMaxMs: d.backoffMaxMs };
     this.encodedDefault = encodeDefault(d.unmatchedDefault);
   }
@@ -135,7 +144,7 @@ export class DeliveryService {
   async start(): Promise<void> {
     for (let attempt = 1; !this.stopping; attempt++) {
       try {
-        await this.reader.ensureGroups();
+        for (const shard of this.shards) await shard.reader.ensureGroups();
         this.groupsReady = true;
         break;
       } catch (err) {
@@ -146,10 +155,12 @@ export class DeliveryService {
     const v = this.deps.config.delivery.visibilityMs;
     this.every(Math.max(250, Math.floor(v / 4)), () => this.heartbeat());
     this.every(Math.max(500, Math.min(30_000, Math.floor(v / 2))), () => this.reclaim());
-    this.every(PRUNE_EVERY_MS, () => this.reader.pruneConsumers(PRUNE_IDLE_MS).then(() => undefined));
-    this.promoter.start();
+    this.every(PRUNE_EVERY_MS, async () => {
+      for (const shard of this.shards) await shard.reader.pruneConsumers(PRUNE_IDLE_MS);
+    });
+    for (const shard of this.shards) shard.promoter.start();
     void this.reclaim();
-    this.readLoop = this.runReadLoop();
+    this.readLoops = this.shards.map((shard) => this.runReadLoop(shard));
   }
 
   private every(ms: number, task: () => Promise<void>): void {
@@ -186,16 +197,17 @@ export class DeliveryService {
     w?.();
   }
 
-  private async runReadLoop(): Promise<void> {
+  private async runReadLoop(shard: Shard): Promise<void> {
     const { logger } = this.deps;
     let failures = 0;
     while (!this.stopping) {
       await this.waitForCapacity();
       if (this.stopping) break;
-      const count = Math.max(1, Math.min(MAX_READ_COUNT, Math.ceil(this.capacityFree() / this.itemsPerEntry)));
+      const share = this.capacityFree() / this.shards.length;
+      const count = Math.max(1, Math.min(MAX_READ_COUNT, Math.ceil(share / this.itemsPerEntry)));
       let entries: RawEntry[];
       try {
-        entries = await this.reader.read(count, BLOCK_MS);
+        entries = await shard.reader.read(count, BLOCK_MS);
         if (failures > 0) logger.info('reading from Redis again');
         failures = 0;
         this.readFailing = false;
@@ -206,20 +218,22 @@ export class DeliveryService {
         await sleep(Math.min(1_000, 100 * failures));
         continue;
       }
-      if (entries.length > 0) await this.accept(entries);
+      if (entries.length > 0) await this.accept(shard, entries);
     }
   }
 
   private async reclaim(): Promise<void> {
-    const free = this.capacityFree();
-    if (free <= 0 || this.stopping) return;
-    const entries = await this.reader.reclaim(this.deps.config.delivery.visibilityMs, Math.min(free, MAX_READ_COUNT));
-    const fresh = entries.filter((e) => !this.held.has(`${e.stream} ${e.id}`));
-    if (fresh.length === 0) return;
-    this.counts.reclaimed += fresh.length;
-    this.deps.metrics.reclaimed.inc(fresh.length);
-    this.deps.logger.info({ entries: fresh.length }, 'reclaimed entries a stopped consumer left pending');
-    await this.accept(fresh);
+    for (const shard of this.shards) {
+      const free = this.capacityFree();
+      if (free <= 0 || this.stopping) return;
+      const entries = await shard.reader.reclaim(this.deps.config.delivery.visibilityMs, Math.min(free, MAX_READ_COUNT));
+      const fresh = entries.filter((e) => !this.held.has(`${e.stream} ${e.id}`));
+      if (fresh.length === 0) continue;
+      this.counts.reclaimed += fresh.length;
+      this.deps.metrics.reclaimed.inc(fresh.length);
+      this.deps.logger.info({ entries: fresh.length, shard: shard.keys.shard }, 'reclaimed entries a stopped consumer left pending');
+      await this.accept(shard, fresh);
+    }
   }
 
   private async heartbeat(): Promise<void> {
@@ -233,7 +247,7 @@ export class DeliveryService {
       else byStream.set(s.stream, [s]);
     }
     for (const [stream, states] of byStream) {
-      await this.reader.heartbeat(
+      await (states[0] as EntryState).shard.reader.heartbeat(
         stream,
         states.map((s) => s.id),
       );
@@ -241,7 +255,7 @@ export class DeliveryService {
     }
   }
 
-  private async accept(raw: RawEntry[]): Promise<void> {
+  private async accept(shard: Shard, raw: RawEntry[]): Promise<void> {
     const now = Date.now();
     const states: EntryState[] = [];
     for (const { stream, id, blob } of raw) {
@@ -252,10 +266,11 @@ export class DeliveryService {
       } catch (err) {
         // Not ours to read (corrupt or foreign): keep it whole as a dead letter.
         this.deps.logger.error({ stream, streamId: id, err: (err as Error).message }, 'undecodable entry: dead-lettered');
-        this.finalizer.add({ stream, id, finished: 0, retries: [], deadLetters: [blob], handBack: [] });
+        shard.finalizer.add({ stream, id, finished: 0, retries: [], deadLetters: [blob], handBack: [] });
         continue;
       }
       const s: EntryState = {
+        shard,
         stream,
         id,
         finished: 0,
@@ -275,7 +290,7 @@ export class DeliveryService {
     if (states.length === 0) return;
     try {
       await this.templates.load(
-        this.deps.keys,
+        shard.keys,
         states.map((s) => s.entry.templateId),
       );
     } catch (err) {
@@ -316,7 +331,7 @@ export class DeliveryService {
     this.deps.metrics.parked.inc(s.entry.items.length);
     this.deps.stats.parked(s.entry.items.length, now);
     this.complete(s);
-    this.promoter.kick(now + delay);
+    s.shard.promoter.kick(now + delay);
   }
 
   private pump(): void {
@@ -409,7 +424,7 @@ export class DeliveryService {
             last: { status: r.status, errorCode: r.errorCode, error: r.error },
           }),
         ]);
-        this.promoter.kick(decision.dueAt);
+        s.shard.promoter.kick(decision.dueAt);
         break;
       case 'dead':
       case 'expired':
@@ -468,7 +483,7 @@ export class DeliveryService {
 
   private complete(s: EntryState): void {
     this.held.delete(`${s.stream} ${s.id}`);
-    this.finalizer.add(s);
+    s.shard.finalizer.add(s);
   }
 
   /**
@@ -480,15 +495,15 @@ export class DeliveryService {
     this.closed ??= (async () => {
       this.stopping = true;
       for (const t of this.timers) clearInterval(t);
-      this.promoter.stop();
+      for (const shard of this.shards) shard.promoter.stop();
       this.notify();
       // A blocked read returns within BLOCK_MS; with Redis gone it may not.
-      await Promise.race([this.readLoop, sleep(BLOCK_MS + 500)]);
+      await Promise.race([Promise.all(this.readLoops), sleep(BLOCK_MS + 500)]);
       this.handBack();
       while (this.batchesRunning > 0) await sleep(10);
-      await this.finalizer.drain();
+      await Promise.all(this.shards.map((shard) => shard.finalizer.drain()));
       await bounded(this.deps.stats.close(), 1_000);
-      await bounded(this.reader.pruneConsumers(PRUNE_IDLE_MS, true), 1_000);
+      await bounded(Promise.all(this.shards.map((shard) => shard.reader.pruneConsumers(PRUNE_IDLE_MS, true))), 1_000);
     })();
     return this.closed;
   }

@@ -5,7 +5,7 @@
  * has (lost keys) resolves to null and its postbacks fail permanently with
  * PB_ERR_TEMPLATE_MISSING rather than retrying forever.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/redis.js';
 import { decodeTemplate, type StoredTemplate } from '../queue/codec.js';
 import { templateKey, type ShardKeys } from '../queue/keys.js';
 import { parseTemplate, type CompiledTemplate } from '../queue/template.js';
@@ -23,7 +23,7 @@ const CACHE_MAX = 10_000;
 export class TemplateStore {
   private readonly cache = new Map<string, KnownTemplate>();
 
-  constructor(private readonly redis: Redis) {}
+  constructor(private readonly redis: RedisClient) {}
 
   get(id: string): KnownTemplate | undefined {
     return this.cache.get(id);

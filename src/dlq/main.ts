@@ -7,10 +7,10 @@
  * not found, 2 on bad usage.
  */
 import { parseArgs } from 'node:util';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/redis.js';
 import { loadConfig, type Config } from '../config/index.js';
 import { decodeDeadLetter, encodeEntry, encodeTemplate, type DeadLetter } from '../queue/codec.js';
-import { shardKeys, templateKey, type ShardKeys } from '../queue/keys.js';
+import { allShards, templateKey, type ShardKeys } from '../queue/keys.js';
 import { createRedis } from '../queue/redis.js';
 import { templateId } from '../queue/template.js';
 
@@ -23,7 +23,7 @@ interface Stored {
 const PAGE = 1_000;
 const DAY_MS = 86_400_000;
 
-async function* scan(redis: Redis, keys: ShardKeys): AsyncGenerator<Stored> {
+async function* scan(redis: RedisClient, keys: ShardKeys): AsyncGenerator<Stored> {
   let start = '-';
   for (;;) {
     const page = await redis.xrangeBuffer(keys.dead, start, '+', 'COUNT', PAGE);
@@ -42,7 +42,7 @@ async function* scan(redis: Redis, keys: ShardKeys): AsyncGenerator<Stored> {
 }
 
 function shards(config: Config): ShardKeys[] {
-  return [shardKeys(config.redis.prefix, 0)];
+  return allShards(config.redis.prefix, config.redis.shards);
 }
 
 function summary(d: DeadLetter): Record<string, unknown> {
@@ -63,7 +63,7 @@ function summary(d: DeadLetter): Record<string, unknown> {
   };
 }
 
-async function list(redis: Redis, config: Config, json: boolean, limit: number): Promise<number> {
+async function list(redis: RedisClient, config: Config, json: boolean, limit: number): Promise<number> {
   let n = 0;
   for (const keys of shards(config)) {
     for await (const s of scan(redis, keys)) {
@@ -91,7 +91,7 @@ function selected(ids: string[], all: boolean): (d: DeadLetter | null) => boolea
   return (d) => all || (d !== null && wanted.has(d.id));
 }
 
-async function replay(redis: Redis, config: Config, ids: string[], all: boolean): Promise<number> {
+async function replay(redis: RedisClient, config: Config, ids: string[], all: boolean): Promise<number> {
   const pick = selected(ids, all);
   const found = new Set<string>();
   let replayed = 0;
@@ -132,7 +132,7 @@ async function replay(redis: Redis, config: Config, ids: string[], all: boolean)
   return report('replayed', replayed, ids, found, all);
 }
 
-async function purge(redis: Redis, config: Config, ids: string[], all: boolean): Promise<number> {
+async function purge(redis: RedisClient, config: Config, ids: string[], all: boolean): Promise<number> {
   let purged = 0;
   const found = new Set<string>();
   for (const keys of shards(config)) {

@@ -3,10 +3,12 @@
  * (content-addressed) and its postbacks as entries of up to
  * MAX_ITEMS_PER_ENTRY items, in one EVALSHA, so the request lands all or
  * none and costs one round trip (auto-pipelined with concurrent requests).
+ * Requests go round-robin over the QUEUE_SHARDS shards, a whole request in
+ * one shard (one hash tag, so one Cluster slot and one script call).
  * The same script refuses the write when the shard already holds
  * INGEST_MAX_QUEUE postbacks, and puts delayed postbacks in the delayed set.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/redis.js';
 import { PostbackError } from '../errors.js';
 import { encodeEntry, encodeTemplate, MAX_ITEMS_PER_ENTRY } from '../queue/codec.js';
 import { statsKey, templateKey, type ShardKeys } from '../queue/keys.js';
@@ -19,27 +21,28 @@ const KNOWN_MAX = 10_000;
 export interface EnqueueSettings {
   /** Longest a postback can live: TTL + largest delay. */
   lifetimeMs: number;
-  /** Postbacks a shard may hold before ingest answers 503 (0: no limit). */
+  /** Postbacks all shards together may hold before ingest answers 503 (0: no limit). */
   maxQueue: number;
   /** How long per-second statistics are kept. */
   statsRetentionS: number;
 }
 
 export class Enqueuer {
-  /** Template ids this process has seen stored (the script re-checks). */
+  /** `<shard> <template id>` this process has seen stored (the script re-checks). */
   private readonly known = new Set<string>();
+  private next = 0;
   private readonly templateTtl: string;
   private readonly maxQueue: string;
   private readonly retention: string;
 
   constructor(
-    private readonly redis: Redis,
-    private readonly keys: ShardKeys,
+    private readonly redis: RedisClient,
+    private readonly shards: readonly ShardKeys[],
     settings: EnqueueSettings,
   ) {
     // A day of margin past any postback that can still reference it.
     this.templateTtl = String(settings.lifetimeMs + DAY_MS);
-    this.maxQueue = String(settings.maxQueue);
+    this.maxQueue = String(settings.maxQueue === 0 ? 0 : Math.max(1, Math.ceil(settings.maxQueue / shards.length)));
     this.retention = String(settings.statsRetentionS);
   }
 
@@ -50,7 +53,8 @@ export class Enqueuer {
   async enqueue(req: IngestRequest, requestId: string, now: number): Promise<number> {
     const { template, items } = req;
     const dueTime = now + req.delayMs;
-    const k = this.keys;
+    const k = this.shards[this.next++ % this.shards.length] as ShardKeys;
+    const known = `${k.shard} ${template.id}`;
     const args: (string | Buffer)[] = [
       templateKey(k, template.id),
       k.stream,
@@ -81,10 +85,10 @@ export class Enqueuer {
     }
     let added: number;
     try {
-      if (!this.known.has(template.id)) args[5] = encodeTemplate({ method: template.method, url: template.source });
+      if (!this.known.has(known)) args[5] = encodeTemplate({ method: template.method, url: template.source });
       added = await this.redis.pbEnqueue(...args);
       if (added === ENQUEUE_NEED_TEMPLATE) {
-        this.known.delete(template.id);
+        this.known.delete(known);
         args[5] = encodeTemplate({ method: template.method, url: template.source });
         added = await this.redis.pbEnqueue(...args);
       }
@@ -99,7 +103,7 @@ export class Enqueuer {
       throw new PostbackError('PB_ERR_QUEUE_FULL', 'the queue is full (INGEST_MAX_QUEUE); nothing was queued, retry later');
     }
     if (this.known.size >= KNOWN_MAX) this.known.clear();
-    this.known.add(template.id);
+    this.known.add(known);
     return items.length;
   }
 }

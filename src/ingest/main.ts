@@ -8,7 +8,7 @@ import { installShutdown, signalReady } from '../lifecycle.js';
 import { createLogger } from '../observability/logger.js';
 import { createRegistry } from '../observability/metrics.js';
 import { createRequestIdGenerator } from '../queue/ids.js';
-import { shardKeys } from '../queue/keys.js';
+import { allShards } from '../queue/keys.js';
 import { closeRedis, createRedis } from '../queue/redis.js';
 import { Enqueuer } from './enqueue.js';
 import { createIngestServer } from './server.js';
@@ -27,8 +27,7 @@ export async function runIngest(): Promise<void> {
     redisDown = false;
   });
 
-  const keys = shardKeys(config.redis.prefix, 0);
-  const enqueuer = new Enqueuer(redis, keys, {
+  const enqueuer = new Enqueuer(redis, allShards(config.redis.prefix, config.redis.shards), {
     lifetimeMs: config.delivery.ttlMs + config.delivery.maxDelayMs,
     maxQueue: config.ingest.maxQueue,
     statsRetentionS: config.monitor.retentionS,

@@ -6,7 +6,7 @@
  * produce a 5xx other than 503 (Redis unavailable, shutting down).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/redis.js';
 import type { Registry } from 'prom-client';
 import type { Config } from '../config/index.js';
 import { PostbackError, isPostbackError } from '../errors.js';
@@ -25,7 +25,7 @@ import { buildPreview } from './preview.js';
 
 export interface IngestDeps {
   config: Config;
-  redis: Redis;
+  redis: RedisClient;
   enqueuer: Enqueuer;
   logger: Logger;
   nextId: () => string;

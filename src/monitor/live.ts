@@ -7,7 +7,7 @@
  * new listeners and for the failing-origins table.
  */
 import type { ServerResponse } from 'node:http';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/redis.js';
 import type { Logger } from '../observability/logger.js';
 import type { ShardKeys } from '../queue/keys.js';
 import { readQueueState, type QueueState } from '../queue/state.js';
@@ -33,7 +33,7 @@ export class LiveFeed {
   private busy = false;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly shards: readonly ShardKeys[],
     private readonly logger: Logger,
   ) {}

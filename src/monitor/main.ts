@@ -13,7 +13,7 @@ import { loadConfig } from '../config/index.js';
 import { installShutdown, signalReady } from '../lifecycle.js';
 import { createLogger } from '../observability/logger.js';
 import { createRegistry, registerQueueGauges } from '../observability/metrics.js';
-import { shardKeys } from '../queue/keys.js';
+import { allShards } from '../queue/keys.js';
 import { closeRedis, createRedis } from '../queue/redis.js';
 import { readQueueState } from '../queue/state.js';
 import { LiveFeed } from './live.js';
@@ -41,7 +41,7 @@ export async function runMonitor(): Promise<void> {
   const logger = createLogger(config, 'monitor');
   const redis = createRedis(config, 'monitor', `monitor:${process.pid}`);
   redis.on('error', (err: Error) => logger.debug({ err: err.message }, 'redis connection error'));
-  const shards = [shardKeys(config.redis.prefix, 0)];
+  const shards = allShards(config.redis.prefix, config.redis.shards);
   const registry = createRegistry('monitor');
   registerQueueGauges(registry, redis, shards);
   const live = new LiveFeed(redis, shards, logger);

@@ -3,7 +3,7 @@
  * statistics bucket (written by every ingest and delivery process), plus
  * the queue state at the time of reading. `pointFrom` is pure.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/redis.js';
 import { quantile } from '../observability/latency-buckets.js';
 import { statsKey, type ShardKeys } from '../queue/keys.js';
 
@@ -64,23 +64,25 @@ export function pointFrom(t: number, hashes: readonly Record<string, string>[]):
   return p;
 }
 
-/** Points for the seconds from `from` to `to` inclusive, one pipeline. */
-export async function readPoints(redis: Redis, shards: readonly ShardKeys[], from: number, to: number): Promise<Point[]> {
+/**
+ * Points for the seconds from `from` to `to` inclusive: one pipeline per
+ * shard (a shard's keys share a Cluster slot), shards read in parallel.
+ */
+export async function readPoints(redis: RedisClient, shards: readonly ShardKeys[], from: number, to: number): Promise<Point[]> {
   if (to < from) return [];
-  const pipe = redis.pipeline();
-  for (let t = from; t <= to; t++) for (const k of shards) pipe.hgetall(statsKey(k, t));
-  const res = (await pipe.exec()) ?? [];
+  const perShard = await Promise.all(
+    shards.map(async (k) => {
+      const pipe = redis.pipeline();
+      for (let t = from; t <= to; t++) pipe.hgetall(statsKey(k, t));
+      const res = (await pipe.exec()) ?? [];
+      return res.map(([err, h]) => {
+        if (err) throw err;
+        return (h ?? {}) as Record<string, string>;
+      });
+    }),
+  );
   const points: Point[] = [];
-  let i = 0;
-  for (let t = from; t <= to; t++) {
-    const hashes: Record<string, string>[] = [];
-    for (let s = 0; s < shards.length; s++) {
-      const [err, h] = res[i++] ?? [null, {}];
-      if (err) throw err;
-      hashes.push((h ?? {}) as Record<string, string>);
-    }
-    points.push(pointFrom(t, hashes));
-  }
+  for (let t = from, i = 0; t <= to; t++, i++) points.push(pointFrom(t, perShard.map((hashes) => hashes[i] ?? {})));
   return points;
 }
 

@@ -5,7 +5,7 @@
  * time (so they describe the whole cluster, whichever process answers).
  */
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/redis.js';
 import type { ShardKeys } from '../queue/keys.js';
 import { readQueueState, type QueueState } from '../queue/state.js';
 
@@ -33,7 +33,7 @@ const GAUGES: [keyof QueueState, string, string][] = [
  * gauges of one scrape share a single read (prom-client collects them
  * concurrently).
  */
-export function registerQueueGauges(registry: Registry, redis: Redis, shards: readonly ShardKeys[]): void {
+export function registerQueueGauges(registry: Registry, redis: RedisClient, shards: readonly ShardKeys[]): void {
   let current: { at: number; read: Promise<QueueState | null> } | null = null;
   const read = (): Promise<QueueState | null> => {
     const now = Date.now();

@@ -9,7 +9,7 @@
  * parked, `l:<bucket>` (attempt latency histogram, see latency-buckets.ts),
  * `fo:<origin>` (failed attempts per origin, at most MAX_ORIGINS a flush).
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/redis.js';
 import { statsKey, type ShardKeys } from '../queue/keys.js';
 import { bucketOf } from './latency-buckets.js';
 
@@ -25,7 +25,7 @@ export class StatsRecorder {
   private writing: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: ShardKeys,
     private readonly retentionS: number,
   ) {}

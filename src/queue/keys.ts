@@ -49,6 +49,11 @@ export function statsKey(keys: ShardKeys, second: number): string {
   return keys.statsPrefix + second;
 }
 
+/** The keys of every shard, 0 to QUEUE_SHARDS - 1. */
+export function allShards(prefix: string, shards: number): ShardKeys[] {
+  return Array.from({ length: shards }, (_, i) => shardKeys(prefix, i));
+}
+
 export function templateKey(keys: ShardKeys, templateId: string): string {
   return keys.templatePrefix + templateId;
 }

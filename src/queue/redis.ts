@@ -1,14 +1,18 @@
 /**
- * Redis client factory: one place decides connection URL and options per
- * use. Ingest fails fast (no offline queue, bounded command time) so a
- * Redis outage turns into quick 503s, never a hang; delivery queues
- * commands across reconnects; blocking reads get their own connection
- * without auto-pipelining (a blocked connection would stall the pipeline).
+ * Redis client factory: one place decides which Redis (a URL, a Cluster, a
+ * Sentinel group, or the private instance) and the options per use.
+ * Ingest fails fast (no offline queue, bounded command time) so a Redis
+ * outage turns into quick 503s, never a hang; delivery queues commands
+ * across reconnects; blocking reads get their own connection without
+ * auto-pipelining (a blocked connection would stall the pipeline).
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Config } from '../config/index.js';
 import { privatePassword } from './private-password.js';
 import { defineScripts } from './scripts.js';
+
+/** A standalone/Sentinel client or a Cluster client: the commands we use work on both. */
+export type RedisClient = Redis | Cluster;
 
 export type RedisUse = 'ingest' | 'delivery' | 'blocking' | 'monitor' | 'cli';
 
@@ -26,12 +30,18 @@ export function redactUrl(url: string): string {
   return url.replace(/^(rediss?:\/\/[^:@/]*:)[^@]*@/, '$1***@');
 }
 
-export function createRedis(config: Config, use: RedisUse, name: string): Redis {
+function hostPort(node: string): { host: string; port: number } {
+  const colon = node.lastIndexOf(':');
+  return { host: node.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(node.slice(colon + 1)) };
+}
+
+function optionsFor(config: Config, use: RedisUse, name: string): RedisOptions {
   const options: RedisOptions = {
     connectionName: name,
     enableAutoPipelining: use !== 'blocking',
     // Reconnect forever, backing off to 1 s: outages end, processes stay up.
     retryStrategy: (times) => Math.min(50 * times, 1_000),
+    // After a failover the old primary answers READONLY: reconnect to the new one.
     reconnectOnError: (err) => err.message.startsWith('READONLY'),
   };
   if (use === 'ingest' || use === 'monitor') {
@@ -45,6 +55,43 @@ export function createRedis(config: Config, use: RedisUse, name: string): Redis 
     options.maxRetriesPerRequest = 1;
     options.retryStrategy = (times) => (times > 3 ? null : 200);
   }
+  return options;
+}
+
+export function createRedis(config: Config, use: RedisUse, name: string): RedisClient {
+  const options = optionsFor(config, use, name);
+  const r = config.redis;
+  if (r.mode === 'cluster') {
+    const { enableAutoPipelining, enableOfflineQueue, maxRetriesPerRequest, ...redisOptions } = options;
+    const clusterOptions: ClusterOptions = {
+      enableAutoPipelining,
+      enableOfflineQueue: enableOfflineQueue ?? true,
+      clusterRetryStrategy: (times) => (use === 'cli' && times > 3 ? null : Math.min(100 * times, 2_000)),
+      scaleReads: 'master',
+      redisOptions: {
+        ...redisOptions,
+        maxRetriesPerRequest,
+        ...(r.password !== undefined ? { password: r.password } : {}),
+        ...(r.tls ? { tls: {} } : {}),
+      },
+    };
+    return defineScripts(new Cluster(r.clusterNodes.map(hostPort), clusterOptions));
+  }
+  if (r.mode === 'sentinel') {
+    return defineScripts(
+      new Redis({
+        ...options,
+        sentinels: r.sentinels.map(hostPort),
+        name: r.sentinelName,
+        // Watch the sentinels for a switch instead of waiting for the old primary to drop us.
+        failoverDetector: true,
+        sentinelRetryStrategy: (times) => Math.min(100 * times, 2_000),
+        ...(r.password !== undefined ? { password: r.password } : {}),
+        ...(r.sentinelPassword !== undefined ? { sentinelPassword: r.sentinelPassword } : {}),
+        ...(r.tls ? { tls: {}, enableTLSForSentinelMode: true } : {}),
+      }),
+    );
+  }
   return defineScripts(new Redis(redisUrl(config), options));
 }
 
@@ -53,7 +100,7 @@ export function createRedis(config: Config, use: RedisUse, name: string): Redis 
  * read first), otherwise just drop the connection. Never waits on a Redis
  * that is gone.
  */
-export async function closeRedis(client: Redis, timeoutMs = 2_000): Promise<void> {
+export async function closeRedis(client: RedisClient, timeoutMs = 2_000): Promise<void> {
   if (client.status !== 'ready') {
     client.disconnect();
     return;

@@ -5,7 +5,7 @@
  * restarted empty gets the scripts back without a process restart.
  */
 import { readFileSync } from 'node:fs';
-import type { Redis, Result } from 'ioredis';
+import type { Cluster, Redis, Result } from 'ioredis';
 
 type Arg = string | Buffer | number;
 
@@ -41,7 +41,7 @@ function source(file: string): string {
 }
 
 /** Registers every script on a client (idempotent per client). */
-export function defineScripts(redis: Redis): Redis {
+export function defineScripts<C extends Redis | Cluster>(redis: C): C {
   for (const s of SCRIPTS) {
     if (typeof (redis as unknown as Record<string, unknown>)[s.command] === 'function') continue;
     redis.defineCommand(s.command, { numberOfKeys: s.keys, lua: source(s.file) });

@@ -4,7 +4,7 @@
  * waiting postback is, and whether the consumer group exists. Used by the
  * Prometheus gauges and the dashboard.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.js';
 import { GROUP, type ShardKeys } from './keys.js';
 
 export interface QueueState {
@@ -41,7 +41,7 @@ function groupInfo(reply: unknown): { present: boolean; consumers: number; pendi
   return { present: false, consumers: 0, pending: 0 };
 }
 
-export async function readQueueState(redis: Redis, shards: readonly ShardKeys[], now: number): Promise<QueueState> {
+export async function readQueueState(redis: RedisClient, shards: readonly ShardKeys[], now: number): Promise<QueueState> {
   const total: QueueState = {
     postbacks: 0,
     freshEntries: 0,

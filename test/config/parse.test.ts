@@ -123,3 +123,20 @@ t.test('a bad token is never echoed', async (t) => {
   t.notOk(r.ok);
   if (!r.ok) t.notMatch(r.problems.join(';'), /secret/);
 });
+
+t.test('Redis modes: exactly one of REDIS_URL, REDIS_CLUSTER_NODES, REDIS_SENTINELS', async (t) => {
+  const mode = (env: Record<string, string>) => {
+    const r = parseConfig(env);
+    return r.ok ? r.config.redis.mode : r.problems.join('; ');
+  };
+  t.equal(mode({}), 'private');
+  t.equal(mode({ REDIS_URL: 'redis://h:1' }), 'url');
+  t.equal(mode({ REDIS_CLUSTER_NODES: '10.0.0.1:7000, 10.0.0.2:7000' }), 'cluster');
+  t.equal(mode({ REDIS_SENTINELS: 's1:26379,s2:26379', REDIS_SENTINEL_NAME: 'pb' }), 'sentinel');
+  t.match(mode({ REDIS_URL: 'redis://h:1', REDIS_SENTINELS: 's1:26379' }), /only one of REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINELS/);
+  t.match(mode({ REDIS_CLUSTER_NODES: 'nohost' }), /REDIS_CLUSTER_NODES must be a comma list of host:port/);
+  const r = parseConfig({ REDIS_CLUSTER_NODES: '[::1]:7000', QUEUE_SHARDS: '8', REDIS_PASSWORD: 'pw', REDIS_TLS: 'true' });
+  t.ok(r.ok && r.config.redis.shards === 8 && r.config.redis.password === 'pw' && r.config.redis.tls);
+  t.notOk(parseConfig({ QUEUE_SHARDS: '0' }).ok);
+  t.notOk(parseConfig({ REDIS_PORT: '6379' }).ok, 'never the default port');
+});

@@ -58,7 +58,7 @@ t.test('ingest HTTP contract against a real Redis', async (t) => {
   redis.on('error', () => undefined);
   await once(redis, 'ready');
   const keys = shardKeys(prefix, 0);
-  const enqueuer = new Enqueuer(redis, keys, { lifetimeMs: 1000, maxQueue: 0, statsRetentionS: 60 });
+  const enqueuer = new Enqueuer(redis, [keys], { lifetimeMs: 1000, maxQueue: 0, statsRetentionS: 60 });
   const logger = pino({ level: 'silent' });
   const ingest = createIngestServer({ config, redis, enqueuer, logger, nextId: createRequestIdGenerator() });
   ingest.server.listen(0, '127.0.0.1');
@@ -229,7 +229,7 @@ t.test('INGEST_TOKENS: 401 without the right bearer token, 202 with it', async (
   const ingest = createIngestServer({
     config,
     redis,
-    enqueuer: new Enqueuer(redis, shardKeys("auth", 0), { lifetimeMs: 1000, maxQueue: 0, statsRetentionS: 60 }),
+    enqueuer: new Enqueuer(redis, [shardKeys("auth", 0)], { lifetimeMs: 1000, maxQueue: 0, statsRetentionS: 60 }),
     logger: pino({ level: 'silent' }),
     nextId: createRequestIdGenerator(),
   });

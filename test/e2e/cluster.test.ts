@@ -1,0 +1,120 @@
+/**
+ * Scale-out on real topologies: a 3-master Redis Cluster with QUEUE_SHARDS
+ * streams and two ingest plus two delivery processes; a Sentinel group with
+ * a failover forced under load. Counts at the partner by X-Postback-Id.
+ */
+import t from 'tap';
+import { Cluster } from 'ioredis';
+import { startSink, type TestSink } from '../helpers/sink.js';
+import { startCluster, startSentinels } from '../helpers/topology.js';
+import { spawnRole, testEnv, runCli, type RoleProcess } from '../helpers/procs.js';
+import { freePort } from '../helpers/ports.js';
+import { post } from '../helpers/http.js';
+
+function envFor(extra: Record<string, string>): Record<string, string> {
+  const env = testEnv('', extra);
+  delete env.REDIS_URL;
+  return env;
+}
+
+function tally(sink: TestSink, expected: Set<string>) {
+  const seen = new Map<string, number>();
+  for (const r of sink.received) {
+    const id = String(r.headers['x-postback-id']);
+    seen.set(id, (seen.get(id) ?? 0) + 1);
+  }
+  let lost = 0;
+  for (const id of expected) if (!seen.has(id)) lost++;
+  return { distinct: seen.size, duplicates: sink.received.length - seen.size, lost };
+}
+
+async function until(cond: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  return cond();
+}
+
+t.test('Redis Cluster: 4 shards over 3 masters, 2 ingest and 2 delivery processes, nothing lost', async (t) => {
+  const cluster = await startCluster(3);
+  t.teardown(() => cluster.stop());
+  const sink = await startSink();
+  t.teardown(() => sink.close());
+  const env = envFor({ REDIS_CLUSTER_NODES: cluster.nodes, QUEUE_SHARDS: '4', DELIVERY_METRICS_PORT: '0' });
+  const ports = [await freePort(), await freePort()];
+  const roles: RoleProcess[] = [];
+  t.teardown(() => Promise.all(roles.map((r) => r.stop())));
+  for (const port of ports) roles.push(await spawnRole('ingest', { ...env, INGEST_PORT: String(port) }));
+  for (let i = 0; i < 2; i++) roles.push(await spawnRole('delivery', env));
+
+  const expected = new Set<string>();
+  for (let r = 0; r < 40; r++) {
+    const data = Array.from({ length: 50 }, (_, i) => ({ n: r * 50 + i }));
+    const res = await post(`http://127.0.0.1:${ports[r % 2]}/i`, JSON.stringify({ endpoint: { method: 'GET', url: `${sink.origin}/c?n={n}` }, data }));
+    t.equal(res.status, 202);
+    for (let i = 0; i < 50; i++) expected.add(`${res.json.id}:${i}`);
+  }
+  t.ok(await until(() => tally(sink, expected).distinct >= expected.size, 30_000), 'every postback delivered');
+  const { distinct, duplicates, lost } = tally(sink, expected);
+  t.comment(`cluster: ${expected.size} postbacks, ${distinct} delivered, lost ${lost}, duplicated ${duplicates}`);
+  t.equal(lost, 0);
+  t.equal(duplicates, 0);
+
+  // The shards live on different masters: the queue really is spread.
+  const client = new Cluster(cluster.nodes.split(',').map((n) => ({ host: '127.0.0.1', port: Number(n.split(':')[1]) })));
+  t.teardown(() => client.disconnect());
+  await client.ping();
+  const holding = await Promise.all(client.nodes('master').map(async (node) => (await node.keys(`${env.REDIS_PREFIX}:*`)).length));
+  t.ok(holding.filter((n) => n > 0).length >= 2, `keys on ${holding.filter((n) => n > 0).length} of 3 masters (${holding.join(', ')})`);
+  const list = await runCli(['dlq', 'list', '--json'], env);
+  t.equal(list.code, 0, 'the CLI works against the cluster');
+});
+
+t.test('Sentinel: a failover forced under load; ingest recovers, delivery resumes, acknowledged postbacks arrive', async (t) => {
+  const group = await startSentinels('pbmaster');
+  t.teardown(() => group.stop());
+  const sink = await startSink();
+  t.teardown(() => sink.close());
+  const port = await freePort();
+  const env = envFor({ REDIS_SENTINELS: group.nodes, REDIS_SENTINEL_NAME: 'pbmaster', INGEST_PORT: String(port), DELIVERY_METRICS_PORT: '0' });
+  const ingest = await spawnRole('ingest', env);
+  const delivery = await spawnRole('delivery', env);
+  t.teardown(async () => {
+    await ingest.stop();
+    await delivery.stop();
+  });
+
+  const expected = new Set<string>();
+  const statuses = new Map<number, number>();
+  let unavailableFrom = 0;
+  let longestOutage = 0;
+  let sending = true;
+  const load = (async () => {
+    for (let r = 0; sending; r++) {
+      const res = await post(`http://127.0.0.1:${port}/i`, JSON.stringify({ endpoint: { method: 'GET', url: `${sink.origin}/s?n={n}` }, data: [{ n: r }, { n: -r }] })).catch(() => ({ status: 0, json: {} as { id?: string } }));
+      statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+      if (res.status === 202) {
+        expected.add(`${res.json.id}:0`);
+        expected.add(`${res.json.id}:1`);
+        if (unavailableFrom) longestOutage = Math.max(longestOutage, Date.now() - unavailableFrom);
+        unavailableFrom = 0;
+      } else if (!unavailableFrom) {
+        unavailableFrom = Date.now();
+      }
+      await new Promise((res2) => setTimeout(res2, 10));
+    }
+  })();
+  await until(() => expected.size >= 200, 20_000);
+  const before = await group.primary();
+  await group.failover();
+  t.not(await group.primary(), before, 'the replica is primary now');
+  const atFailover = expected.size;
+  t.ok(await until(() => expected.size >= atFailover + 200, 30_000), 'ingest accepts again after the failover');
+  sending = false;
+  await load;
+  t.ok(await until(() => tally(sink, expected).distinct >= expected.size, 30_000), 'delivery resumed and caught up');
+  const { distinct, duplicates, lost } = tally(sink, expected);
+  t.comment(`sentinel failover: ${expected.size} acknowledged, ${distinct} delivered, lost ${lost}, duplicated ${duplicates}; answers ${JSON.stringify(Object.fromEntries(statuses))}; longest 503 stretch ${longestOutage} ms`);
+  t.equal(lost, 0, 'no acknowledged postback lost');
+  t.ok(longestOutage < 15_000, `ingest unavailable at most briefly (${longestOutage} ms)`);
+  t.equal(delivery.proc.exitCode, null, 'delivery never exited');
+});
