@@ -1,0 +1,153 @@
+/**
+ * The sink, inside a worker thread of the harness so its event loop is not
+ * the load generator's. One keep-alive node:http server per origin, each
+ * answering 200 "ok" at once or after its delay. Per origin it records,
+ * for the current tag (the first path segment, set by `reset`): requests
+ * received, distinct X-Postback-Id values (the rest are duplicates), first
+ * and last receipt times, and an HDR histogram of ingest-to-receipt latency
+ * from the `ts` query parameter (µs since the epoch, put in the data by the
+ * sender). Requests of another tag (left over from an earlier phase) count
+ * as `stray`.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { once } from 'node:events';
+import { parentPort, workerData } from 'node:worker_threads';
+import { createHistogram, nowUs, recordUs, summarize, type Histogram } from './histogram.js';
+import type { OriginStats, SinkReply, SinkRequest } from './sink.js';
+
+interface OriginState {
+  name: string;
+  delayMs: number;
+  server: Server;
+  port: number;
+  received: number;
+  stray: number;
+  noId: number;
+  ids: Set<string>;
+  firstUs: number;
+  lastUs: number;
+  lastNewUs: number;
+  hist: Histogram;
+}
+
+const port = parentPort;
+if (port === null) throw new Error('sink-worker must run in a worker thread');
+
+const origins = new Map<string, OriginState>();
+let prefix = '/none/';
+const HEADERS = { 'content-type': 'text/plain', 'content-length': '2' };
+
+function tsOf(url: string): number | null {
+  const i = url.indexOf('&ts=');
+  if (i === -1) return null;
+  const end = url.indexOf('&', i + 4);
+  const ts = Number(url.slice(i + 4, end === -1 ? undefined : end));
+  return Number.isFinite(ts) ? ts : null;
+}
+
+function handler(o: OriginState) {
+  return (req: IncomingMessage, res: ServerResponse) => {
+    const at = nowUs();
+    const url = req.url ?? '';
+    if (!url.startsWith(prefix)) {
+      o.stray++;
+    } else {
+      o.received++;
+      if (o.firstUs === 0) o.firstUs = at;
+      o.lastUs = at;
+      const id = req.headers['x-postback-id'];
+      if (typeof id !== 'string') {
+        o.noId++;
+      } else if (!o.ids.has(id)) {
+        o.ids.add(id);
+        o.lastNewUs = at;
+      }
+      const ts = tsOf(url);
+      if (ts !== null) recordUs(o.hist, at - ts);
+    }
+    const delay = o.delayMs;
+    req.on('end', () => {
+      if (delay > 0) {
+        setTimeout(() => {
+          if (!res.destroyed) res.writeHead(200, HEADERS).end('ok');
+        }, delay);
+      } else {
+        res.writeHead(200, HEADERS).end('ok');
+      }
+    });
+    req.resume();
+  };
+}
+
+function clear(o: OriginState): void {
+  o.received = 0;
+  o.stray = 0;
+  o.noId = 0;
+  o.ids = new Set();
+  o.firstUs = 0;
+  o.lastUs = 0;
+  o.lastNewUs = 0;
+  o.hist.reset();
+}
+
+function stats(o: OriginState, latency: boolean): OriginStats {
+  return {
+    received: o.received,
+    distinct: o.ids.size,
+    duplicates: o.received - o.noId - o.ids.size,
+    noId: o.noId,
+    stray: o.stray,
+    firstUs: o.firstUs,
+    lastUs: o.lastUs,
+    lastNewUs: o.lastNewUs,
+    latency: latency ? summarize(o.hist) : null,
+  };
+}
+
+async function start(list: { name: string; delayMs: number }[]): Promise<void> {
+  for (const { name, delayMs } of list) {
+    const o: OriginState = {
+      name,
+      delayMs,
+      server: undefined as unknown as Server,
+      port: 0,
+      received: 0,
+      stray: 0,
+      noId: 0,
+      ids: new Set(),
+      firstUs: 0,
+      lastUs: 0,
+      lastNewUs: 0,
+      hist: createHistogram(),
+    };
+    o.server = createServer({ keepAliveTimeout: 60_000, requestTimeout: 0 }, handler(o));
+    o.server.listen(0, '127.0.0.1');
+    await once(o.server, 'listening');
+    const addr = o.server.address();
+    o.port = typeof addr === 'object' && addr ? addr.port : 0;
+    origins.set(name, o);
+  }
+  const ports: Record<string, number> = {};
+  for (const o of origins.values()) ports[o.name] = o.port;
+  (port as NonNullable<typeof port>).postMessage({ type: 'listening', ports });
+}
+
+port.on('message', (m: SinkRequest) => {
+  let reply: SinkReply;
+  if (m.type === 'reset') {
+    prefix = `/${m.tag}/`;
+    for (const o of origins.values()) {
+      clear(o);
+      const d = m.delays?.[o.name];
+      if (d !== undefined) o.delayMs = d;
+    }
+    reply = { id: m.id, stats: {} };
+  } else {
+    const out: Record<string, OriginStats> = {};
+    for (const o of origins.values()) out[o.name] = stats(o, m.latency);
+    reply = { id: m.id, stats: out };
+  }
+  (port as NonNullable<typeof port>).postMessage(reply);
+});
+
+void start(workerData as { name: string; delayMs: number }[]);

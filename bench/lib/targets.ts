@@ -1,0 +1,140 @@
+/**
+ * The targets of issue 4 on this 2-core machine, as ratios or bounds over
+ * the median metrics of the scenarios that ran (a target whose scenarios
+ * did not all run is "n/a"). The harness only reports them: the workload
+ * is fixed and nothing here is tuned to them.
+ */
+import type { Metrics } from './scenario.js';
+
+export interface Target {
+  id: string;
+  label: string;
+  /** Scenarios whose metrics it reads. */
+  needs: string[];
+  value(all: Record<string, Metrics>): number | null;
+  op: '>=' | '<=' | '<';
+  goal: number;
+  unit: string;
+}
+
+const m = (all: Record<string, Metrics>, scenario: string, key: string): number | null => all[scenario]?.[key] ?? null;
+
+const div = (a: number | null, b: number | null): number | null => (a === null || b === null || b === 0 ? null : a / b);
+
+export const TARGETS: Target[] = [
+  {
+    id: 'ingest-c100',
+    label: 'ingest, sample (1 item), -c 100: req/s vs baseline',
+    needs: ['ingest'],
+    value: (all) => m(all, 'ingest', 'ratio.1'),
+    op: '>=',
+    goal: 0.8,
+    unit: 'x',
+  },
+  {
+    id: 'ingest-c1-p50',
+    label: 'ingest, -c 1: p50 vs baseline p50',
+    needs: ['ingest-loop'],
+    value: (all) => m(all, 'ingest-loop', 'ratio.p50'),
+    op: '<=',
+    goal: 1.3,
+    unit: 'x',
+  },
+  {
+    id: 'ingest-100-xadd',
+    label: 'ingest, 100 items a request: postbacks/s vs redis-benchmark -P 32 XADD/s',
+    needs: ['ingest'],
+    value: (all) => m(all, 'ingest', 'ratio.100_vs_xadd'),
+    op: '>=',
+    goal: 0.5,
+    unit: 'x',
+  },
+  {
+    id: 'e2e-vs-bullmq',
+    label: 'e2e delivered/s vs BullMQ baseline',
+    needs: ['e2e', 'e2e-bullmq'],
+    value: (all) => div(m(all, 'e2e', 'max.delivered_s'), m(all, 'e2e-bullmq', 'bullmq.delivered_s')),
+    op: '>=',
+    goal: 2.5,
+    unit: 'x',
+  },
+  {
+    id: 'e2e-vs-undici',
+    label: 'e2e delivered/s vs bare undici Pool loop (64 connections)',
+    needs: ['e2e'],
+    value: (all) => m(all, 'e2e', 'ratio.vs_undici'),
+    op: '>=',
+    goal: 0.75,
+    unit: 'x',
+  },
+  {
+    id: 'e2e-open-p99',
+    label: 'e2e p99 ingest-to-receipt at half load (open loop)',
+    needs: ['e2e'],
+    value: (all) => m(all, 'e2e', 'open.p99_ms'),
+    op: '<=',
+    goal: 10,
+    unit: 'ms',
+  },
+  {
+    id: 'bandwidth',
+    label: 'bytes per postback between service and Redis vs naive JSON list',
+    needs: ['bandwidth'],
+    value: (all) => m(all, 'bandwidth', 'ratio.total'),
+    op: '<=',
+    goal: 0.25,
+    unit: 'x',
+  },
+  {
+    id: 'slow-partner',
+    label: 'slow partner: healthy-origin delivered/s vs the all-healthy run',
+    needs: ['slow-partner'],
+    value: (all) => m(all, 'slow-partner', 'ratio.healthy_throughput'),
+    op: '>=',
+    goal: 0.9,
+    unit: 'x',
+  },
+  {
+    id: 'idle-cpu',
+    label: 'idle: all roles together, CPU % of one core',
+    needs: ['idle'],
+    value: (all) => m(all, 'idle', 'cpu_pct.roles_total'),
+    op: '<',
+    goal: 1,
+    unit: '%',
+  },
+  {
+    id: 'idle-redis',
+    label: 'idle: Redis commands per second',
+    needs: ['idle'],
+    value: (all) => m(all, 'idle', 'redis.commands_s'),
+    op: '<',
+    goal: 10,
+    unit: '/s',
+  },
+];
+
+export interface TargetResult {
+  id: string;
+  label: string;
+  value: number | null;
+  op: Target['op'];
+  goal: number;
+  unit: string;
+  verdict: 'PASS' | 'MISS' | 'n/a';
+  /** How far from the goal: value / goal. */
+  ofGoal: number | null;
+}
+
+export function evaluate(all: Record<string, Metrics>): TargetResult[] {
+  return TARGETS.map((t) => {
+    const ran = t.needs.every((s) => all[s] !== undefined);
+    const value = ran ? t.value(all) : null;
+    let verdict: TargetResult['verdict'] = 'n/a';
+    if (value !== null && Number.isFinite(value)) {
+      const ok = t.op === '>=' ? value >= t.goal : t.op === '<=' ? value <= t.goal : value < t.goal;
+      verdict = ok ? 'PASS' : 'MISS';
+    }
+    return { id: t.id, label: t.label, value, op: t.op, goal: t.goal, unit: t.unit, verdict, ofGoal: value === null ? null : value / t.goal };
+  });
+}

@@ -1,0 +1,146 @@
+/**
+ * `ingest`: autocannon, `-c 100` (--connections), POST /i with the v1
+ * sample at 1, 10 and 100 items a request, against ingest and against the
+ * baseline server (reads the body, answers 202) in the same run, baseline
+ * first at each size. Redis is flushed between runs (no delivery runs, so
+ * postbacks would pile up). Also `redis-benchmark -P 32` XADD on the same
+ * Redis, for the 100-item target. CPU of ingest, Redis and the harness
+ * itself during each measured run is recorded (% of one core).
+ */
+import { benchScript, spawnNode, knobsOf, cpuOf } from '../lib/procs.js';
+import { cannon, type CannonResult } from '../lib/load.js';
+import { sampleBody } from '../lib/payload.js';
+import { xaddBenchmark } from '../lib/redis-benchmark.js';
+import { get, ratio, type Metrics, type RunContext, type RunResult, type Scenario, type Table } from '../lib/scenario.js';
+import { startStack } from '../lib/stack.js';
+
+export const SIZES = [1, 10, 100] as const;
+const TARGETS = ['baseline', 'ingest'] as const;
+
+export function cannonMetrics(m: Metrics, key: string, r: CannonResult, items: number): void {
+  m[`${key}.req_s`] = r.reqPerSec;
+  m[`${key}.postbacks_s`] = r.okPerSec * items;
+  m[`${key}.p50_ms`] = r.latency.p50;
+  m[`${key}.p99_ms`] = r.latency.p99;
+  m[`${key}.max_ms`] = r.latency.max;
+  m[`${key}.errors`] = r.errors;
+  m[`${key}.non2xx`] = r.non2xx;
+  m[`${key}.harness_cpu_pct`] = r.harnessCpuPct;
+}
+
+export function baselineServer(): ReturnType<typeof spawnNode> {
+  return spawnNode('baseline', benchScript('lib/baseline.js'), { env: { PATH: process.env.PATH ?? '' } });
+}
+
+export async function baselinePort(child: Awaited<ReturnType<typeof spawnNode>>): Promise<number> {
+  const m = await child.message<{ type: string; port: number }>((x) => (x as { type?: string }).type === 'listening');
+  return m.port;
+}
+
+export const ingestScenario: Scenario = {
+  name: 'ingest',
+  summary: 'autocannon -c 100 on /i, v1 sample at 1/10/100 items, ingest vs a bare node:http 202 server; redis-benchmark -P 32 XADD',
+  async run(ctx: RunContext): Promise<RunResult> {
+    const o = ctx.opts;
+    // Nothing is delivered here, so postbacks pile up between flushes: the
+    // backpressure check still runs, but its limit is out of reach.
+    const stack = await startStack(ctx, { ingest: true }, { INGEST_MAX_QUEUE: '1000000000' });
+    const baseline = await baselineServer();
+    try {
+      const urls = {
+        baseline: `http://127.0.0.1:${await baselinePort(baseline)}/i`,
+        ingest: `${stack.ingestOrigin}/i`,
+      };
+      const m: Metrics = {};
+      const statusCodes: Record<string, Record<string, number>> = {};
+      ctx.progress('redis-benchmark -P 32 XADD');
+      let xaddCommand = 'redis-benchmark failed';
+      try {
+        const xadd = await xaddBenchmark(stack.redis.port);
+        m['redis_bench.xadd_s'] = xadd.opsPerSec;
+        xaddCommand = xadd.command;
+      } catch (err) {
+        ctx.progress(`redis-benchmark failed (the XADD ratio will be n/a): ${(err as Error).message}`);
+        m['redis_bench.xadd_s'] = null;
+      }
+      await stack.redis.client.command('FLUSHALL');
+      for (const items of SIZES) {
+        const body = sampleBody(items);
+        for (const target of TARGETS) {
+          ctx.progress(`${target}, ${items} item(s), -c ${o.connections}, ${o.durationS} s`);
+          const pids: Record<string, number> =
+            target === 'ingest' ? { ingest: (stack.ingest as NonNullable<typeof stack.ingest>).pid, redis: stack.redis.pid } : { baseline: baseline.pid };
+          const cpu0 = cpuOf(pids);
+          const t0 = performance.now();
+          const r = await cannon({ url: urls[target], body, connections: o.connections, durationS: o.durationS, warmupS: o.warmupS });
+          const wall = (performance.now() - t0) / 1000;
+          const cpu1 = cpuOf(pids);
+          const key = `${target}.${items}`;
+          cannonMetrics(m, key, r, items);
+          // CPU over warmup + run (the probes bracket both), as % of one core.
+          for (const name of Object.keys(pids)) m[`${key}.cpu_pct.${name}`] = (100 * ((cpu1[name] ?? 0) - (cpu0[name] ?? 0))) / wall;
+          statusCodes[key] = r.statusCodes;
+          if (target === 'ingest') await stack.redis.client.command('FLUSHALL');
+        }
+        m[`ratio.${items}`] = ratio(get(m, `ingest.${items}.req_s`), get(m, `baseline.${items}.req_s`));
+      }
+      m['ratio.100_vs_xadd'] = ratio(get(m, 'ingest.100.postbacks_s'), get(m, 'redis_bench.xadd_s'));
+      return {
+        metrics: m,
+        knobs: {
+          ...stack.knobs(),
+          baselineEnv: knobsOf(baseline.env),
+          connections: o.connections,
+          durationS: o.durationS,
+          warmupS: o.warmupS,
+          sizes: SIZES,
+          body: 'v1 sample, its two data objects repeated to the size',
+          redisBenchmark: xaddCommand,
+          statusCodes,
+        },
+      };
+    } finally {
+      await baseline.kill();
+      await stack.stop();
+    }
+  },
+  tables(m: Metrics): Table[] {
+    const rows: Table['rows'] = [];
+    for (const items of SIZES) {
+      for (const target of TARGETS) {
+        const k = `${target}.${items}`;
+        rows.push([
+          target,
+          items,
+          get(m, `${k}.req_s`),
+          get(m, `${k}.postbacks_s`),
+          get(m, `${k}.p50_ms`),
+          get(m, `${k}.p99_ms`),
+          get(m, `${k}.max_ms`),
+          get(m, `${k}.errors`),
+          get(m, `${k}.non2xx`),
+          target === 'ingest' ? get(m, `ratio.${items}`) : null,
+          get(m, `${k}.cpu_pct.${target}`),
+          target === 'ingest' ? get(m, `${k}.cpu_pct.redis`) : null,
+          get(m, `${k}.harness_cpu_pct`),
+        ]);
+      }
+    }
+    rows.push(['redis-benchmark XADD -P 32', 1, get(m, 'redis_bench.xadd_s'), get(m, 'redis_bench.xadd_s'), null, null, null, null, null, null, null, null, null]);
+    return [
+      {
+        title: 'ingest: autocannon closed loop, POST /i',
+        columns: ['server', 'items', 'req/s', 'postbacks/s', 'p50 ms', 'p99 ms', 'max ms', 'errors', 'non-2xx', 'x baseline', 'server CPU%', 'redis CPU%', 'harness CPU%'],
+        rows,
+        notes: [
+          `100 items vs redis-benchmark XADD: ${fmtRatio(get(m, 'ratio.100_vs_xadd'))}`,
+          'CPU% is of one core over warmup + run; the harness (autocannon) shares the same 2 cores.',
+        ],
+      },
+    ];
+  },
+};
+
+function fmtRatio(r: number | null): string {
+  return r === null ? 'n/a' : `${r.toFixed(3)}x`;
+}
