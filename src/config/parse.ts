@@ -170,7 +170,7 @@ export function parseConfig(env: Env): ParseResult {
       delayMs: r.int('DELIVERY_DELAY_MS', d.DELIVERY_DELAY_MS, 0, 30 * DAY_MS),
       maxDelayMs: r.int('DELIVERY_MAX_DELAY_MS', d.DELIVERY_MAX_DELAY_MS, 0, 30 * DAY_MS),
       concurrency: r.int('DELIVERY_CONCURRENCY', d.DELIVERY_CONCURRENCY, 1, 100_000),
-      workers: r.int('DELIVERY_WORKERS', d.DELIVERY_WORKERS, 1, 256),
+      workers: r.int('DELIVERY_WORKERS', d.DELIVERY_WORKERS, 0, 256),
       connectionsPerOrigin: r.int('DELIVERY_CONNECTIONS_PER_ORIGIN', d.DELIVERY_CONNECTIONS_PER_ORIGIN, 1, 10_000),
       batchSize: r.int('DELIVERY_BATCH_SIZE', d.DELIVERY_BATCH_SIZE, 1, 10_000),
       originShare: r.fraction('DELIVERY_ORIGIN_SHARE', d.DELIVERY_ORIGIN_SHARE),

@@ -17,6 +17,7 @@ import { closeRedis, createRedis } from '../queue/redis.js';
 import { encodeDefault } from '../queue/template.js';
 import { USER_AGENT } from '../version.js';
 import type { AttemptResult, BatchTask, WorkerSettings } from './attempt.js';
+import { BatchRunner } from './batch-runner.js';
 import { DeliveryMetrics } from './metrics.js';
 import { DeliveryService } from './service.js';
 
@@ -40,14 +41,16 @@ export async function runDelivery(): Promise<void> {
   const settings: WorkerSettings = {
     timeoutMs: d.timeoutMs,
     responseBodyMax: d.responseBodyMax,
-    connectionsPerOrigin: Math.max(1, Math.ceil(d.connectionsPerOrigin / d.workers)),
+    connectionsPerOrigin: Math.max(1, Math.ceil(d.connectionsPerOrigin / Math.max(1, d.workers))),
     encodedDefault: encodeDefault(d.unmatchedDefault),
     userAgent: USER_AGENT,
     allowPrivate: d.allowPrivate,
     allowedCidrs: d.allowedCidrs,
     signingSecrets: d.signingSecrets,
   };
-  const pool = new Piscina<BatchTask, AttemptResult[]>({
+  // DELIVERY_WORKERS=0: no threads, the main thread sends the requests itself.
+  const inline = d.workers === 0 ? new BatchRunner(settings) : null;
+  const pool = inline ? null : new Piscina<BatchTask, AttemptResult[]>({
     filename: new URL('./worker.js', import.meta.url).href,
     minThreads: d.workers,
     maxThreads: d.workers,
@@ -66,13 +69,13 @@ export async function runDelivery(): Promise<void> {
   // Scrapes start after the service exists (the ops server listens below).
   const metrics: DeliveryMetrics = new DeliveryMetrics(registry, () => service.sizes);
   const stats = new StatsRecorder(redis, (shards[0] as (typeof shards)[number]).keys, config.monitor.retentionS);
-  const service: DeliveryService = new DeliveryService({ config, logger, attemptLog, redis, shards, pool, consumer, stats, metrics });
+  const service: DeliveryService = new DeliveryService({ config, logger, attemptLog, redis, shards, pool, inline, consumer, stats, metrics });
   const ops = createOpsServer(registry, () => service.ready);
 
   installShutdown(logger, config.shutdownTimeoutMs, [
     { name: 'ops', run: () => new Promise<void>((resolve) => ops.close(() => resolve())) },
     { name: 'delivery', run: () => service.close() },
-    { name: 'workers', run: () => pool.close() },
+    { name: 'workers', run: () => (pool ? pool.close() : (inline as BatchRunner).close()) },
     { name: 'redis', run: () => Promise.all([redis, ...shards.map((s) => s.blocking)].map((c) => closeRedis(c))).then(() => undefined) },
   ]);
 

@@ -18,6 +18,9 @@ export class DeliveryMetrics {
   private readonly latency: Histogram;
   private readonly perOrigin: Counter<'origin' | 'outcome'>;
   private readonly origins = new Set<string>();
+  /** Label children by `outcome status_class` and `origin outcome`: a Map lookup per attempt, no label hashing. */
+  private readonly attemptChildren = new Map<string, { inc(): void }>();
+  private readonly originChildren = new Map<string, { inc(): void }>();
   readonly parked: Counter;
   readonly reclaimed: Counter;
   readonly handedBack: Counter;
@@ -64,13 +67,26 @@ export class DeliveryMetrics {
   }
 
   attempt(outcome: StatsOutcome, status: number | null, latencyMs: number | null, origin: string): void {
-    this.attempts.inc({ outcome, status_class: statusClass(status) });
+    const cls = statusClass(status);
+    const key = `${outcome} ${cls}`;
+    let a = this.attemptChildren.get(key);
+    if (a === undefined) {
+      a = this.attempts.labels(outcome, cls);
+      this.attemptChildren.set(key, a);
+    }
+    a.inc();
     if (latencyMs !== null) this.latency.observe(latencyMs / 1000);
     let label = origin;
     if (!this.origins.has(origin)) {
       if (this.origins.size < MAX_ORIGIN_LABELS) this.origins.add(origin);
       else label = 'other';
     }
-    this.perOrigin.inc({ origin: label, outcome });
+    const okey = `${label} ${outcome}`;
+    let o = this.originChildren.get(okey);
+    if (o === undefined) {
+      o = this.perOrigin.labels(label, outcome);
+      this.originChildren.set(okey, o);
+    }
+    o.inc();
   }
 }

@@ -15,13 +15,14 @@
 import type { RedisClient } from '../queue/redis.js';
 import type { Piscina } from 'piscina';
 import type { Config } from '../config/index.js';
-import type { Logger } from '../observability/logger.js';
+import type { AttemptLog, Logger } from '../observability/logger.js';
 import type { StatsRecorder } from '../observability/stats.js';
 import { decodeEntry, encodeDeadLetter, encodeEntry, type DataObject, type Entry } from '../queue/codec.js';
 import { postbackId } from '../queue/ids.js';
 import type { ShardKeys } from '../queue/keys.js';
 import { encodeDefault, render } from '../queue/template.js';
 import type { AttemptResult, BatchItem, BatchTask, BatchTemplate } from './attempt.js';
+import type { BatchRunner } from './batch-runner.js';
 import { attemptLine, expiryLine, type LoggedOutcome } from './attempt-log.js';
 import { Finalizer, type EntryOutcome } from './finalizer.js';
 import type { DeliveryMetrics } from './metrics.js';
@@ -35,12 +36,15 @@ import { TemplateStore, type KnownTemplate } from './templates.js';
 export interface DeliveryDeps {
   config: Config;
   logger: Logger;
-  attemptLog: Logger;
+  attemptLog: AttemptLog;
   /** Auto-pipelined connection for everything but the blocking reads. */
   redis: RedisClient;
   /** Every queue shard, each with a dedicated connection for XREADGROUP BLOCK. */
   shards: { keys: ShardKeys; blocking: RedisClient }[];
-  pool: Piscina<BatchTask, AttemptResult[]>;
+  /** Worker threads; null when DELIVERY_WORKERS is 0 (batches run on the main thread). */
+  pool: Piscina<BatchTask, AttemptResult[]> | null;
+  /** The main thread's runner when there is no pool. */
+  inline: BatchRunner | null;
   consumer: string;
   stats: StatsRecorder;
   metrics: DeliveryMetrics;
@@ -99,7 +103,8 @@ export class DeliveryService {
   /** Mean attempt latency per origin (ms), for park delays. */
   private readonly originLatency = new Map<string, number>();
   private stopping = false;
-  private wake: (() => void) | null = null;
+  /** Read loops waiting for room (one per shard). */
+  private waiters: (() => void)[] = [];
   private itemsPerEntry = 1;
   private readLoops: Promise<void>[] = [];
   private closed: Promise<void> | undefined;
@@ -183,18 +188,26 @@ export class DeliveryService {
     return Math.min(c - this.scheduler.readyLoad(), 4 * c - this.load);
   }
 
+  /**
+   * Waits for room to read. Under load it waits for a worthwhile amount
+   * (a batch, or an eighth of the concurrency), so each XREADGROUP brings
+   * many entries instead of one per finished batch: fewer round trips and
+   * system calls per postback. With little in flight it reads at once.
+   */
   private async waitForCapacity(): Promise<void> {
-    while (!this.stopping && this.capacityFree() <= 0) {
+    const c = this.deps.config.delivery.concurrency;
+    const worthwhile = Math.min(c, Math.max(this.deps.config.delivery.batchSize, Math.floor(c / 8)));
+    while (!this.stopping && this.capacityFree() < (this.load === 0 ? 1 : worthwhile)) {
       await new Promise<void>((resolve) => {
-        this.wake = resolve;
+        this.waiters.push(resolve);
       });
     }
   }
 
   private notify(): void {
-    const w = this.wake;
-    this.wake = null;
-    w?.();
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
   }
 
   private async runReadLoop(shard: Shard): Promise<void> {
@@ -352,7 +365,9 @@ export class DeliveryService {
       return [ti, postbackId(e.requestId, e.firstIndex + k), e.items[k] as DataObject];
     });
     this.batchesRunning++;
-    this.deps.pool.run({ templates, items }).then(
+    const task: BatchTask = { templates, items };
+    const running = this.deps.pool ? this.deps.pool.run(task) : (this.deps.inline as BatchRunner).run(task);
+    running.then(
       (results) => this.onResults(batch, results),
       (err: unknown) => {
         // A worker died mid-batch: whether the requests went out is unknown.
@@ -403,9 +418,8 @@ export class DeliveryService {
     const origin = s.template?.origin ?? 'unknown';
     this.deps.stats.attempt(logged, r.latencyMs, origin, now);
     this.deps.metrics.attempt(logged, r.status, r.latencyMs, origin);
-    this.deps.attemptLog.info(
+    this.deps.attemptLog.write(
       attemptLine(id, method, attempt, e.requestTime, r, logged, decision.outcome === 'retry' ? decision.dueAt : undefined),
-      'attempt',
     );
     switch (decision.outcome) {
       case 'delivered':
@@ -463,7 +477,7 @@ export class DeliveryService {
       const id = postbackId(e.requestId, e.firstIndex + k);
       const line = expiryLine(id, method, e.attempts, e.requestTime);
       if (s.template?.compiled) line.url = render(s.template.compiled, e.items[k] as DataObject, this.encodedDefault);
-      this.deps.attemptLog.info(line, 'attempt');
+      this.deps.attemptLog.write(line);
       this.deps.stats.attempt('expired', null, s.template?.origin ?? 'unknown', now);
       this.deps.metrics.attempt('expired', null, null, s.template?.origin ?? 'unknown');
       const last = e.last;

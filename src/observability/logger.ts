@@ -17,7 +17,7 @@ export type { Logger } from 'pino';
 type Boom = DestinationStream & { flushSync(): void; end(): void };
 const destinations: Boom[] = [];
 
-function destination(opts: { fd?: number; dest?: string; minLength?: number }): Boom {
+function destination(opts: { fd?: number; dest?: string; minLength?: number; maxWrite?: number }): Boom {
   const d = pino.destination({ ...opts, sync: false, mkdir: true }) as unknown as Boom;
   destinations.push(d);
   return d;
@@ -43,13 +43,24 @@ export function createLogger(config: Config, role: string): Logger {
 /** How often a buffered attempt log is written out even when quiet. */
 const ATTEMPT_FLUSH_MS = 1_000;
 
+/** Writes one attempt line; see {@link createAttemptLog}. */
+export interface AttemptLog {
+  write(fields: object): void;
+}
+
 /**
- * The delivery attempt log, `LOG_DIR/postback.log`: buffered in 4 KiB writes
- * under load, and written out at least every second when traffic is light.
+ * The delivery attempt log, `LOG_DIR/postback.log`, one pino line per
+ * attempt (`{"level":30,"time":...,"pid":...,<fields>,"msg":"attempt"}`),
+ * through pino's own SonicBoom destination: buffered in 64 KiB writes under
+ * load (a write is a system call, and they are not cheap), written out at
+ * least every second when traffic is light. The fields are a flat plain
+ * object of a fixed shape, so the line is built with one JSON.stringify
+ * instead of pino's generic serializer: on the delivery hot path that is a
+ * measurable share of the main thread.
  */
-export function createAttemptLog(config: Config): Logger {
+export function createAttemptLog(config: Config): AttemptLog {
   mkdirSync(config.log.dir, { recursive: true });
-  const dest = destination({ dest: join(config.log.dir, 'postback.log'), minLength: 4096 });
+  const dest = destination({ dest: join(config.log.dir, 'postback.log'), minLength: 65_536, maxWrite: 262_144 });
   const timer = setInterval(() => {
     try {
       (dest as unknown as { flush(cb?: (err?: Error) => void): void }).flush(() => undefined);
@@ -58,7 +69,13 @@ export function createAttemptLog(config: Config): Logger {
     }
   }, ATTEMPT_FLUSH_MS);
   timer.unref();
-  return pino({ level: 'info', base: { pid: process.pid } }, dest);
+  const head = `,"pid":${process.pid},`;
+  return {
+    write(fields: object): void {
+      const json = JSON.stringify(fields);
+      dest.write(`{"level":30,"time":${Date.now()}${head}${json.slice(1, -1)},"msg":"attempt"}\n`);
+    },
+  };
 }
 
 /** Writes out everything buffered; safe to call more than once. */

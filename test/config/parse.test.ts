@@ -80,6 +80,13 @@ t.test('every variable of the contract is read', async (t) => {
   t.same(c.ingest.tokens, ['aaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbb']);
 });
 
+t.test('DELIVERY_WORKERS: 0 means the main thread sends; the default leaves a core for it', async (t) => {
+  const r = parseConfig({ DELIVERY_WORKERS: '0' });
+  t.ok(r.ok && r.config.delivery.workers === 0);
+  const cores = (await import('node:os')).availableParallelism();
+  t.equal(DEFAULTS.DELIVERY_WORKERS, cores > 2 ? cores - 1 : 0);
+});
+
 t.test('UNMATCHED_DEFAULT keeps spaces and may be set to empty', async (t) => {
   const r = parseConfig({ UNMATCHED_DEFAULT: ' x ' });
   t.ok(r.ok && r.config.delivery.unmatchedDefault === ' x ');

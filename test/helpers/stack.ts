@@ -24,7 +24,7 @@ export async function startStack(
 ): Promise<Stack> {
   const redis = await startRedis({ aof: opts.aof ?? false });
   const port = await freePort();
-  const env = testEnv(redis.url, { INGEST_PORT: String(port), DELIVERY_WORKERS: '1', ...extra });
+  const env = testEnv(redis.url, { INGEST_PORT: String(port), DELIVERY_WORKERS: '0', ...extra });
   const stack: Stack = {
     redis,
     env,

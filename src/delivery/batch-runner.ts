@@ -1,0 +1,91 @@
+/**
+ * Delivers one batch: renders each postback, sends it through keep-alive
+ * pools, and returns one plain {@link AttemptResult} per item, in order. It
+ * never throws. A Piscina worker runs one (worker.ts); the main thread runs
+ * its own when DELIVERY_WORKERS is 0. It imports only pure modules and
+ * undici, never the pool or Redis.
+ */
+import { outgoingRequest } from '../queue/outgoing.js';
+import { createSigner, type Signer } from '../queue/signature.js';
+import { parseTemplate, requestPath, type CompiledTemplate } from '../queue/template.js';
+import type { AttemptResult, BatchTask, WorkerSettings } from './attempt.js';
+import { HttpClient, type Deadline } from './http-client.js';
+
+const COMPILED_MAX = 10_000;
+
+function failed(url: string, errorCode: string, error: string): AttemptResult {
+  return {
+    url,
+    deliveryTime: Date.now(),
+    responseTime: null,
+    latencyMs: 0,
+    status: null,
+    body: null,
+    errorCode,
+    error,
+    retryAfter: null,
+  };
+}
+
+export class BatchRunner {
+  private readonly client: HttpClient;
+  private readonly signer: Signer | null;
+  /** Compiled templates by id (content-addressed, so never stale). */
+  private readonly compiled = new Map<string, CompiledTemplate | string>();
+
+  constructor(private readonly settings: WorkerSettings) {
+    this.client = new HttpClient(settings);
+    this.signer = createSigner(settings.signingSecrets);
+  }
+
+  private template(id: string, method: 'GET' | 'POST', url: string): CompiledTemplate | string {
+    let t = this.compiled.get(id);
+    if (t === undefined) {
+      const res = parseTemplate(method, url);
+      t = res.ok ? res.template : res.message;
+      if (this.compiled.size >= COMPILED_MAX) this.compiled.clear();
+      this.compiled.set(id, t);
+    }
+    return t;
+  }
+
+  private attempt(t: CompiledTemplate | string, id: string, data: BatchTask['items'][number][2], signal: Deadline): Promise<AttemptResult> {
+    if (typeof t === 'string') return Promise.resolve(failed('', 'PB_ERR_BAD_URL', t));
+    const s = this.settings;
+    const out = outgoingRequest(t, data, id, s.encodedDefault, s.userAgent, this.signer, Date.now());
+    let origin: string;
+    let path: string;
+    if (t.origin !== null) {
+      origin = t.origin;
+      path = requestPath(t, out.url);
+    } else {
+      // A placeholder in the host: parse this rendering (the slow path).
+      let u: URL;
+      try {
+        u = new URL(out.url);
+      } catch {
+        return Promise.resolve(failed(out.url, 'PB_ERR_BAD_URL', 'the rendered URL is not valid (check values used in the host)'));
+      }
+      if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.username !== '' || u.password !== '') {
+        return Promise.resolve(failed(out.url, 'PB_ERR_BAD_URL', 'the rendered URL must be http(s) without credentials'));
+      }
+      origin = u.origin;
+      path = u.pathname + u.search;
+    }
+    return this.client.send({ origin, path, url: out.url, method: out.method, headers: out.headers, body: out.body }, signal);
+  }
+
+  async run(task: BatchTask): Promise<AttemptResult[]> {
+    const templates = task.templates.map(([id, method, url]) => this.template(id, method, url));
+    const { signal, done } = this.client.deadline();
+    try {
+      return await Promise.all(task.items.map(([ti, id, data]) => this.attempt(templates[ti] ?? 'unknown template', id, data, signal)));
+    } finally {
+      done();
+    }
+  }
+
+  close(): Promise<void> {
+    return this.client.close();
+  }
+}
