@@ -25,7 +25,16 @@ const root = resolve(new URL('..', import.meta.url).pathname);
 const cli = join(root, 'dist/cli.js');
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { seconds: { type: 'string', default: '10' }, items: { type: 'string', default: '100' }, rate: { type: 'string', default: '6000' } },
+  options: {
+    seconds: { type: 'string', default: '10' },
+    items: { type: 'string', default: '100' },
+    rate: { type: 'string', default: '6000' },
+    // --no-profile: the same run without the profiler, for a quick figure.
+    'no-profile': { type: 'boolean', default: false },
+    // --open: delivery profiled while ingest is fed at --rate postbacks/s
+    // (open loop) instead of draining a backlog.
+    open: { type: 'boolean', default: false },
+  },
 });
 const role = positionals[0];
 if (role !== 'ingest' && role !== 'delivery') {
@@ -78,7 +87,8 @@ const env = {
 const sink = fork(cli, ['sink', '--port', String(sinkPort), '--quiet'], { env, stdio: ['ignore', 'ignore', 'ignore', 'ipc'] });
 children.push(sink);
 await ready(sink);
-const profiled = (r) => fork(cli, [r], { env, execArgv: ['--cpu-prof', `--cpu-prof-dir=${dir}`], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+const profiled = (r) =>
+  fork(cli, [r], { env, execArgv: values['no-profile'] ? [] : ['--cpu-prof', `--cpu-prof-dir=${dir}`], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 const plain = (r) => fork(cli, [r], { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 
 const body = (n) =>
@@ -116,6 +126,34 @@ if (role === 'ingest') {
   await ready(ingest);
   const total = Math.round(Number(values.rate) * seconds / items) * items;
   const payload = body(items);
+  if (values.open) {
+    target = profiled('delivery');
+    children.push(target);
+    await ready(target);
+    const result = await autocannon({
+      url: `http://127.0.0.1:${ingestPort}/i`,
+      method: 'POST',
+      connections: 16,
+      overallRate: Math.round(Number(values.rate) / items),
+      duration: seconds,
+      headers: { 'content-type': 'application/json' },
+      body: payload,
+    });
+    console.log(`open loop: ${Math.round(result.requests.average * items)} postbacks/s offered for ${seconds} s`);
+    await new Promise((res) => setTimeout(res, 1000));
+    await stop(target);
+    await stop(ingest);
+    if (values['no-profile']) {
+      cleanup();
+      process.exit(0);
+    }
+    const f = readdirSync(dir).find((x) => x.endsWith('.cpuprofile'));
+    const o = join(profiles, `delivery-open-${new Date().toISOString().replace(/[:.]/g, '-')}.cpuprofile`);
+    renameSync(join(dir, f), o);
+    console.log(`profile: ${o}`);
+    cleanup();
+    process.exit(0);
+  }
   for (let sent = 0; sent < total; sent += items * 16) {
     await Promise.all(Array.from({ length: Math.min(16, (total - sent) / items) }, () => post(payload)));
   }
@@ -133,6 +171,10 @@ if (role === 'ingest') {
   await stop(ingest);
 }
 await stop(target);
+if (values['no-profile']) {
+  cleanup();
+  process.exit(0);
+}
 const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
 const out = join(profiles, `${role}-${new Date().toISOString().replace(/[:.]/g, '-')}.cpuprofile`);
 renameSync(join(dir, file), out);
