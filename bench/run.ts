@@ -57,7 +57,7 @@ const USAGE = `usage: npm run bench -- [options]
   --n N               e2e and e2e-bullmq postbacks (default 100000)
   --e2e-items K       items per ingest request in e2e and slow-partner (default 100)
   --open-duration S   e2e open-loop seconds (default 10)
-  --open-items K      items per request in the open loop (default 1)
+  --open-items K      items per request in the open loop (default: --e2e-items, the same workload at half the rate)
   --slow-n N          slow-partner postbacks per run (default 50000)
   --idle S            idle window seconds (default 10)
   --bandwidth-n N     bandwidth postbacks (default 20000)
@@ -132,7 +132,9 @@ function parseOptions(argv: string[]): Options | null {
     n: num(values.n, 'n', 100_000, 1),
     e2eItems: num(values['e2e-items'], 'e2e-items', 100, 1),
     openDurationS: num(values['open-duration'], 'open-duration', 10, 1),
-    openItems: num(values['open-items'], 'open-items', 1, 1),
+    // Half of the maximum measured with --e2e-items a request is half load
+    // only for requests of that same shape.
+    openItems: num(values['open-items'], 'open-items', num(values['e2e-items'], 'e2e-items', 100, 1), 1),
     slowN: num(values['slow-n'], 'slow-n', 50_000, 10),
     idleS: num(values.idle, 'idle', 10, 1),
     bandwidthN: num(values['bandwidth-n'], 'bandwidth-n', 20_000, 1),

@@ -6,7 +6,8 @@
  *    ingest-to-receipt latency (HDR, from each item's `ts`), duplicates and
  *    losses by X-Postback-Id, CPU per postback of each process.
  * 2. open: a fixed arrival rate of half the delivered/s of phase 1, for
- *    --open-duration seconds, --open-items a request, sent on schedule
+ *    --open-duration seconds, --open-items a request (default the same as
+ *    phase 1, so it is the same workload at half its rate), sent on schedule
  *    without waiting for responses; latency counts from the scheduled time
  *    (no coordinated omission).
  * 3. undici: the service stopped, a bare undici Pool loop (64 connections)

@@ -4,9 +4,8 @@
  * as UTF-8 whatever the charset parameter says (RFC 8259); a missing
  * Content-Type is read as JSON. Forms are decoded by form.ts.
  */
+import { isUtf8 } from 'node:buffer';
 import { PostbackError } from '../errors.js';
-
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 export type BodyKind = 'json' | 'form';
 
@@ -20,12 +19,11 @@ export function bodyKind(contentType: string | undefined): BodyKind | null {
   return null;
 }
 
+/** The body as text; a UTF-8 byte order mark is dropped. */
 export function decodeText(body: Buffer): string {
-  try {
-    return utf8.decode(body);
-  } catch {
-    throw new PostbackError('PB_ERR_BAD_ENCODING', 'the body is not valid UTF-8');
-  }
+  if (!isUtf8(body)) throw new PostbackError('PB_ERR_BAD_ENCODING', 'the body is not valid UTF-8');
+  const text = body.toString('utf8');
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
 export function decodeJson(body: Buffer): unknown {

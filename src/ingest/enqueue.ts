@@ -1,22 +1,31 @@
 /**
- * Writes one validated request to Redis: its template once
- * (content-addressed) and its postbacks as entries of up to
- * MAX_ITEMS_PER_ENTRY items, in one EVALSHA, so the request lands all or
- * none and costs one round trip (auto-pipelined with concurrent requests).
- * Requests go round-robin over the QUEUE_SHARDS shards, a whole request in
- * one shard (one hash tag, so one Cluster slot and one script call).
- * The same script refuses the write when the shard already holds
- * INGEST_MAX_QUEUE postbacks, and puts delayed postbacks in the delayed set.
+ * Writes validated requests to Redis. The requests of one event-loop turn
+ * are gathered per shard and written by one `enqueue-batch.lua` call (group
+ * commit): one round trip and one script run for all of them, so the cost
+ * of a Redis command is shared by every request that arrived together. No
+ * request waits for another: the batch goes out at the end of the turn
+ * (setImmediate), however small.
+ *
+ * Each request still lands whole or not at all, with its own answer: its
+ * postbacks as entries of up to MAX_ITEMS_PER_ENTRY items, its template
+ * once (content-addressed), refused alone when the shard holds
+ * INGEST_MAX_QUEUE postbacks, put in the delayed set when it has a delay.
+ * Requests go round-robin over the QUEUE_SHARDS shards, each whole in one
+ * shard (one hash tag, so one Cluster slot and one script call).
  */
-import type { RedisClient } from '../queue/redis.js';
 import { PostbackError } from '../errors.js';
 import { encodeEntry, encodeTemplate, MAX_ITEMS_PER_ENTRY } from '../queue/codec.js';
 import { statsKey, templateKey, type ShardKeys } from '../queue/keys.js';
+import type { RedisClient } from '../queue/redis.js';
 import { ENQUEUE_NEED_TEMPLATE, ENQUEUE_QUEUE_FULL } from '../queue/scripts.js';
+import type { CompiledTemplate } from '../queue/template.js';
 import type { IngestRequest } from './parse-request.js';
 
 const DAY_MS = 86_400_000;
 const KNOWN_MAX = 10_000;
+/** Largest group written by one script call (bounded argument count and size). */
+const GROUP_MAX_REQUESTS = 500;
+const GROUP_MAX_BYTES = 4 * 1_048_576;
 
 export interface EnqueueSettings {
   /** Longest a postback can live: TTL + largest delay. */
@@ -27,6 +36,26 @@ export interface EnqueueSettings {
   statsRetentionS: number;
 }
 
+interface Pending {
+  template: CompiledTemplate;
+  due: number;
+  postbacks: number;
+  entries: Buffer[];
+  bytes: number;
+  /** Send the template even if this process believes it is stored. */
+  withTemplate: boolean;
+  resolve: (n: number) => void;
+  reject: (err: PostbackError) => void;
+}
+
+function unavailable(err: unknown): PostbackError {
+  const timedOut = (err as Error).message.includes('timed out');
+  const message = timedOut
+    ? 'Redis did not confirm the write in time; retry later (the request may have been queued)'
+    : 'Redis is unavailable; nothing was queued, retry later';
+  return new PostbackError('PB_ERR_REDIS_UNAVAILABLE', message, { cause: err });
+}
+
 export class Enqueuer {
   /** `<shard> <template id>` this process has seen stored (the script re-checks). */
   private readonly known = new Set<string>();
@@ -34,6 +63,9 @@ export class Enqueuer {
   private readonly templateTtl: string;
   private readonly maxQueue: string;
   private readonly retention: string;
+  /** Requests waiting for the end of this turn, per shard. */
+  private readonly waiting = new Map<ShardKeys, Pending[]>();
+  private scheduled = false;
 
   constructor(
     private readonly redis: RedisClient,
@@ -50,60 +82,114 @@ export class Enqueuer {
    * Resolves with the number of postbacks written; rejects with
    * PB_ERR_QUEUE_FULL or PB_ERR_REDIS_UNAVAILABLE (nothing written).
    */
-  async enqueue(req: IngestRequest, requestId: string, now: number): Promise<number> {
+  enqueue(req: IngestRequest, requestId: string, now: number): Promise<number> {
     const { template, items } = req;
-    const dueTime = now + req.delayMs;
-    const k = this.shards[this.next++ % this.shards.length] as ShardKeys;
-    const known = `${k.shard} ${template.id}`;
-    const args: (string | Buffer)[] = [
-      templateKey(k, template.id),
-      k.stream,
-      k.delayed,
-      k.count,
-      statsKey(k, Math.floor(now / 1000)),
-      '',
+    const entries: Buffer[] = [];
+    let bytes = 0;
+    for (let first = 0; first < items.length; first += MAX_ITEMS_PER_ENTRY) {
+      const entry = encodeEntry({
+        requestId,
+        templateId: template.id,
+        requestTime: now,
+        dueTime: now + req.delayMs,
+        firstIndex: first,
+        attempts: 0,
+        items: first === 0 && items.length <= MAX_ITEMS_PER_ENTRY ? items : items.slice(first, first + MAX_ITEMS_PER_ENTRY),
+        last: null,
+      });
+      entries.push(entry);
+      bytes += entry.length;
+    }
+    const shard = this.shards[this.next++ % this.shards.length] as ShardKeys;
+    return new Promise<number>((resolve, reject) => {
+      this.add(shard, { template, due: now + req.delayMs, postbacks: items.length, entries, bytes, withTemplate: false, resolve, reject });
+    });
+  }
+
+  private add(shard: ShardKeys, p: Pending): void {
+    let list = this.waiting.get(shard);
+    if (list === undefined) {
+      list = [];
+      this.waiting.set(shard, list);
+    }
+    list.push(p);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    for (const [shard, list] of this.waiting) {
+      this.waiting.delete(shard);
+      let start = 0;
+      while (start < list.length) {
+        let end = start;
+        let bytes = 0;
+        while (end < list.length && end - start < GROUP_MAX_REQUESTS && (end === start || bytes + (list[end] as Pending).bytes <= GROUP_MAX_BYTES)) {
+          bytes += (list[end] as Pending).bytes;
+          end++;
+        }
+        void this.write(shard, list.slice(start, end));
+        start = end;
+      }
+    }
+  }
+
+  private async write(shard: ShardKeys, group: Pending[]): Promise<void> {
+    const now = Date.now();
+    const templates: CompiledTemplate[] = [];
+    const slot = new Map<string, number>();
+    for (const p of group) {
+      if (!slot.has(p.template.id)) {
+        templates.push(p.template);
+        slot.set(p.template.id, templates.length);
+      }
+    }
+    const args: (string | number | Buffer)[] = [
+      4 + templates.length,
+      shard.stream,
+      shard.delayed,
+      shard.count,
+      statsKey(shard, Math.floor(now / 1000)),
+      ...templates.map((t) => templateKey(shard, t.id)),
       this.templateTtl,
-      String(dueTime),
-      String(now),
-      String(items.length),
+      now,
       this.maxQueue,
       this.retention,
+      templates.length,
     ];
-    for (let first = 0; first < items.length; first += MAX_ITEMS_PER_ENTRY) {
-      args.push(
-        encodeEntry({
-          requestId,
-          templateId: template.id,
-          requestTime: now,
-          dueTime,
-          firstIndex: first,
-          attempts: 0,
-          items: first === 0 && items.length <= MAX_ITEMS_PER_ENTRY ? items : items.slice(first, first + MAX_ITEMS_PER_ENTRY),
-          last: null,
-        }),
-      );
+    for (const t of templates) {
+      const send = !this.known.has(`${shard.shard} ${t.id}`) || group.some((p) => p.withTemplate && p.template === t);
+      args.push(send ? encodeTemplate({ method: t.method, url: t.source }) : '');
     }
-    let added: number;
+    for (const p of group) args.push(slot.get(p.template.id) as number, p.due, p.postbacks, p.entries.length, ...p.entries);
+
+    let codes: number[];
     try {
-      if (!this.known.has(known)) args[5] = encodeTemplate({ method: template.method, url: template.source });
-      added = await this.redis.pbEnqueue(...args);
-      if (added === ENQUEUE_NEED_TEMPLATE) {
-        this.known.delete(known);
-        args[5] = encodeTemplate({ method: template.method, url: template.source });
-        added = await this.redis.pbEnqueue(...args);
-      }
+      codes = await this.redis.pbEnqueue(...args);
     } catch (err) {
-      const timedOut = (err as Error).message.includes('timed out');
-      const message = timedOut
-        ? 'Redis did not confirm the write in time; retry later (the request may have been queued)'
-        : 'Redis is unavailable; nothing was queued, retry later';
-      throw new PostbackError('PB_ERR_REDIS_UNAVAILABLE', message, { cause: err });
+      const e = unavailable(err);
+      for (const p of group) p.reject(e);
+      return;
     }
-    if (added === ENQUEUE_QUEUE_FULL) {
-      throw new PostbackError('PB_ERR_QUEUE_FULL', 'the queue is full (INGEST_MAX_QUEUE); nothing was queued, retry later');
+    for (let i = 0; i < group.length; i++) {
+      const p = group[i] as Pending;
+      const code = codes[i];
+      const known = `${shard.shard} ${p.template.id}`;
+      if (code === ENQUEUE_NEED_TEMPLATE) {
+        // Redis lost the template: once more, with it (never twice).
+        this.known.delete(known);
+        if (p.withTemplate) p.reject(unavailable(new Error('template not stored')));
+        else this.add(shard, { ...p, withTemplate: true });
+      } else if (code === ENQUEUE_QUEUE_FULL) {
+        p.reject(new PostbackError('PB_ERR_QUEUE_FULL', 'the queue is full (INGEST_MAX_QUEUE); nothing was queued, retry later'));
+      } else {
+        if (this.known.size >= KNOWN_MAX) this.known.clear();
+        this.known.add(known);
+        p.resolve(p.postbacks);
+      }
     }
-    if (this.known.size >= KNOWN_MAX) this.known.clear();
-    this.known.add(known);
-    return items.length;
   }
 }

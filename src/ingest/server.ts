@@ -46,6 +46,11 @@ const ROUTES = new Map<string, Route>([
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
+/** When a request started and which route it took, kept on its response for the metrics. */
+const kStart = Symbol('start');
+const kRoute = Symbol('route');
+type Timed = ServerResponse & { [kStart]?: number; [kRoute]?: Route };
+
 function errorBody(err: PostbackError): string {
   return JSON.stringify({ error: err.error, message: err.message });
 }
@@ -91,8 +96,9 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
   /** The response a connection is still producing, so an error reply never jumps ahead of it. */
   const inProgress = new WeakMap<object, { req: IncomingMessage; res: ServerResponse }>();
 
-  function send(res: ServerResponse, status: number, body: string, extra?: Record<string, string>): void {
+  function send(res: Timed, status: number, body: string, extra?: Record<string, string>): void {
     if (res.headersSent || res.destroyed) return;
+    if (metrics !== null) metrics.request(res[kRoute] ?? 'unknown', status, (performance.now() - (res[kStart] as number)) / 1000);
     const headers: Record<string, string | number> = {
       'content-type': JSON_TYPE,
       'content-length': Buffer.byteLength(body),
@@ -157,9 +163,8 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
     const q = url.indexOf('?');
     const route = ROUTES.get(q === -1 ? url : url.slice(0, q));
     if (metrics !== null) {
-      const started = performance.now();
-      const r = route ?? 'unknown';
-      res.once('finish', () => metrics.request(r, res.statusCode, (performance.now() - started) / 1000));
+      (res as Timed)[kStart] = performance.now();
+      (res as Timed)[kRoute] = route ?? 'unknown';
     }
     if (route === undefined) {
       send(res, 404, REPLY.notFound);

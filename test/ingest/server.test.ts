@@ -250,3 +250,40 @@ t.test('INGEST_TOKENS: 401 without the right bearer token, 202 with it', async (
   t.equal((await call(port, 'POST', '/i', body, { authorization: `bearer ${token}` })).status, 202, 'scheme is case-insensitive');
   t.equal((await call(port, 'GET', '/healthz')).status, 200, 'health needs no token');
 });
+
+t.test('group commit: concurrent requests share script calls, each keeps its own answer', async (t) => {
+  const redisServer = await startRedis();
+  t.teardown(() => redisServer.destroy());
+  const config = testConfig({ REDIS_URL: redisServer.url });
+  const redis = createRedis(config, 'ingest', 'test-group');
+  redis.on('error', () => undefined);
+  await once(redis, 'ready');
+  const keys = shardKeys('grp', 0);
+  const ingest = createIngestServer({
+    config,
+    redis,
+    enqueuer: new Enqueuer(redis, [keys], { lifetimeMs: 1000, maxQueue: 25, statsRetentionS: 60 }),
+    logger: pino({ level: 'silent' }),
+    nextId: createRequestIdGenerator(),
+  });
+  ingest.server.listen(0, '127.0.0.1');
+  await once(ingest.server, 'listening');
+  const port = (ingest.server.address() as { port: number }).port;
+  t.teardown(async () => {
+    await ingest.close();
+    redis.disconnect();
+  });
+  const check = redisServer.client();
+  const calls = async () => Number(/cmdstat_evalsha:calls=(\d+)/.exec(await check.info('commandstats'))?.[1] ?? 0);
+  const before = await calls();
+  // 40 requests of 1 postback at once against a limit of 25 postbacks.
+  const answers = await Promise.all(Array.from({ length: 40 }, () => call(port, 'POST', '/i', JSON.stringify({ ...SAMPLE, data: [{ key: 'k' }] }))));
+  const accepted = answers.filter((a) => a.status === 202).length;
+  const full = answers.filter((a) => a.status === 503 && a.json.error === 'queue_full').length;
+  t.equal(accepted, 25, 'exactly as many as the limit holds');
+  t.equal(full, 15, 'the rest refused, each on its own');
+  t.equal(await check.xlen(keys.stream), 25, 'and only those written');
+  t.equal(await check.get(keys.count), '25');
+  const used = (await calls()) - before;
+  t.ok(used < 40, `${used} script calls for 40 requests`);
+});
