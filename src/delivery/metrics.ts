@@ -9,8 +9,13 @@ import type { StatsOutcome } from '../observability/stats.js';
 
 const MAX_ORIGIN_LABELS = 100;
 
-function statusClass(status: number | null): string {
-  return status === null ? 'none' : `${Math.floor(status / 100)}xx`;
+const OUTCOMES: readonly StatsOutcome[] = ['delivered', 'retry', 'dead', 'expired'];
+const CLASSES = ['none', '1xx', '2xx', '3xx', '4xx', '5xx'] as const;
+
+function classIndex(status: number | null): number {
+  if (status === null) return 0;
+  const c = Math.floor(status / 100);
+  return c >= 1 && c <= 5 ? c : 0;
 }
 
 export class DeliveryMetrics {
@@ -18,9 +23,9 @@ export class DeliveryMetrics {
   private readonly latency: Histogram;
   private readonly perOrigin: Counter<'origin' | 'outcome'>;
   private readonly origins = new Set<string>();
-  /** Label children by `outcome status_class` and `origin outcome`: a Map lookup per attempt, no label hashing. */
-  private readonly attemptChildren = new Map<string, { inc(): void }>();
-  private readonly originChildren = new Map<string, { inc(): void }>();
+  /** Label children, made once: an array index per attempt, no label hashing. */
+  private readonly attemptChildren: { inc(): void }[][];
+  private readonly originChildren = new Map<string, { inc(): void }[]>();
   readonly parked: Counter;
   readonly reclaimed: Counter;
   readonly handedBack: Counter;
@@ -39,6 +44,7 @@ export class DeliveryMetrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     });
+    this.attemptChildren = OUTCOMES.map((o) => CLASSES.map((c) => this.attempts.labels(o, c)));
     this.perOrigin = new Counter({
       name: 'pb_delivery_origin_attempts_total',
       help: `Attempts per partner origin (the first ${MAX_ORIGIN_LABELS} origins; the rest count as "other")`,
@@ -67,26 +73,16 @@ export class DeliveryMetrics {
   }
 
   attempt(outcome: StatsOutcome, status: number | null, latencyMs: number | null, origin: string): void {
-    const cls = statusClass(status);
-    const key = `${outcome} ${cls}`;
-    let a = this.attemptChildren.get(key);
-    if (a === undefined) {
-      a = this.attempts.labels(outcome, cls);
-      this.attemptChildren.set(key, a);
-    }
-    a.inc();
+    const oi = OUTCOMES.indexOf(outcome);
+    (this.attemptChildren[oi]?.[classIndex(status)] as { inc(): void }).inc();
     if (latencyMs !== null) this.latency.observe(latencyMs / 1000);
-    let label = origin;
-    if (!this.origins.has(origin)) {
-      if (this.origins.size < MAX_ORIGIN_LABELS) this.origins.add(origin);
-      else label = 'other';
+    let children = this.originChildren.get(origin);
+    if (children === undefined) {
+      const label = this.origins.size < MAX_ORIGIN_LABELS ? origin : 'other';
+      this.origins.add(label);
+      children = this.originChildren.get(label) ?? OUTCOMES.map((o) => this.perOrigin.labels(label, o));
+      if (this.originChildren.size < 10 * MAX_ORIGIN_LABELS) this.originChildren.set(origin, children);
     }
-    const okey = `${label} ${outcome}`;
-    let o = this.originChildren.get(okey);
-    if (o === undefined) {
-      o = this.perOrigin.labels(label, outcome);
-      this.originChildren.set(okey, o);
-    }
-    o.inc();
+    (children[oi] as { inc(): void }).inc();
   }
 }

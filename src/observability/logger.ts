@@ -17,7 +17,7 @@ export type { Logger } from 'pino';
 type Boom = DestinationStream & { flushSync(): void; end(): void };
 const destinations: Boom[] = [];
 
-function destination(opts: { fd?: number; dest?: string; minLength?: number; maxWrite?: number }): Boom {
+function destination(opts: { fd?: number; dest?: string; minLength?: number; maxWrite?: number; contentMode?: 'buffer' }): Boom {
   const d = pino.destination({ ...opts, sync: false, mkdir: true }) as unknown as Boom;
   destinations.push(d);
   return d;
@@ -60,7 +60,10 @@ export interface AttemptLog {
  */
 export function createAttemptLog(config: Config): AttemptLog {
   mkdirSync(config.log.dir, { recursive: true });
-  const dest = destination({ dest: join(config.log.dir, 'postback.log'), minLength: 65_536, maxWrite: 262_144 });
+  // Buffer mode: SonicBoom's string mode measures the whole pending string
+  // on every write (Buffer.byteLength), about 90 us a line at this buffer
+  // size; with Buffers it keeps lengths and a line costs about 4 us.
+  const dest = destination({ dest: join(config.log.dir, 'postback.log'), minLength: 65_536, maxWrite: 262_144, contentMode: 'buffer' });
   const timer = setInterval(() => {
     try {
       (dest as unknown as { flush(cb?: (err?: Error) => void): void }).flush(() => undefined);
@@ -73,7 +76,7 @@ export function createAttemptLog(config: Config): AttemptLog {
   return {
     write(fields: object): void {
       const json = JSON.stringify(fields);
-      dest.write(`{"level":30,"time":${Date.now()}${head}${json.slice(1, -1)},"msg":"attempt"}\n`);
+      dest.write(Buffer.from(`{"level":30,"time":${Date.now()}${head}${json.slice(1, -1)},"msg":"attempt"}\n`) as unknown as string);
     },
   };
 }

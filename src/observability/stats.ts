@@ -11,7 +11,10 @@
  */
 import type { RedisClient } from '../queue/redis.js';
 import { statsKey, type ShardKeys } from '../queue/keys.js';
-import { bucketOf } from './latency-buckets.js';
+import { BOUNDS_MS, bucketOf } from './latency-buckets.js';
+
+/** `l:<bucket>` field names, built once. */
+const LATENCY_FIELDS = BOUNDS_MS.map((_, i) => `l:${i}`);
 
 const MAX_ORIGINS = 50;
 
@@ -21,6 +24,9 @@ const FIELD: Record<StatsOutcome, string> = { delivered: 'delivered', retry: 're
 
 export class StatsRecorder {
   private buckets = new Map<number, Map<string, number>>();
+  /** The bucket being filled (nearly every attempt lands in the current second). */
+  private second = -1;
+  private current: Map<string, number> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private writing: Promise<void> = Promise.resolve();
 
@@ -38,11 +44,13 @@ export class StatsRecorder {
   }
 
   private add(second: number, field: string, n: number): void {
-    let b = this.buckets.get(second);
-    if (b === undefined) {
+    let b = second === this.second ? this.current : this.buckets.get(second);
+    if (b === undefined || b === null) {
       b = new Map();
       this.buckets.set(second, b);
     }
+    this.second = second;
+    this.current = b;
     b.set(field, (b.get(field) ?? 0) + n);
   }
 
@@ -52,7 +60,7 @@ export class StatsRecorder {
     this.add(second, FIELD[outcome], 1);
     if (latencyMs !== null) {
       this.add(second, 'attempts', 1);
-      this.add(second, `l:${bucketOf(latencyMs)}`, 1);
+      this.add(second, LATENCY_FIELDS[bucketOf(latencyMs)] as string, 1);
     }
     if (outcome !== 'delivered') this.add(second, `fo:${origin}`, 1);
   }
@@ -66,6 +74,8 @@ export class StatsRecorder {
     if (this.buckets.size === 0) return;
     const buckets = this.buckets;
     this.buckets = new Map();
+    this.second = -1;
+    this.current = null;
     for (const [second, fields] of buckets) {
       const args: (string | number)[] = [statsKey(this.keys, second), this.retentionS];
       let origins = 0;
