@@ -2,7 +2,8 @@
  * Delivery's Prometheus metrics. Per-origin series are bounded: the first
  * MAX_ORIGIN_LABELS origins seen get their own label, later ones share
  * `other`, so a traffic source with a million partners cannot blow up the
- * scrape.
+ * scrape. Attempt counters are plain integers on the hot path, handed to
+ * prom-client when it collects (at scrape time).
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { StatsOutcome } from '../observability/stats.js';
@@ -19,24 +20,33 @@ function classIndex(status: number | null): number {
 }
 
 export class DeliveryMetrics {
-  private readonly attempts: Counter<'outcome' | 'status_class'>;
   private readonly latency: Histogram;
-  private readonly perOrigin: Counter<'origin' | 'outcome'>;
   private readonly origins = new Set<string>();
-  /** Label children, made once: an array index per attempt, no label hashing. */
-  private readonly attemptChildren: { inc(): void }[][];
-  private readonly originChildren = new Map<string, { inc(): void }[]>();
+  /** Attempts not yet handed to prom-client, by outcome x status class. */
+  private readonly pending = new Float64Array(OUTCOMES.length * CLASSES.length);
+  /** Per-origin attempts not yet handed over, by origin label x outcome. */
+  private readonly pendingOrigins = new Map<string, Float64Array>();
   readonly parked: Counter;
   readonly reclaimed: Counter;
   readonly handedBack: Counter;
 
   constructor(registry: Registry, load: () => { waiting: number; inFlight: number }) {
     const registers = [registry];
-    this.attempts = new Counter({
+    const pending = this.pending;
+    new Counter({
       name: 'pb_delivery_attempts_total',
       help: 'Delivery attempts by outcome (delivered, retry, dead, expired) and HTTP status class',
       labelNames: ['outcome', 'status_class'],
       registers,
+      collect() {
+        OUTCOMES.forEach((o, oi) =>
+          CLASSES.forEach((c, ci) => {
+            const n = pending[oi * CLASSES.length + ci] as number;
+            this.inc({ outcome: o, status_class: c }, n);
+            pending[oi * CLASSES.length + ci] = 0;
+          }),
+        );
+      },
     });
     this.latency = new Histogram({
       name: 'pb_delivery_latency_seconds',
@@ -44,12 +54,20 @@ export class DeliveryMetrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     });
-    this.attemptChildren = OUTCOMES.map((o) => CLASSES.map((c) => this.attempts.labels(o, c)));
-    this.perOrigin = new Counter({
+    const pendingOrigins = this.pendingOrigins;
+    new Counter({
       name: 'pb_delivery_origin_attempts_total',
       help: `Attempts per partner origin (the first ${MAX_ORIGIN_LABELS} origins; the rest count as "other")`,
       labelNames: ['origin', 'outcome'],
       registers,
+      collect() {
+        for (const [origin, counts] of pendingOrigins) {
+          OUTCOMES.forEach((o, oi) => {
+            if ((counts[oi] as number) > 0) this.inc({ origin, outcome: o }, counts[oi]);
+            counts[oi] = 0;
+          });
+        }
+      },
     });
     this.parked = new Counter({ name: 'pb_delivery_parked_total', help: 'Postbacks parked back in Redis because their origin was saturated', registers });
     this.reclaimed = new Counter({ name: 'pb_delivery_reclaimed_entries_total', help: 'Entries reclaimed from stopped consumers', registers });
@@ -74,15 +92,18 @@ export class DeliveryMetrics {
 
   attempt(outcome: StatsOutcome, status: number | null, latencyMs: number | null, origin: string): void {
     const oi = OUTCOMES.indexOf(outcome);
-    (this.attemptChildren[oi]?.[classIndex(status)] as { inc(): void }).inc();
+    (this.pending[oi * CLASSES.length + classIndex(status)] as number)++;
     if (latencyMs !== null) this.latency.observe(latencyMs / 1000);
-    let children = this.originChildren.get(origin);
-    if (children === undefined) {
-      const label = this.origins.size < MAX_ORIGIN_LABELS ? origin : 'other';
+    let counts = this.pendingOrigins.get(origin);
+    if (counts === undefined) {
+      const label = this.origins.has(origin) || this.origins.size < MAX_ORIGIN_LABELS ? origin : 'other';
       this.origins.add(label);
-      children = this.originChildren.get(label) ?? OUTCOMES.map((o) => this.perOrigin.labels(label, o));
-      if (this.originChildren.size < 10 * MAX_ORIGIN_LABELS) this.originChildren.set(origin, children);
+      counts = this.pendingOrigins.get(label);
+      if (counts === undefined) {
+        counts = new Float64Array(OUTCOMES.length);
+        this.pendingOrigins.set(label, counts);
+      }
     }
-    (children[oi] as { inc(): void }).inc();
+    (counts[oi] as number)++;
   }
 }
