@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { rmSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -99,6 +99,7 @@ t.test('no token, password or Authorization header in any log', async (t) => {
 
 t.test('REDIS_URL with a password over TLS (rediss://)', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'pb-tls-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
   const port = await freePort();
   const password = 'tls-redis-pass-123456';

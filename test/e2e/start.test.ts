@@ -4,7 +4,7 @@
  * stopping everything cleanly, Redis last.
  */
 import t from 'tap';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startSink } from '../helpers/sink.js';
@@ -18,6 +18,7 @@ t.test('start runs everything and Ctrl-C stops it cleanly', async (t) => {
   t.teardown(() => sink.close());
   const [redisPort, ingestPort, monitorPort] = [await freePort(), await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), 'pb-start-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const env = {
     PATH: process.env.PATH ?? '',
     REDIS_PORT: String(redisPort),

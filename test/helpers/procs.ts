@@ -3,11 +3,12 @@
  * channel, waited on until it says 'ready'. Tests send real signals.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { onExit } from './cleanup.js';
 
 export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 
@@ -20,11 +21,13 @@ export interface RoleProcess {
 }
 
 export function testEnv(redisUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+  const logDir = mkdtempSync(join(tmpdir(), 'pb-log-'));
+  onExit(() => rmSync(logDir, { recursive: true, force: true }));
   return {
     PATH: process.env.PATH ?? '',
     REDIS_URL: redisUrl,
     REDIS_PREFIX: `t${randomBytes(4).toString('hex')}`,
-    LOG_DIR: mkdtempSync(join(tmpdir(), 'pb-log-')),
+    LOG_DIR: logDir,
     LOG_LEVEL: 'warn',
     DELIVERY_ALLOW_PRIVATE: 'true',
     INGEST_HOST: '127.0.0.1',
@@ -35,6 +38,7 @@ export function testEnv(redisUrl: string, extra: Record<string, string> = {}): R
 
 export async function spawnRole(role: string, env: Record<string, string>, args: string[] = []): Promise<RoleProcess> {
   const proc = fork(CLI, [role, ...args], { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  onExit(() => proc.kill('SIGKILL'));
   let out = '';
   proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr?.on('data', (d: Buffer) => (out += d.toString()));

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort } from './ports.js';
+import { onExit } from './cleanup.js';
 import { ping } from '../../src/start/private-redis.js';
 
 export interface TestRedis {
@@ -27,6 +28,10 @@ export async function startRedis(opts: { aof?: boolean; args?: string[] } = {}):
   const dir = mkdtempSync(join(tmpdir(), 'pb-redis-'));
   let port = 0;
   let proc: ChildProcess | null = null;
+  onExit(() => {
+    proc?.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
   const clients: Redis[] = [];
 
   const launch = async (): Promise<void> => {

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ping } from '../../src/start/private-redis.js';
+import { onExit } from './cleanup.js';
 
 const run = promisify(execFile);
 
@@ -52,6 +53,13 @@ export interface Topology {
   stop(): Promise<void>;
 }
 
+function guard(procs: ChildProcess[], dir: string): void {
+  onExit(() => {
+    for (const p of procs) p.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+}
+
 async function stopAll(procs: ChildProcess[], dir: string): Promise<void> {
   await Promise.all(
     procs.map(
@@ -71,6 +79,7 @@ export async function startCluster(masters = 3): Promise<Topology> {
   const taken = new Set<number>();
   const ports: number[] = [];
   const procs: ChildProcess[] = [];
+  guard(procs, dir);
   for (let i = 0; i < masters; i++) {
     const port = await clusterPort(taken);
     const proc = spawn(
@@ -111,6 +120,7 @@ export async function startSentinels(name = 'mymaster'): Promise<SentinelGroup> 
   const primaryPort = await clusterPort(taken);
   const replicaPort = await clusterPort(taken);
   const procs: ChildProcess[] = [];
+  guard(procs, dir);
   const data = (port: number, extra: string[]) =>
     spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--dbfilename', `dump-${port}.rdb`,
       '--save', '', '--appendonly', 'no', ...extra], { stdio: 'ignore' });

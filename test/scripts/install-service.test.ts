@@ -6,7 +6,7 @@
  */
 import t from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { rmSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +38,7 @@ function sections(text: string): Map<string, Map<string, string>> {
 
 t.test('units for Redis and every role, and a target grouping them', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'pb-units-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const first = run(dir);
   const units = readdirSync(join(dir, 'units')).sort();
   t.same(units, ['postback-delivery.service', 'postback-delivery.target', 'postback-ingest.service', 'postback-monitor.service', 'postback-redis.service']);
