@@ -10,9 +10,10 @@
 const path = require('node:path');
 
 const KILL_TIMEOUT_MS = 20_000;
+const pm2Logs = path.join(path.resolve(__dirname, process.env.LOG_DIR || 'var/log'), 'pm2');
 const logs = (name) => ({
-  out_file: path.join(__dirname, 'var/log/pm2', `${name}.out.log`),
-  error_file: path.join(__dirname, 'var/log/pm2', `${name}.err.log`),
+  out_file: path.join(pm2Logs, `${name}.out.log`),
+  error_file: path.join(pm2Logs, `${name}.err.log`),
   merge_logs: true,
 });
 
