@@ -1,7 +1,7 @@
 /**
  * Writes validated requests to Redis. The requests of one event-loop turn
- * are gathered per shard and written by one `enqueue-batch.lua` call (group
- * commit): one round trip and one script run for all of them, so the cost
+ * are gathered per shard and template and written by one `enqueue-5.lua`
+ * call (group commit): one round trip and one script run for all of them, so the cost
  * of a Redis command is shared by every request that arrived together. No
  * request waits for another: the batch goes out at the end of the turn
  * (setImmediate), however small.
@@ -63,8 +63,8 @@ export class Enqueuer {
   private readonly templateTtl: string;
   private readonly maxQueue: string;
   private readonly retention: string;
-  /** Requests waiting for the end of this turn, per shard. */
-  private readonly waiting = new Map<ShardKeys, Pending[]>();
+  /** Requests waiting for the end of this turn, per shard and template. */
+  private readonly waiting = new Map<string, { shard: ShardKeys; list: Pending[] }>();
   private scheduled = false;
 
   constructor(
@@ -107,12 +107,13 @@ export class Enqueuer {
   }
 
   private add(shard: ShardKeys, p: Pending): void {
-    let list = this.waiting.get(shard);
-    if (list === undefined) {
-      list = [];
-      this.waiting.set(shard, list);
+    const key = `${shard.shard} ${p.template.id}`;
+    let group = this.waiting.get(key);
+    if (group === undefined) {
+      group = { shard, list: [] };
+      this.waiting.set(key, group);
     }
-    list.push(p);
+    group.list.push(p);
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => this.flush());
@@ -121,8 +122,8 @@ export class Enqueuer {
 
   private flush(): void {
     this.scheduled = false;
-    for (const [shard, list] of this.waiting) {
-      this.waiting.delete(shard);
+    for (const [key, { shard, list }] of this.waiting) {
+      this.waiting.delete(key);
       let start = 0;
       while (start < list.length) {
         let end = start;
@@ -137,34 +138,24 @@ export class Enqueuer {
     }
   }
 
+  /** Writes requests of one shard and one template. */
   private async write(shard: ShardKeys, group: Pending[]): Promise<void> {
     const now = Date.now();
-    const templates: CompiledTemplate[] = [];
-    const slot = new Map<string, number>();
-    for (const p of group) {
-      if (!slot.has(p.template.id)) {
-        templates.push(p.template);
-        slot.set(p.template.id, templates.length);
-      }
-    }
+    const t = (group[0] as Pending).template;
+    const send = !this.known.has(`${shard.shard} ${t.id}`) || group.some((p) => p.withTemplate);
     const args: (string | number | Buffer)[] = [
-      4 + templates.length,
       shard.stream,
       shard.delayed,
       shard.count,
       statsKey(shard, Math.floor(now / 1000)),
-      ...templates.map((t) => templateKey(shard, t.id)),
+      templateKey(shard, t.id),
       this.templateTtl,
       now,
       this.maxQueue,
       this.retention,
-      templates.length,
+      send ? encodeTemplate({ method: t.method, url: t.source }) : '',
     ];
-    for (const t of templates) {
-      const send = !this.known.has(`${shard.shard} ${t.id}`) || group.some((p) => p.withTemplate && p.template === t);
-      args.push(send ? encodeTemplate({ method: t.method, url: t.source }) : '');
-    }
-    for (const p of group) args.push(slot.get(p.template.id) as number, p.due, p.postbacks, p.entries.length, ...p.entries);
+    for (const p of group) args.push(p.due, p.postbacks, p.entries.length, ...p.entries);
 
     let codes: number[];
     try {

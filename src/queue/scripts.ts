@@ -1,6 +1,7 @@
 /**
- * Lua scripts, each in `lua/<name>-<numKeys>.lua` (`-batch` when the
- * number of keys varies) opening with its KEYS / ARGV / return contract. They are registered with ioredis `defineCommand`,
+ * Lua scripts, each in `lua/<name>-<numKeys>.lua` opening with its KEYS /
+ * ARGV / return contract. The number of keys is fixed: Redis Cluster
+ * clients route a command by its keys. They are registered with ioredis `defineCommand`,
  * which sends EVALSHA and falls back to EVAL on NOSCRIPT, so a Redis that
  * restarted empty gets the scripts back without a process restart.
  */
@@ -18,13 +19,12 @@ declare module 'ioredis' {
   }
 }
 
-/** Per-request return codes of `enqueue-batch.lua`. */
+/** Per-request return codes of `enqueue-5.lua`. */
 export const ENQUEUE_NEED_TEMPLATE = -1;
 export const ENQUEUE_QUEUE_FULL = -2;
 
 const SCRIPTS = [
-  // Variable number of keys: the caller passes numkeys first.
-  { command: 'pbEnqueue', file: 'enqueue-batch.lua', keys: undefined },
+  { command: 'pbEnqueue', file: 'enqueue-5.lua', keys: 5 },
   { command: 'pbStats', file: 'stats-1.lua', keys: 1 },
   { command: 'pbFinalize', file: 'finalize-4.lua', keys: 4 },
   { command: 'pbPromote', file: 'promote-4.lua', keys: 4 },
@@ -45,7 +45,7 @@ function source(file: string): string {
 export function defineScripts<C extends Redis | Cluster>(redis: C): C {
   for (const s of SCRIPTS) {
     if (typeof (redis as unknown as Record<string, unknown>)[s.command] === 'function') continue;
-    redis.defineCommand(s.command, s.keys === undefined ? { lua: source(s.file) } : { numberOfKeys: s.keys, lua: source(s.file) });
+    redis.defineCommand(s.command, { numberOfKeys: s.keys, lua: source(s.file) });
   }
   return redis;
 }

@@ -1,0 +1,65 @@
+-- Adds the postbacks of several requests with the same URL template to one
+-- shard in one call (ingest gathers the requests of an event-loop turn: one
+-- round trip, one script run, whatever the traffic). Each request lands
+-- whole or not at all. A fixed number of keys, so Redis Cluster clients
+-- route it by its keys (all under the shard's hash tag).
+-- KEYS[1] stream (first attempts)   KEYS[2] delayed set   KEYS[3] postback count
+-- KEYS[4] statistics bucket of this second
+-- KEYS[5] template key (content-addressed)
+-- ARGV[1] template time-to-live in ms (refreshed on every use)
+-- ARGV[2] now, ms epoch
+-- ARGV[3] queue limit in postbacks (0: none)
+-- ARGV[4] statistics retention in seconds
+-- ARGV[5] encoded template ('' when the caller believes it is stored)
+-- then per request: due time (ms epoch; later than now: to the delayed
+--   set), postbacks, entries E, then E encoded entries
+-- Returns one number per request: entries added; -1 when the template was
+-- sent as '' and is not stored (the caller sends them again with it); -2
+-- when the shard holds the limit (nothing written for that request).
+local ttl = ARGV[1]
+local now = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+local stored = true
+if ARGV[5] == '' then
+  stored = redis.call('PEXPIRE', KEYS[5], ttl) == 1
+else
+  redis.call('SET', KEYS[5], ARGV[5], 'PX', ttl)
+end
+local held = tonumber(redis.call('GET', KEYS[3]) or '0')
+local out = {}
+local accepted = 0
+local requests = 0
+local i = 6
+while i <= #ARGV do
+  local due = tonumber(ARGV[i])
+  local n = tonumber(ARGV[i + 1])
+  local e = tonumber(ARGV[i + 2])
+  i = i + 3
+  if not stored then
+    out[#out + 1] = -1
+  elseif limit > 0 and held + n > limit then
+    out[#out + 1] = -2
+  else
+    if due > now then
+      for j = 0, e - 1 do
+        redis.call('ZADD', KEYS[2], due, ARGV[i + j])
+      end
+    else
+      for j = 0, e - 1 do
+        redis.call('XADD', KEYS[1], '*', 'm', ARGV[i + j])
+      end
+    end
+    held = held + n
+    accepted = accepted + n
+    requests = requests + 1
+    out[#out + 1] = e
+  end
+  i = i + e
+end
+if accepted > 0 then
+  redis.call('INCRBY', KEYS[3], accepted)
+  redis.call('HINCRBY', KEYS[4], 'accepted', accepted)
+  redis.call('HINCRBY', KEYS[4], 'requests', requests)
+  redis.call('EXPIRE', KEYS[4], ARGV[4])
+end
+return out
