@@ -29,6 +29,7 @@ import { evaluate, TARGETS } from './lib/targets.js';
 import { bandwidthScenario } from './scenarios/bandwidth.js';
 import { e2eBullmqScenario } from './scenarios/e2e-bullmq.js';
 import { e2eScenario } from './scenarios/e2e.js';
+import { e2eClusterScenario } from './scenarios/e2e-cluster.js';
 import { idleScenario } from './scenarios/idle.js';
 import { ingestLoopScenario } from './scenarios/ingest-loop.js';
 import { ingestScenario } from './scenarios/ingest.js';
@@ -42,6 +43,7 @@ const SCENARIOS: Scenario[] = [
   slowPartnerScenario,
   idleScenario,
   bandwidthScenario,
+  e2eClusterScenario,
 ];
 
 const RESULTS_DIR = fileURLToPath(new URL('../../bench/results/', import.meta.url));
