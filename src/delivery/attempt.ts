@@ -46,3 +46,8 @@ export interface WorkerSettings {
   allowedCidrs: string[];
   signingSecrets: string[];
 }
+
+/** The result of an attempt that got no response (or was never made). */
+export function noResponse(url: string, errorCode: string, error: string, now: number, status: number | null = null): AttemptResult {
+  return { url, deliveryTime: now, responseTime: null, latencyMs: 0, status, body: null, errorCode, error, retryAfter: null };
+}

@@ -8,24 +8,11 @@
 import { outgoingRequest } from '../queue/outgoing.js';
 import { createSigner, type Signer } from '../queue/signature.js';
 import { parseTemplate, requestPath, type CompiledTemplate } from '../queue/template.js';
-import type { AttemptResult, BatchTask, WorkerSettings } from './attempt.js';
+import { noResponse, type AttemptResult, type BatchTask, type WorkerSettings } from './attempt.js';
 import { HttpClient, type Deadline } from './http-client.js';
 
 const COMPILED_MAX = 10_000;
 
-function failed(url: string, errorCode: string, error: string): AttemptResult {
-  return {
-    url,
-    deliveryTime: Date.now(),
-    responseTime: null,
-    latencyMs: 0,
-    status: null,
-    body: null,
-    errorCode,
-    error,
-    retryAfter: null,
-  };
-}
 
 export class BatchRunner {
   private readonly client: HttpClient;
@@ -50,7 +37,7 @@ export class BatchRunner {
   }
 
   private attempt(t: CompiledTemplate | string, id: string, data: BatchTask['items'][number][2], signal: Deadline): Promise<AttemptResult> {
-    if (typeof t === 'string') return Promise.resolve(failed('', 'PB_ERR_BAD_URL', t));
+    if (typeof t === 'string') return Promise.resolve(noResponse('', 'PB_ERR_BAD_URL', t, Date.now()));
     const s = this.settings;
     const out = outgoingRequest(t, data, id, s.encodedDefault, s.userAgent, this.signer, Date.now());
     let origin: string;
@@ -64,10 +51,10 @@ export class BatchRunner {
       try {
         u = new URL(out.url);
       } catch {
-        return Promise.resolve(failed(out.url, 'PB_ERR_BAD_URL', 'the rendered URL is not valid (check values used in the host)'));
+        return Promise.resolve(noResponse(out.url, 'PB_ERR_BAD_URL', 'the rendered URL is not valid (check values used in the host)', Date.now()));
       }
       if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.username !== '' || u.password !== '') {
-        return Promise.resolve(failed(out.url, 'PB_ERR_BAD_URL', 'the rendered URL must be http(s) without credentials'));
+        return Promise.resolve(noResponse(out.url, 'PB_ERR_BAD_URL', 'the rendered URL must be http(s) without credentials', Date.now()));
       }
       origin = u.origin;
       path = u.pathname + u.search;

@@ -17,13 +17,14 @@ import type { Piscina } from 'piscina';
 import type { Config } from '../config/index.js';
 import type { AttemptLog, Logger } from '../observability/logger.js';
 import type { StatsRecorder } from '../observability/stats.js';
-import { decodeEntry, encodeDeadLetter, encodeEntry, type DataObject, type Entry } from '../queue/codec.js';
+import { decodeEntry, type DataObject, type Entry } from '../queue/codec.js';
 import { postbackId } from '../queue/ids.js';
 import type { ShardKeys } from '../queue/keys.js';
 import { encodeDefault, render } from '../queue/template.js';
-import type { AttemptResult, BatchItem, BatchTask, BatchTemplate } from './attempt.js';
+import { noResponse, type AttemptResult, type BatchItem, type BatchTask, type BatchTemplate } from './attempt.js';
 import type { BatchRunner } from './batch-runner.js';
 import { attemptLine, expiryLine, type LoggedOutcome } from './attempt-log.js';
+import { deadLetter, handBackEntry, retryEntry } from './outcome-records.js';
 import { Finalizer, type EntryOutcome } from './finalizer.js';
 import type { DeliveryMetrics } from './metrics.js';
 import { classify } from './outcome.js';
@@ -112,8 +113,6 @@ export class DeliveryService {
   private timers: NodeJS.Timeout[] = [];
   private groupsReady = false;
   private readFailing = false;
-  /** Counters since start, for logs and tests. */
-  readonly counts = { delivered: 0, retried: 0, dead: 0, expired: 0, parked: 0, reclaimed: 0, handedBack: 0 };
 
   constructor(private readonly deps: DeliveryDeps) {
     const d = deps.config.delivery;
@@ -242,7 +241,6 @@ export class DeliveryService {
       const entries = await shard.reader.reclaim(this.deps.config.delivery.visibilityMs, Math.min(free, MAX_READ_COUNT));
       const fresh = entries.filter((e) => !this.held.has(`${e.stream} ${e.id}`));
       if (fresh.length === 0) continue;
-      this.counts.reclaimed += fresh.length;
       this.deps.metrics.reclaimed.inc(fresh.length);
       this.deps.logger.info({ entries: fresh.length, shard: shard.keys.shard }, 'reclaimed entries a stopped consumer left pending');
       await this.accept(shard, fresh);
@@ -340,7 +338,6 @@ export class DeliveryService {
     const delay = Math.min(60_000, Math.max(500, rounds * latency)) * (0.75 + Math.random() / 2);
     s.retries.push([Math.round(now + delay), s.blob]);
     s.remaining = 0;
-    this.counts.parked += s.entry.items.length;
     this.deps.metrics.parked.inc(s.entry.items.length);
     this.deps.stats.parked(s.entry.items.length, now);
     this.complete(s);
@@ -375,7 +372,7 @@ export class DeliveryService {
         const now = Date.now();
         this.onResults(
           batch,
-          batch.jobs.map(() => failure('', now, 'PB_ERR_INTERNAL', 'delivery worker failed')),
+          batch.jobs.map(() => noResponse('', 'PB_ERR_INTERNAL', 'delivery worker failed', now)),
         );
       },
     );
@@ -423,50 +420,19 @@ export class DeliveryService {
     );
     switch (decision.outcome) {
       case 'delivered':
-        this.counts.delivered++;
         s.finished++;
         break;
       case 'retry':
-        this.counts.retried++;
-        s.retries.push([
-          decision.dueAt,
-          encodeEntry({
-            ...e,
-            firstIndex: e.firstIndex + k,
-            attempts: attempt,
-            items: [e.items[k] as DataObject],
-            last: { status: r.status, errorCode: r.errorCode, error: r.error },
-          }),
-        ]);
+        s.retries.push([decision.dueAt, retryEntry(e, k, attempt, r)]);
         s.shard.promoter.kick(decision.dueAt);
         break;
       case 'dead':
       case 'expired':
-        this.counts[decision.outcome]++;
         s.finished++;
-        s.deadLetters.push(this.deadLetter(s, k, attempt, decision.outcome, r, now));
+        s.deadLetters.push(deadLetter(e, s.template, k, attempt, decision.outcome, r, now));
         break;
     }
     if (--s.remaining === 0) this.complete(s);
-  }
-
-  private deadLetter(s: EntryState, k: number, attempts: number, outcome: 'dead' | 'expired', r: AttemptResult, now: number): Buffer {
-    const e = s.entry;
-    return encodeDeadLetter({
-      id: postbackId(e.requestId, e.firstIndex + k),
-      method: s.template?.stored.method ?? 'GET',
-      template: s.template?.stored.url ?? '',
-      url: r.url,
-      data: e.items[k] as DataObject,
-      requestTime: e.requestTime,
-      attempts,
-      outcome,
-      status: r.status,
-      errorCode: r.errorCode,
-      error: r.error,
-      body: r.body,
-      deadTime: now,
-    });
   }
 
   /** The entry is past its deadline before any attempt: every item expires. */
@@ -481,10 +447,8 @@ export class DeliveryService {
       this.deps.stats.attempt('expired', null, s.template?.origin ?? 'unknown', now);
       this.deps.metrics.attempt('expired', null, null, s.template?.origin ?? 'unknown');
       const last = e.last;
-      s.deadLetters.push(
-        this.deadLetter(s, k, e.attempts, 'expired', failure(line.url, now, last?.errorCode ?? 'PB_ERR_EXPIRED', last?.error ?? line.error ?? '', last?.status ?? null), now),
-      );
-      this.counts.expired++;
+      const result = noResponse(line.url, last?.errorCode ?? 'PB_ERR_EXPIRED', last?.error ?? line.error ?? '', now, last?.status ?? null);
+      s.deadLetters.push(deadLetter(e, s.template, k, e.attempts, 'expired', result, now));
       s.finished++;
     }
     s.remaining = 0;
@@ -492,7 +456,7 @@ export class DeliveryService {
   }
 
   private templateMissing(s: EntryState, k: number, now: number): void {
-    this.record({ state: s, k }, failure('', now, 'PB_ERR_TEMPLATE_MISSING', `template ${s.entry.templateId} is not in Redis`));
+    this.record({ state: s, k }, noResponse('', 'PB_ERR_TEMPLATE_MISSING', `template ${s.entry.templateId} is not in Redis`, now));
   }
 
   private complete(s: EntryState): void {
@@ -524,6 +488,7 @@ export class DeliveryService {
 
   private handBack(): void {
     const firstWaiting = new Map<EntryState, number>();
+    let handed = 0;
     for (const { state, k } of this.scheduler.drain()) {
       const prev = firstWaiting.get(state);
       if (prev === undefined || k < prev) firstWaiting.set(state, k);
@@ -531,26 +496,12 @@ export class DeliveryService {
     for (const [s, k] of firstWaiting) {
       const e = s.entry;
       const rest = e.items.length - k;
-      s.handBack.push(encodeEntry({ ...e, firstIndex: e.firstIndex + k, items: e.items.slice(k) }));
-      this.counts.handedBack += rest;
+      s.handBack.push(handBackEntry(e, k));
+      handed += rest;
       this.deps.metrics.handedBack.inc(rest);
       s.remaining -= rest;
       if (s.remaining === 0) this.complete(s);
     }
-    if (firstWaiting.size > 0) this.deps.logger.info({ postbacks: this.counts.handedBack }, 'handed back postbacks not yet started');
+    if (firstWaiting.size > 0) this.deps.logger.info({ postbacks: handed }, 'handed back postbacks not yet started');
   }
-}
-
-function failure(url: string, now: number, errorCode: string, error: string, status: number | null = null): AttemptResult {
-  return {
-    url,
-    deliveryTime: now,
-    responseTime: null,
-    latencyMs: 0,
-    status,
-    body: null,
-    errorCode,
-    error,
-    retryAfter: null,
-  };
 }
