@@ -5,7 +5,8 @@
  */
 import t from 'tap';
 import { Cluster } from 'ioredis';
-import { startSink, type TestSink } from '../helpers/sink.js';
+import { startSink } from '../helpers/sink.js';
+import { tally, until } from '../helpers/count.js';
 import { startCluster, startSentinels } from '../helpers/topology.js';
 import { spawnRole, testEnv, runCli, type RoleProcess } from '../helpers/procs.js';
 import { freePort } from '../helpers/ports.js';
@@ -17,22 +18,7 @@ function envFor(extra: Record<string, string>): Record<string, string> {
   return env;
 }
 
-function tally(sink: TestSink, expected: Set<string>) {
-  const seen = new Map<string, number>();
-  for (const r of sink.received) {
-    const id = String(r.headers['x-postback-id']);
-    seen.set(id, (seen.get(id) ?? 0) + 1);
-  }
-  let lost = 0;
-  for (const id of expected) if (!seen.has(id)) lost++;
-  return { distinct: seen.size, duplicates: sink.received.length - seen.size, lost };
-}
 
-async function until(cond: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
-  return cond();
-}
 
 t.test('Redis Cluster: 4 shards over 3 masters, 2 ingest and 2 delivery processes, nothing lost', async (t) => {
   const cluster = await startCluster(3);

@@ -5,6 +5,7 @@
  */
 import t from 'tap';
 import { startSink, type TestSink } from '../helpers/sink.js';
+import { tally, until } from '../helpers/count.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 
 const REQUESTS = 40;
@@ -22,25 +23,7 @@ async function load(stack: Stack, sink: TestSink): Promise<Set<string>> {
   return expected;
 }
 
-function tally(sink: TestSink, expected: Set<string>): { distinct: number; duplicates: number; lost: number } {
-  const seen = new Map<string, number>();
-  for (const r of sink.received) {
-    const id = String(r.headers['x-postback-id']);
-    seen.set(id, (seen.get(id) ?? 0) + 1);
-  }
-  let lost = 0;
-  for (const id of expected) if (!seen.has(id)) lost++;
-  return { distinct: seen.size, duplicates: sink.received.length - seen.size, lost };
-}
 
-async function until(cond: () => boolean, timeoutMs: number): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (cond()) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return cond();
-}
 
 const FAST_RECLAIM = {
   DELIVERY_TIMEOUT_MS: '1000',

@@ -1,23 +1,10 @@
 /** Reading the delivery attempt log (`LOG_DIR/postback.log`) in tests. */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { AttemptLine } from '../../src/delivery/attempt-log.js';
 
-export interface LogLine {
-  id: string;
-  method: string | null;
-  url: string;
-  attempt: number;
-  requestTime: number;
-  deliveryTime: number | null;
-  responseTime: number | null;
-  latencyMs: number | null;
-  status: number | null;
-  body: string | null;
-  outcome: 'delivered' | 'retry' | 'dead' | 'expired';
-  error: string | null;
-  errorCode: string | null;
-  nextAttemptAt?: number;
-}
+/** A line of the attempt log as written (see src/delivery/attempt-log.ts). */
+export type LogLine = AttemptLine;
 
 export function attemptLines(logDir: string): LogLine[] {
   const file = join(logDir, 'postback.log');

@@ -12,6 +12,7 @@ import { decodeEntry, decodeTemplate } from '../../src/queue/codec.js';
 import { createRequestIdGenerator } from '../../src/queue/ids.js';
 import { startRedis } from '../helpers/redis.js';
 import { testConfig } from '../helpers/config.js';
+import { startIngest } from '../helpers/ingest.js';
 
 const SAMPLE = {
   endpoint: { method: 'GET', url: 'http://sample_domain_endpoint.com/data?key={key}&value={value}&foo={bar}' },
@@ -223,23 +224,7 @@ t.test('INGEST_TOKENS: 401 without the right bearer token, 202 with it', async (
   t.teardown(() => redisServer.destroy());
   const token = 'tok_0123456789abcdef';
   const config = testConfig({ REDIS_URL: redisServer.url, INGEST_TOKENS: `other_0123456789abcd,${token}` });
-  const redis = createRedis(config, 'ingest', 'test-auth');
-  redis.on('error', () => undefined);
-  await once(redis, 'ready');
-  const ingest = createIngestServer({
-    config,
-    redis,
-    enqueuer: new Enqueuer(redis, [shardKeys("auth", 0)], { lifetimeMs: 1000, maxQueue: 0, statsRetentionS: 60 }),
-    logger: pino({ level: 'silent' }),
-    nextId: createRequestIdGenerator(),
-  });
-  ingest.server.listen(0, '127.0.0.1');
-  await once(ingest.server, 'listening');
-  const port = (ingest.server.address() as { port: number }).port;
-  t.teardown(async () => {
-    await ingest.close();
-    redis.disconnect();
-  });
+  const port = await startIngest(t, config, [shardKeys('auth', 0)]);
   const body = JSON.stringify(SAMPLE);
   for (const auth of [undefined, 'Bearer wrong', `Basic ${token}`, `Bearer ${token}x`, 'Bearer ']) {
     const res = await call(port, 'POST', '/i', body, auth ? { authorization: auth } : {});
@@ -255,24 +240,8 @@ t.test('group commit: concurrent requests share script calls, each keeps its own
   const redisServer = await startRedis();
   t.teardown(() => redisServer.destroy());
   const config = testConfig({ REDIS_URL: redisServer.url });
-  const redis = createRedis(config, 'ingest', 'test-group');
-  redis.on('error', () => undefined);
-  await once(redis, 'ready');
   const keys = shardKeys('grp', 0);
-  const ingest = createIngestServer({
-    config,
-    redis,
-    enqueuer: new Enqueuer(redis, [keys], { lifetimeMs: 1000, maxQueue: 25, statsRetentionS: 60 }),
-    logger: pino({ level: 'silent' }),
-    nextId: createRequestIdGenerator(),
-  });
-  ingest.server.listen(0, '127.0.0.1');
-  await once(ingest.server, 'listening');
-  const port = (ingest.server.address() as { port: number }).port;
-  t.teardown(async () => {
-    await ingest.close();
-    redis.disconnect();
-  });
+  const port = await startIngest(t, config, [keys], 25);
   const check = redisServer.client();
   const calls = async () => Number(/cmdstat_evalsha:calls=(\d+)/.exec(await check.info('commandstats'))?.[1] ?? 0);
   const before = await calls();
