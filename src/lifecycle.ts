@@ -55,6 +55,14 @@ export function installShutdown(logger: Logger, timeoutMs: number, steps: Shutdo
   return { close: () => cwg.close() };
 }
 
+/**
+ * Tells a parent that started this role with an IPC channel (tests, the
+ * benchmark) which port a listener got: with port 0 the kernel picks one.
+ */
+export function announceListening(name: string, port: number): void {
+  process.send?.({ listening: name, port });
+}
+
 /** Tells PM2 (`wait_ready`) or the `start` supervisor that the role is up. */
 export function signalReady(): void {
   process.send?.('ready');

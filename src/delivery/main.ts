@@ -3,11 +3,12 @@
  * threads, the service loop, shutdown in order (stop reading, finish what
  * was read, acknowledge, close the pool, quit Redis, flush logs).
  */
+import { once } from 'node:events';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Piscina } from 'piscina';
 import { loadConfig } from '../config/index.js';
-import { installShutdown, signalReady } from '../lifecycle.js';
+import { announceListening, installShutdown, signalReady } from '../lifecycle.js';
 import { createAttemptLog, createLogger } from '../observability/logger.js';
 import { createRegistry, registerQueueGauges } from '../observability/metrics.js';
 import { createOpsServer } from '../observability/ops-server.js';
@@ -80,8 +81,14 @@ export async function runDelivery(): Promise<void> {
   ]);
 
   if (config.monitor.deliveryPort !== 0) {
-    ops.on('error', (err: Error) => logger.warn({ err: err.message, port: config.monitor.deliveryPort }, 'metrics port unavailable: running without /metrics'));
     ops.listen(config.monitor.deliveryPort, config.monitor.host);
+    try {
+      await once(ops, 'listening');
+      announceListening('delivery-metrics', (ops.address() as { port: number }).port);
+    } catch (err) {
+      // A second delivery process on the machine: it still delivers.
+      logger.warn({ err: (err as Error).message, port: config.monitor.deliveryPort }, 'metrics port unavailable: running without /metrics');
+    }
   }
   stats.start();
   await service.start();

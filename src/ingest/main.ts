@@ -4,7 +4,7 @@
  */
 import { once } from 'node:events';
 import { loadConfig } from '../config/index.js';
-import { installShutdown, signalReady } from '../lifecycle.js';
+import { announceListening, installShutdown, signalReady } from '../lifecycle.js';
 import { createLogger } from '../observability/logger.js';
 import { createRegistry } from '../observability/metrics.js';
 import { createRequestIdGenerator } from '../queue/ids.js';
@@ -44,6 +44,7 @@ export async function runIngest(): Promise<void> {
   await once(ingest.server, 'listening');
   const addr = ingest.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.ingest.port;
+  announceListening('ingest', port);
   if (redis.status !== 'ready') await once(redis, 'ready');
   logger.info({ host: config.ingest.host, port }, 'ingest listening');
   signalReady();

@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { loadConfig } from '../config/index.js';
-import { installShutdown, signalReady } from '../lifecycle.js';
+import { announceListening, installShutdown, signalReady } from '../lifecycle.js';
 import { createLogger } from '../observability/logger.js';
 import { createRegistry, registerQueueGauges } from '../observability/metrics.js';
 import { allShards } from '../queue/keys.js';
@@ -113,11 +113,12 @@ export async function runMonitor(): Promise<void> {
 
   server.listen(config.monitor.port, config.monitor.host);
   await once(server, 'listening');
+  announceListening('monitor', (server.address() as { port: number }).port);
   // Give Redis a moment so the first scrape is not a false alarm; a Redis
   // that is down does not keep the monitor from starting (it shows it).
   if (redis.status !== 'ready') {
     await Promise.race([once(redis, 'ready'), new Promise((resolve) => setTimeout(resolve, 3_000).unref())]);
   }
-  logger.info({ host: config.monitor.host, port: config.monitor.port }, 'monitor listening');
+  logger.info({ host: config.monitor.host, port: (server.address() as { port: number }).port }, 'monitor listening');
   signalReady();
 }

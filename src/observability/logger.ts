@@ -7,7 +7,7 @@
  * Both write through asynchronous SonicBoom destinations with a buffer;
  * `flushLogs()` must run before exit (the lifecycle does it).
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import pino, { type Logger, type DestinationStream } from 'pino';
 import type { Config } from '../config/index.js';
@@ -17,8 +17,16 @@ export type { Logger } from 'pino';
 type Boom = DestinationStream & { flushSync(): void; end(): void };
 const destinations: Boom[] = [];
 
+/**
+ * An asynchronous SonicBoom on a file opened here, synchronously: a
+ * destination left to open its file itself is "not ready" for a moment, and
+ * a process that exits in that moment (a port already in use, say) would
+ * die in pino's exit flush instead of saying why.
+ */
 function destination(opts: { fd?: number; dest?: string; minLength?: number; maxWrite?: number; contentMode?: 'buffer' }): Boom {
-  const d = pino.destination({ ...opts, sync: false, mkdir: true }) as unknown as Boom;
+  const { dest, ...rest } = opts;
+  const fd = dest === undefined ? (opts.fd as number) : openSync(dest, 'a');
+  const d = pino.destination({ ...rest, fd, sync: false }) as unknown as Boom;
   destinations.push(d);
   return d;
 }

@@ -9,7 +9,6 @@ import { startSink } from '../helpers/sink.js';
 import { tally, until } from '../helpers/count.js';
 import { startCluster, startSentinels } from '../helpers/topology.js';
 import { spawnRole, testEnv, runCli, type RoleProcess } from '../helpers/procs.js';
-import { freePort } from '../helpers/ports.js';
 import { post } from '../helpers/http.js';
 
 function envFor(extra: Record<string, string>): Record<string, string> {
@@ -26,10 +25,10 @@ t.test('Redis Cluster: 4 shards over 3 masters, 2 ingest and 2 delivery processe
   const sink = await startSink();
   t.teardown(() => sink.close());
   const env = envFor({ REDIS_CLUSTER_NODES: cluster.nodes, QUEUE_SHARDS: '4', DELIVERY_METRICS_PORT: '0' });
-  const ports = [await freePort(), await freePort()];
   const roles: RoleProcess[] = [];
   t.teardown(() => Promise.all(roles.map((r) => r.stop())));
-  for (const port of ports) roles.push(await spawnRole('ingest', { ...env, INGEST_PORT: String(port) }));
+  for (let i = 0; i < 2; i++) roles.push(await spawnRole('ingest', { ...env, INGEST_PORT: '0' }));
+  const ports = roles.map((r) => r.port('ingest'));
   for (let i = 0; i < 2; i++) roles.push(await spawnRole('delivery', env));
 
   const expected = new Set<string>();
@@ -68,9 +67,9 @@ t.test('Sentinel: a failover forced under load; ingest recovers, delivery resume
   t.teardown(() => group.stop());
   const sink = await startSink();
   t.teardown(() => sink.close());
-  const port = await freePort();
-  const env = envFor({ REDIS_SENTINELS: group.nodes, REDIS_SENTINEL_NAME: 'pbmaster', INGEST_PORT: String(port), DELIVERY_METRICS_PORT: '0' });
+  const env = envFor({ REDIS_SENTINELS: group.nodes, REDIS_SENTINEL_NAME: 'pbmaster', INGEST_PORT: '0', DELIVERY_METRICS_PORT: '0' });
   const ingest = await spawnRole('ingest', env);
+  const port = ingest.port('ingest');
   const delivery = await spawnRole('delivery', env);
   t.teardown(async () => {
     await ingest.stop();

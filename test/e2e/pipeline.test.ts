@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import { startRedis } from '../helpers/redis.js';
 import { startSink } from '../helpers/sink.js';
 import { spawnRole, testEnv } from '../helpers/procs.js';
-import { freePort } from '../helpers/ports.js';
 import { post } from '../helpers/http.js';
 
 const SAMPLES = new URL('../../../shared/samples/', import.meta.url);
@@ -28,15 +27,14 @@ t.test('ingest to delivery to sink', async (t) => {
   t.teardown(() => redis.destroy());
   const sink = await startSink();
   t.teardown(() => sink.close());
-  const port = await freePort();
-  const env = testEnv(redis.url, { INGEST_PORT: String(port), DELIVERY_WORKERS: '2' });
+  const env = testEnv(redis.url, { INGEST_PORT: '0', DELIVERY_WORKERS: '2' });
   const ingest = await spawnRole('ingest', env);
   const delivery = await spawnRole('delivery', env);
   t.teardown(async () => {
     await ingest.stop();
     await delivery.stop();
   });
-  const base = `http://127.0.0.1:${port}`;
+  const base = `http://127.0.0.1:${ingest.port('ingest')}`;
   const seen = () => sink.received.map((r) => (r.method === 'POST' ? `POST ${sink.origin}${r.url} ${r.body}` : `GET ${sink.origin}${r.url}`));
 
   t.test('the v1 sample on /ingest.php and on /i gives exactly the two expected requests', async (t) => {
@@ -125,14 +123,13 @@ t.test('with one worker and one connection, order is FIFO', async (t) => {
   t.teardown(() => redis.destroy());
   const sink = await startSink();
   t.teardown(() => sink.close());
-  const port = await freePort();
-  const env = testEnv(redis.url, { INGEST_PORT: String(port), DELIVERY_WORKERS: '1', DELIVERY_CONNECTIONS_PER_ORIGIN: '1' });
+  const env = testEnv(redis.url, { INGEST_PORT: '0', DELIVERY_WORKERS: '1', DELIVERY_CONNECTIONS_PER_ORIGIN: '1' });
   const ingest = await spawnRole('ingest', env);
   t.teardown(() => ingest.stop());
   // Queue everything first, then start delivery: the backlog is read in order.
   for (let r = 0; r < 5; r++) {
     const data = Array.from({ length: 100 }, (_, i) => ({ n: r * 100 + i }));
-    t.equal((await post(`http://127.0.0.1:${port}/i`, JSON.stringify({ endpoint: { method: 'GET', url: `${sink.origin}/?n={n}` }, data }))).status, 202);
+    t.equal((await post(`http://127.0.0.1:${ingest.port('ingest')}/i`, JSON.stringify({ endpoint: { method: 'GET', url: `${sink.origin}/?n={n}` }, data }))).status, 202);
   }
   const delivery = await spawnRole('delivery', env);
   t.teardown(() => delivery.stop());

@@ -69,9 +69,8 @@ t.test('no token, password or Authorization header in any log', async (t) => {
   const redis = await startRedis({ args: ['--requirepass', password] });
   t.teardown(() => redis.destroy());
   const token = 'ingest-token-5d8e1f0a9b7c';
-  const port = await freePort();
   const env = testEnv(`redis://:${password}@127.0.0.1:${redis.port}`, {
-    INGEST_PORT: String(port),
+    INGEST_PORT: '0',
     INGEST_TOKENS: token,
     SIGNING_SECRET: 'signing-secret-0a1b2c3d4e',
     DELIVERY_MAX_ATTEMPTS: '2',
@@ -81,7 +80,7 @@ t.test('no token, password or Authorization header in any log', async (t) => {
   const ingest = await spawnRole('ingest', env);
   const delivery = await spawnRole('delivery', env);
   const body = JSON.stringify({ endpoint: { method: 'GET', url: `${sink.origin}/fail?x={x}` }, data: [{ x: 1 }] });
-  const url = `http://127.0.0.1:${port}/i`;
+  const url = `http://127.0.0.1:${ingest.port('ingest')}/i`;
   t.equal((await post(url, body, { 'content-type': 'application/json', authorization: 'Bearer wrong-token-000000' })).status, 401);
   t.equal((await post(url, body, { 'content-type': 'application/json' })).status, 401);
   t.equal((await post(url, body, { 'content-type': 'application/json', authorization: `Bearer ${token}` })).status, 202);
@@ -122,15 +121,14 @@ t.test('REDIS_URL with a password over TLS (rediss://)', async (t) => {
 
   const sink = await startSink();
   t.teardown(() => sink.close());
-  const ingestPort = await freePort();
-  const env = testEnv(url, { INGEST_PORT: String(ingestPort), NODE_EXTRA_CA_CERTS: join(dir, 'cert.pem') });
+  const env = testEnv(url, { INGEST_PORT: '0', NODE_EXTRA_CA_CERTS: join(dir, 'cert.pem') });
   const ingest = await spawnRole('ingest', env);
   const delivery = await spawnRole('delivery', env);
   t.teardown(async () => {
     await ingest.stop();
     await delivery.stop();
   });
-  const res = await post(`http://127.0.0.1:${ingestPort}/i`, JSON.stringify({ endpoint: { method: 'GET', url: `${sink.origin}/tls?x={x}` }, data: [{ x: 1 }, { x: 2 }] }));
+  const res = await post(`http://127.0.0.1:${ingest.port('ingest')}/i`, JSON.stringify({ endpoint: { method: 'GET', url: `${sink.origin}/tls?x={x}` }, data: [{ x: 1 }, { x: 2 }] }));
   t.equal(res.status, 202);
   await sink.waitFor(2);
   t.same(sink.received.map((r) => r.url).sort(), ['/tls?x=1', '/tls?x=2']);

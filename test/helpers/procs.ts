@@ -14,6 +14,8 @@ export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 
 export interface RoleProcess {
   proc: ChildProcess;
+  /** The port a listener of the role got (announced over IPC; port 0 lets the kernel pick). */
+  port(name: string): number;
   output: () => string;
   /** Resolves with the exit code (or the signal name). */
   exited: Promise<number | string>;
@@ -39,6 +41,11 @@ export function testEnv(redisUrl: string, extra: Record<string, string> = {}): R
 export async function spawnRole(role: string, env: Record<string, string>, args: string[] = []): Promise<RoleProcess> {
   const proc = fork(CLI, [role, ...args], { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
   onExit(() => proc.kill('SIGKILL'));
+  const ports = new Map<string, number>();
+  proc.on('message', (m) => {
+    const msg = m as { listening?: string; port?: number };
+    if (typeof msg?.listening === 'string' && typeof msg.port === 'number') ports.set(msg.listening, msg.port);
+  });
   let out = '';
   proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr?.on('data', (d: Buffer) => (out += d.toString()));
@@ -60,6 +67,11 @@ export async function spawnRole(role: string, env: Record<string, string>, args:
   });
   return {
     proc,
+    port(name: string) {
+      const p = ports.get(name);
+      if (p === undefined) throw new Error(`${role} announced no "${name}" port`);
+      return p;
+    },
     output: () => out,
     exited,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {

@@ -4,7 +4,6 @@
  */
 import { startRedis, type TestRedis } from './redis.js';
 import { spawnRole, testEnv, type RoleProcess } from './procs.js';
-import { freePort } from './ports.js';
 import { post, type HttpResult } from './http.js';
 
 export interface Stack {
@@ -23,13 +22,20 @@ export async function startStack(
   opts: { deliveries?: number; ingest?: boolean; aof?: boolean } = {},
 ): Promise<Stack> {
   const redis = await startRedis({ aof: opts.aof ?? false });
-  const port = await freePort();
-  const env = testEnv(redis.url, { INGEST_PORT: String(port), DELIVERY_WORKERS: '0', ...extra });
+  // Port 0: the kernel picks, the role announces it (no race with other test files).
+  const env = testEnv(redis.url, { INGEST_PORT: '0', DELIVERY_WORKERS: '0', ...extra });
+  let ingest: RoleProcess | null = null;
+  try {
+    if (opts.ingest !== false) ingest = await spawnRole('ingest', env);
+  } catch (err) {
+    await redis.destroy();
+    throw err;
+  }
   const stack: Stack = {
     redis,
     env,
-    ingestUrl: `http://127.0.0.1:${port}`,
-    ingest: opts.ingest === false ? null : await spawnRole('ingest', env),
+    ingestUrl: ingest ? `http://127.0.0.1:${ingest.port('ingest')}` : '',
+    ingest,
     deliveries: [],
     async startDelivery(more = {}) {
       const d = await spawnRole('delivery', { ...env, ...more });
@@ -44,6 +50,11 @@ export async function startStack(
       await redis.destroy();
     },
   };
-  for (let i = 0; i < (opts.deliveries ?? 1); i++) await stack.startDelivery();
+  try {
+    for (let i = 0; i < (opts.deliveries ?? 1); i++) await stack.startDelivery();
+  } catch (err) {
+    await stack.stop();
+    throw err;
+  }
   return stack;
 }

@@ -12,7 +12,6 @@ import { join } from 'node:path';
 import { startSink } from '../helpers/sink.js';
 import { startStack } from '../helpers/stack.js';
 import { spawnRole } from '../helpers/procs.js';
-import { freePort } from '../helpers/ports.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = fileURLToPath(new URL('../../var/test-artifacts/', import.meta.url));
@@ -25,11 +24,11 @@ if (!existsSync(CHROMIUM)) {
     const { chromium } = await import('playwright-core');
     const sink = await startSink((r) => (r.url.startsWith('/bad') ? { status: 503 } : { status: 200 }));
     t.teardown(() => sink.close());
-    const monitorPort = await freePort();
-    const stack = await startStack({ MONITOR_PORT: String(monitorPort), DELIVERY_METRICS_PORT: '0', DELIVERY_BACKOFF_BASE_MS: '100' });
+    const stack = await startStack({ MONITOR_PORT: '0', DELIVERY_METRICS_PORT: '0', DELIVERY_BACKOFF_BASE_MS: '100' });
     t.teardown(() => stack.stop());
     const monitor = await spawnRole('monitor', stack.env);
     t.teardown(() => monitor.stop());
+    const monitorPort = monitor.port('monitor');
 
     let sending = true;
     const traffic = (async () => {

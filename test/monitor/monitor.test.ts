@@ -44,9 +44,9 @@ function frames(url: string, n: number, timeoutMs = 15_000): Promise<any[]> {
 t.test('metrics, health and the live feed', async (t) => {
   const sink = await startSink((r) => (r.url.startsWith('/bad') ? { status: 500 } : { status: 200 }));
   t.teardown(() => sink.close());
-  const [monitorPort, deliveryPort] = [await freePort(), await freePort()];
+  const deliveryPort = await freePort();
   const stack = await startStack({
-    MONITOR_PORT: String(monitorPort),
+    MONITOR_PORT: '0',
     DELIVERY_METRICS_PORT: String(deliveryPort),
     DELIVERY_BACKOFF_BASE_MS: '50',
     DELIVERY_MAX_ATTEMPTS: '2',
@@ -54,7 +54,7 @@ t.test('metrics, health and the live feed', async (t) => {
   t.teardown(() => stack.stop());
   const monitor = await spawnRole('monitor', stack.env);
   t.teardown(() => monitor.stop());
-  const mon = `http://127.0.0.1:${monitorPort}`;
+  const mon = `http://127.0.0.1:${monitor.port('monitor')}`;
   const del = `http://127.0.0.1:${deliveryPort}`;
 
   const live = frames(`${mon}/events`, 5);
