@@ -4,6 +4,7 @@
  * away and bring it back (empty, or from its AOF when `aof` is set).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { connect } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +23,27 @@ export interface TestRedis {
   start(): Promise<void>;
   /** Stops Redis and removes its files. */
   destroy(): Promise<void>;
+}
+
+/** process_id from INFO server of the Redis on a port (null: no answer; 0: it wants a password). */
+function serverPid(port: number): Promise<number | null> {
+  return new Promise((resolve) => {
+    const socket = connect({ port, host: '127.0.0.1' });
+    let reply = '';
+    const done = (pid: number | null) => {
+      socket.destroy();
+      resolve(pid);
+    };
+    socket.setTimeout(500, () => done(null));
+    socket.on('connect', () => socket.write('INFO server\r\n'));
+    socket.on('data', (d) => {
+      reply += d.toString();
+      const m = /process_id:(\d+)/.exec(reply);
+      if (m) done(Number(m[1]));
+      else if (reply.startsWith('-')) done(0); // NOAUTH: a password-protected server cannot tell
+    });
+    socket.on('error', () => done(null));
+  });
 }
 
 export async function startRedis(opts: { aof?: boolean; args?: string[] } = {}): Promise<TestRedis> {
@@ -50,9 +72,15 @@ export async function startRedis(opts: { aof?: boolean; args?: string[] } = {}):
     const until = Date.now() + 10_000;
     while (Date.now() < until) {
       if (p.exitCode !== null) throw new Error(`redis-server exited with ${p.exitCode} on port ${port}`);
-      if (await ping(port, 200)) return;
+      // The answer must come from this redis-server, not one another test
+      // started on the same port in the meantime.
+      if (await ping(port, 200)) {
+        const pid = await serverPid(port);
+        if (pid === p.pid || (pid === 0 && p.exitCode === null)) return;
+      }
       await new Promise((r) => setTimeout(r, 25));
     }
+    p.kill('SIGKILL');
     throw new Error(`redis-server did not start on port ${port}`);
   };
 
