@@ -74,6 +74,8 @@ interface Job {
   state: EntryState;
   /** Item index within the entry. */
   k: number;
+  /** The postback id, set when the job is sent (built once per postback). */
+  id?: string;
 }
 
 const BLOCK_MS = 1_000;
@@ -351,7 +353,8 @@ export class DeliveryService {
   private run(batch: Batch<Job>): void {
     const templates: BatchTemplate[] = [];
     const index = new Map<string, number>();
-    const items: BatchItem[] = batch.jobs.map(({ state: s, k }) => {
+    const items: BatchItem[] = batch.jobs.map((job) => {
+      const { state: s, k } = job;
       const e = s.entry;
       let ti = index.get(e.templateId);
       if (ti === undefined) {
@@ -359,7 +362,8 @@ export class DeliveryService {
         ti = templates.push([e.templateId, t.stored.method, t.stored.url]) - 1;
         index.set(e.templateId, ti);
       }
-      return [ti, postbackId(e.requestId, e.firstIndex + k), e.items[k] as DataObject];
+      job.id = postbackId(e.requestId, e.firstIndex + k);
+      return [ti, job.id, e.items[k] as DataObject];
     });
     this.batchesRunning++;
     const task: BatchTask = { templates, items };
@@ -398,7 +402,7 @@ export class DeliveryService {
   private record(job: Job, r: AttemptResult): void {
     const { state: s, k } = job;
     const e = s.entry;
-    const id = postbackId(e.requestId, e.firstIndex + k);
+    const id = job.id ?? postbackId(e.requestId, e.firstIndex + k);
     const attempt = e.attempts + 1;
     const now = Date.now();
     const decision = decide(
