@@ -12,6 +12,7 @@ import { decodeEntry, decodeTemplate } from '../../src/queue/codec.js';
 import { createRequestIdGenerator } from '../../src/queue/ids.js';
 import { startRedis } from '../helpers/redis.js';
 import { testConfig } from '../helpers/config.js';
+import { post } from '../helpers/http.js';
 import { startIngest } from '../helpers/ingest.js';
 
 const SAMPLE = {
@@ -29,25 +30,9 @@ interface Res {
   json: { error?: string; message?: string; id?: string; accepted?: number; requests?: unknown[] };
 }
 
+/** A request to the in-process server; JSON by default. */
 function call(port: number, method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<Res> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method, path, headers: { 'content-type': 'application/json', ...headers } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString();
-        let json = {};
-        try {
-          json = JSON.parse(text);
-        } catch {
-          // not JSON: the test will say so
-        }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text, json });
-      });
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
+  return post(`http://127.0.0.1:${port}${path}`, body ?? '', { 'content-type': 'application/json', ...headers }, method);
 }
 
 t.test('ingest HTTP contract against a real Redis', async (t) => {
