@@ -49,7 +49,9 @@ t.test('kill -9 of a delivery process under load loses nothing', async (t) => {
   const { distinct, duplicates, lost } = tally(sink, expected);
   t.comment(`kill -9: ${TOTAL} postbacks, ${distinct} delivered, lost ${lost}, duplicated ${duplicates}`);
   t.equal(lost, 0, 'lost: 0');
-  t.ok(duplicates <= 64, 'duplicates bounded by what was in flight at the kill');
+  // Sent again: the postbacks of every entry the victim held unacknowledged (in flight, finished
+  // in its last few ms, the finished part of entries in progress), at most 4 x DELIVERY_CONCURRENCY.
+  t.ok(duplicates <= 4 * 64, `duplicates (${duplicates}) bounded by what the killed process held`);
   const c = stack.redis.client();
   const end = Date.now() + 10_000;
   let count = '';
