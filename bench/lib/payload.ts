@@ -1,6 +1,6 @@
 /**
  * Request bodies, all from the v1 sample of the original assignment
- * (../shared/samples/sample-v1.json): the same endpoint and the same two
+ * (test/fixtures/requests/assignment-v1.json): the same endpoint and the same two
  * data objects, repeated to the item count asked for. For deliveries the
  * URL points at a sink origin under a phase tag, and each data object also
  * carries `ts` (µs since the epoch when the request was sent, or scheduled),

@@ -1,6 +1,6 @@
 /**
  * Every default in one object, named as in the environment variable table
- * of the README (and `../shared/DESIGN.md`). `parse.ts` turns the
+ * of the README. `parse.ts` turns the
  * environment into a typed {@link Config}; nothing else reads `process.env`.
  */
 import { availableParallelism } from 'node:os';

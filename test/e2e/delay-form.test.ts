@@ -3,12 +3,11 @@
  * real processes.
  */
 import t from 'tap';
-import { readFileSync } from 'node:fs';
 import { startSink } from '../helpers/sink.js';
 import { startStack } from '../helpers/stack.js';
 import { post } from '../helpers/http.js';
+import { formCase } from '../helpers/fixtures.js';
 
-const SAMPLES = new URL('../../../shared/samples/', import.meta.url);
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 
 t.test('the original clients\' form request gives the same postbacks as its JSON twin', async (t) => {
@@ -16,20 +15,14 @@ t.test('the original clients\' form request gives the same postbacks as its JSON
   t.teardown(() => sink.close());
   const stack = await startStack();
   t.teardown(() => stack.stop());
-  const form = readFileSync(new URL('sample-v1-form.txt', SAMPLES), 'utf8')
-    .trim()
-    .replaceAll(encodeURIComponent('http://sample_domain_endpoint.com'), encodeURIComponent(sink.origin));
-  const expected = readFileSync(new URL('sample-v1-form.expected', SAMPLES), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => l.replace('http://sample_domain_endpoint.com', ''));
+  const { body: form, expected } = formCase('assignment-v1', sink.origin);
   for (const path of ['/ingest.php', '/i']) {
     sink.received.length = 0;
     const res = await post(`${stack.ingestUrl}${path}`, form, FORM);
     t.equal(res.status, 202, path);
     t.equal(res.json.accepted, 2);
     await sink.waitFor(2);
-    t.same(sink.received.map((r) => `${r.method} ${r.url}`).sort(), [...expected].sort(), path);
+    t.same(sink.received.map((r) => `${r.method} ${sink.origin}${r.url}`).sort(), [...expected].sort(), path);
   }
   const bad = await post(`${stack.ingestUrl}/i`, `${form}&data[5][key]=x`, FORM);
   t.equal(bad.status, 400);
@@ -78,8 +71,7 @@ t.test('a delivery process restarted during the wait still delivers on time; del
   t.equal((await stack.send({ endpoint: { method: 'GET', url: `${sink.origin}/r?n={n}`, delay_ms: 3000 }, data: [{ n: 1 }, { n: 2 }] })).status, 202);
   t.equal(await stack.deliveries[0]!.stop('SIGTERM'), 0, 'delivery stopped while the postbacks wait');
   await stack.redis.stop(); // kill -9 of Redis: the delayed set comes back from the AOF
-  await stack.redis.start();
-  await new Promise((r) => setTimeout(r, 500));
+  await stack.redis.start(); // resolves once it answers PING, its AOF loaded
   await stack.startDelivery();
   await sink.waitFor(2, 15_000);
   for (const r of sink.received) {

@@ -3,24 +3,13 @@
  * `dist/cli.js delivery` against a real redis-server and a real sink.
  */
 import t from 'tap';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startRedis } from '../helpers/redis.js';
 import { startSink } from '../helpers/sink.js';
 import { spawnRole, testEnv } from '../helpers/procs.js';
 import { post } from '../helpers/http.js';
-
-const SAMPLES = new URL('../../../shared/samples/', import.meta.url);
-const SAMPLE_HOST = 'http://sample_domain_endpoint.com';
-
-function sample(name: string, origin: string): { body: string; expected: string[] } {
-  const body = readFileSync(new URL(name, SAMPLES), 'utf8').replaceAll(SAMPLE_HOST, origin);
-  const expected = readFileSync(new URL(name.replace(/\.json$/, '.expected'), SAMPLES), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => l.replaceAll(SAMPLE_HOST, origin));
-  return { body, expected };
-}
+import { requestCase, requestCases } from '../helpers/fixtures.js';
 
 t.test('ingest to delivery to sink', async (t) => {
   const redis = await startRedis();
@@ -38,7 +27,7 @@ t.test('ingest to delivery to sink', async (t) => {
   const seen = () => sink.received.map((r) => (r.method === 'POST' ? `POST ${sink.origin}${r.url} ${r.body}` : `GET ${sink.origin}${r.url}`));
 
   t.test('the v1 sample on /ingest.php and on /i gives exactly the two expected requests', async (t) => {
-    const { body, expected } = sample('sample-v1.json', sink.origin);
+    const { body, expected } = requestCase('assignment-v1', sink.origin);
     for (const path of ['/ingest.php', '/i']) {
       sink.received.length = 0;
       const res = await post(base + path, body);
@@ -56,10 +45,9 @@ t.test('ingest to delivery to sink', async (t) => {
     }
   });
 
-  t.test('every JSON sample gives its expected requests', async (t) => {
-    for (const f of readdirSync(SAMPLES).filter((n) => n.endsWith('.json'))) {
+  t.test('every request case gives its expected requests', async (t) => {
+    for (const { name: f, body, expected } of requestCases(sink.origin)) {
       sink.received.length = 0;
-      const { body, expected } = sample(f, sink.origin);
       t.equal((await post(`${base}/i`, body)).status, 202, f);
       await sink.waitFor(expected.length);
       await new Promise((r) => setTimeout(r, 100));
@@ -69,7 +57,7 @@ t.test('ingest to delivery to sink', async (t) => {
 
   t.test('POST carries the data object as JSON', async (t) => {
     sink.received.length = 0;
-    const { body } = sample('post.json', sink.origin);
+    const { body } = requestCase('post-body', sink.origin);
     await post(`${base}/i`, body);
     await sink.waitFor(2);
     for (const r of sink.received) {
@@ -99,9 +87,7 @@ t.test('ingest to delivery to sink', async (t) => {
   t.test('the delivery log holds one line per attempt with every field', async (t) => {
     await delivery.stop();
     const lines = readFileSync(join(env.LOG_DIR!, 'postback.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    const sampleItems = readdirSync(SAMPLES)
-      .filter((n) => n.endsWith('.json'))
-      .reduce((sum, f) => sum + sample(f, '').expected.length, 0);
+    const sampleItems = requestCases().reduce((sum, c) => sum + c.expected.length, 0);
     const expectedAttempts = 2 * 2 + sampleItems + 2 + 1000;
     t.equal(lines.length, expectedAttempts);
     for (const field of ['id', 'method', 'url', 'attempt', 'requestTime', 'deliveryTime', 'responseTime', 'latencyMs', 'status', 'body', 'outcome', 'error']) {

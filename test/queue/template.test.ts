@@ -1,9 +1,7 @@
 import t from 'tap';
-import { readFileSync, readdirSync } from 'node:fs';
 import { parseTemplate, render, requestPath, splitPlaceholders, encodeDefault, type CompiledTemplate } from '../../src/queue/template.js';
 import type { DataObject, Method } from '../../src/queue/codec.js';
-
-const SAMPLES = new URL('../../../shared/samples/', import.meta.url);
+import { requestCases } from '../helpers/fixtures.js';
 
 function compile(url: string, method: Method = 'GET'): CompiledTemplate {
   const r = parseTemplate(method, url);
@@ -11,22 +9,18 @@ function compile(url: string, method: Method = 'GET'): CompiledTemplate {
   return r.template;
 }
 
-t.test('every JSON sample renders exactly its .expected lines', async (t) => {
-  const files = readdirSync(SAMPLES).filter((f) => f.endsWith('.json'));
-  t.ok(files.length >= 5, 'samples found');
-  for (const f of files) {
-    const req = JSON.parse(readFileSync(new URL(f, SAMPLES), 'utf8')) as {
-      endpoint: { method: string; url: string };
-      data: DataObject[];
-    };
-    const expected = readFileSync(new URL(f.replace(/\.json$/, '.expected'), SAMPLES), 'utf8').trim().split('\n');
+t.test('every request case renders exactly its expected requests', async (t) => {
+  const cases = requestCases();
+  t.ok(cases.length >= 7, 'cases found');
+  for (const c of cases) {
+    const req = JSON.parse(c.body) as { endpoint: { method: string; url: string }; data: DataObject[] };
     const method = req.endpoint.method.toUpperCase() as Method;
     const tpl = compile(req.endpoint.url, method);
     const lines = req.data.map((d) => {
       const url = render(tpl, d, encodeDefault(''));
       return method === 'POST' ? `POST ${url} ${JSON.stringify(d)}` : `GET ${url}`;
     });
-    t.same(lines, expected, f);
+    t.same(lines, c.expected, c.name);
   }
 });
 
