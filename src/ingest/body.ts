@@ -2,7 +2,9 @@
  * Pure: content type and raw body bytes in, a plain decoded value out, or a
  * coded error (415 unknown type, 400 invalid UTF-8 or JSON). JSON is read
  * as UTF-8 whatever the charset parameter says (RFC 8259); a missing
- * Content-Type is read as JSON. Forms are decoded by form.ts.
+ * Content-Type is read as JSON, and so is a "form" whose first non-blank
+ * byte is `{` (curl -d sends JSON as a form unless told otherwise). Forms
+ * are decoded by form.ts.
  */
 import { isUtf8 } from 'node:buffer';
 import { PostbackError } from '../errors.js';
@@ -17,6 +19,20 @@ export function bodyKind(contentType: string | undefined): BodyKind | null {
   if (type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'))) return 'json';
   if (type === 'application/x-www-form-urlencoded') return 'form';
   return null;
+}
+
+/**
+ * A body sent as a form that is really JSON: its first byte past blanks
+ * (and a UTF-8 byte order mark) is `{`. A form cannot start with `{`
+ * meaningfully, so the JSON reading is the only useful one.
+ */
+export function looksLikeJson(body: Buffer): boolean {
+  let i = body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf ? 3 : 0;
+  for (; i < body.length; i++) {
+    const b = body[i] as number;
+    if (b !== 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d) return b === 0x7b;
+  }
+  return false;
 }
 
 /** The body as text; a UTF-8 byte order mark is dropped. */

@@ -83,7 +83,13 @@ function toValue(path: string, node: Node, maxItems: number): unknown {
   return obj;
 }
 
+/** For a body that is neither: what a request looks like, both ways. */
+const NEITHER =
+  'the body is neither JSON nor a form: send a JSON object {"endpoint":{"method":"GET","url":"..."},"data":[{...}]} ' +
+  '(Content-Type: application/json), or a form endpoint[method]=GET&endpoint[url]=...&data[0][name]=value';
+
 export function decodeForm(text: string, maxItems: number): unknown {
+  if (/[^&\s]/.test(text) && !text.includes('=')) throw bad(NEITHER);
   const root: Node = new Map();
   let pairs = 0;
   for (const pair of text.split('&')) {
@@ -118,6 +124,7 @@ export function decodeForm(text: string, maxItems: number): unknown {
     node.set(last, value);
   }
   if (pairs === 0) throw bad('the form is empty: send endpoint[method], endpoint[url] and data[0][name]=value');
+  if (!root.has('endpoint') && !root.has('data')) throw bad(NEITHER);
   const out: Record<string, unknown> = {};
   for (const [k, v] of root) out[k] = typeof v === 'string' ? v : toValue(k, v, maxItems);
   return out;

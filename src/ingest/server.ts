@@ -14,7 +14,7 @@ import type { Logger } from '../observability/logger.js';
 import { createSigner } from '../queue/signature.js';
 import { encodeDefault } from '../queue/template.js';
 import { USER_AGENT } from '../version.js';
-import { bodyKind, decodeJson, decodeText, unsupportedType } from './body.js';
+import { bodyKind, decodeJson, decodeText, looksLikeJson, unsupportedType } from './body.js';
 import { decodeForm } from './form.js';
 import { readBody } from './body-reader.js';
 import { createTokenCheck } from './auth.js';
@@ -127,7 +127,7 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
     try {
       const kind = bodyKind(req.headers['content-type']);
       if (kind === null) throw unsupportedType(req.headers['content-type'] ?? '');
-      const value = kind === 'json' ? decodeJson(body) : decodeForm(decodeText(body), limits.maxItems);
+      const value = kind === 'json' || looksLikeJson(body) ? decodeJson(body) : decodeForm(decodeText(body), limits.maxItems);
       parsed = validateIngest(value, limits);
     } catch (err) {
       fail(res, err, route);

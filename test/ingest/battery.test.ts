@@ -355,8 +355,12 @@ add('empty', 'empty data', JSON.stringify({ ...SAMPLE, data: [] }), INVALID);
 
 // 9. HTTP-level refusals with an otherwise valid body: media type, method, path.
 const validText = JSON.stringify(SAMPLE);
-// A JSON text sent as a form is a form whose keys mean nothing: 400, not 415.
-add('media-type', 'JSON text as a form', validText, INVALID, { headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+// A JSON text sent as a form is read as JSON and validated as JSON (the
+// valid one is queued: server.test.ts); a text that is neither gets 400 bad_form.
+const FORM_TYPE = { 'content-type': 'application/x-www-form-urlencoded' };
+add('media-type', 'invalid JSON request as a form', JSON.stringify({ ...SAMPLE, data: [] }), INVALID, { headers: FORM_TYPE });
+add('media-type', 'broken JSON as a form', `${validText.slice(0, -1)}`, BAD_JSON, { headers: FORM_TYPE });
+add('media-type', 'plain text as a form', 'postback please', { status: [400], errors: ['bad_form'] }, { headers: FORM_TYPE });
 for (const ct of ['text/plain', 'text/json', 'application/jsonx', 'multipart/form-data; boundary=x', 'application/xml', 'json', 'application', '*/*', 'application/json-seq', 'image/png']) {
   add('media-type', ct, validText, { status: [415], errors: ['unsupported_media_type'] }, { headers: { 'content-type': ct } });
 }

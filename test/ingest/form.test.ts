@@ -64,6 +64,9 @@ t.test('a generated battery of malformed forms: each a 400 naming the key', asyn
   const cases: [string, RegExp][] = [
     ['', /form is empty/],
     ['&&&', /form is empty/],
+    ['hello', /neither JSON nor a form: send a JSON object .* or a form endpoint\[method\]=GET/],
+    ['[1,2]', /neither JSON nor a form/],
+    ['key=value&other=1', /neither JSON nor a form/],
     [`${ok}&data[x][`, /never closed/],
     [`${ok}&data[0][k`, /never closed/],
     [`${ok}&data]0[=1`, /"\]" without "\["/],

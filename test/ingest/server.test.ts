@@ -109,6 +109,9 @@ t.test('ingest HTTP contract against a real Redis', async (t) => {
       ['POST', '/i', JSON.stringify(SAMPLE), { 'content-type': 'text/plain' }, 415, 'unsupported_media_type'],
       ['POST', '/i', JSON.stringify(SAMPLE), { 'content-type': 'application/xml' }, 415, 'unsupported_media_type'],
       ['POST', '/i', 'endpoint[method]=GET&data[x][', { 'content-type': 'application/x-www-form-urlencoded' }, 400, 'bad_form'],
+      ['POST', '/i', 'hello', { 'content-type': 'application/x-www-form-urlencoded' }, 400, 'bad_form'],
+      ['POST', '/i', ' {"endpoint":', { 'content-type': 'application/x-www-form-urlencoded' }, 400, 'bad_json'],
+      ['POST', '/i', '{"endpoint":{"method":"GET"},"data":[{}]}', { 'content-type': 'application/x-www-form-urlencoded' }, 400, 'invalid_request'],
     ];
     const before = await check.xlen(keys.stream);
     for (const [method, path, body, headers, status, error] of cases) {
@@ -133,6 +136,19 @@ t.test('ingest HTTP contract against a real Redis', async (t) => {
     });
     t.equal(res, 202);
     t.equal((await call(port, 'POST', '/i', JSON.stringify(SAMPLE), { 'content-type': 'application/json; charset=latin1' })).status, 202);
+  });
+
+  t.test('JSON sent as a form (curl -d without -H) is read as JSON', async (t) => {
+    const form = { 'content-type': 'application/x-www-form-urlencoded' };
+    const before = await check.xlen(keys.stream);
+    for (const body of [JSON.stringify(SAMPLE), `\r\n  ${JSON.stringify(SAMPLE, null, 2)}`, `\ufeff${JSON.stringify(SAMPLE)}`]) {
+      const res = await call(port, 'POST', '/i', body, form);
+      t.equal(res.status, 202, JSON.stringify(body.slice(0, 12)));
+      t.equal(res.json.accepted, 2);
+    }
+    t.equal(await check.xlen(keys.stream), before + 3, 'each queued once');
+    const preview = await call(port, 'POST', '/preview', JSON.stringify(SAMPLE), form);
+    t.equal(preview.status, 200, '/preview reads it the same way');
   });
 
   t.test('a body that grows past the limit without Content-Length gets 413', async (t) => {
