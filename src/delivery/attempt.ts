@@ -5,7 +5,7 @@
  * and `code` would be lost over postMessage): every attempt ends as an
  * {@link AttemptResult}.
  */
-import type { DataObject, Method } from '../queue/codec.js';
+import type { DataObject, Method } from '../postback/data.js';
 
 /** `[template id, method, URL template]` */
 export type BatchTemplate = [string, Method, string];

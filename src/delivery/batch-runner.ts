@@ -5,9 +5,9 @@
  * its own when DELIVERY_WORKERS is 0. It imports only pure modules and
  * undici, never the pool or Redis.
  */
-import { outgoingRequest } from '../queue/outgoing.js';
-import { createSigner, type Signer } from '../queue/signature.js';
-import { parseTemplate, requestPath, type CompiledTemplate } from '../queue/template.js';
+import { outgoingRequest } from '../postback/outgoing.js';
+import { createSigner, type Signer } from '../postback/signature.js';
+import { parseTemplate, requestPath, type CompiledTemplate } from '../postback/template.js';
 import { noResponse, type AttemptResult, type BatchTask, type WorkerSettings } from './attempt.js';
 import { HttpClient, type Deadline } from './http-client.js';
 

@@ -15,7 +15,7 @@ import { createOpsServer } from '../observability/ops-server.js';
 import { StatsRecorder } from '../observability/stats.js';
 import { allShards } from '../queue/keys.js';
 import { closeRedis, createRedis } from '../queue/redis.js';
-import { encodeDefault } from '../queue/template.js';
+import { encodeDefault } from '../postback/template.js';
 import { USER_AGENT } from '../version.js';
 import type { AttemptResult, BatchTask, WorkerSettings } from './attempt.js';
 import { BatchRunner } from './batch-runner.js';

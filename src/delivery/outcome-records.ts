@@ -5,8 +5,9 @@
  * `dlq replay` can send it again), or at shutdown the part of the entry not
  * yet started, handed back.
  */
-import { encodeDeadLetter, encodeEntry, type DataObject, type Entry } from '../queue/codec.js';
-import { postbackId } from '../queue/ids.js';
+import type { DataObject } from '../postback/data.js';
+import { encodeDeadLetter, encodeEntry, type Entry } from '../queue/codec.js';
+import { postbackId } from '../postback/ids.js';
 import type { AttemptResult } from './attempt.js';
 import type { KnownTemplate } from './templates.js';
 

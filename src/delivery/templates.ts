@@ -8,7 +8,7 @@
 import type { RedisClient } from '../queue/redis.js';
 import { decodeTemplate, type StoredTemplate } from '../queue/codec.js';
 import { templateKey, type ShardKeys } from '../queue/keys.js';
-import { parseTemplate, type CompiledTemplate } from '../queue/template.js';
+import { parseTemplate, type CompiledTemplate } from '../postback/template.js';
 
 export interface KnownTemplate {
   stored: StoredTemplate;

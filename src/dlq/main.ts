@@ -12,7 +12,7 @@ import { loadConfig, type Config } from '../config/index.js';
 import { decodeDeadLetter, encodeEntry, encodeTemplate, type DeadLetter } from '../queue/codec.js';
 import { allShards, templateKey, type ShardKeys } from '../queue/keys.js';
 import { createRedis } from '../queue/redis.js';
-import { templateId } from '../queue/template.js';
+import { templateId } from '../postback/template.js';
 
 interface Stored {
   keys: ShardKeys;

@@ -18,7 +18,7 @@ import { encodeEntry, encodeTemplate, MAX_ITEMS_PER_ENTRY } from '../queue/codec
 import { statsKey, templateKey, type ShardKeys } from '../queue/keys.js';
 import type { RedisClient } from '../queue/redis.js';
 import { ENQUEUE_NEED_TEMPLATE, ENQUEUE_QUEUE_FULL } from '../queue/scripts.js';
-import type { CompiledTemplate } from '../queue/template.js';
+import type { CompiledTemplate } from '../postback/template.js';
 import type { IngestRequest } from './parse-request.js';
 
 const DAY_MS = 86_400_000;

@@ -7,7 +7,7 @@ import { loadConfig } from '../config/index.js';
 import { announceListening, installShutdown, signalReady } from '../lifecycle.js';
 import { createLogger } from '../observability/logger.js';
 import { createRegistry } from '../observability/metrics.js';
-import { createRequestIdGenerator } from '../queue/ids.js';
+import { createRequestIdGenerator } from '../postback/ids.js';
 import { allShards } from '../queue/keys.js';
 import { closeRedis, createRedis } from '../queue/redis.js';
 import { Enqueuer } from './enqueue.js';

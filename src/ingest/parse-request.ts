@@ -4,8 +4,8 @@
  * reads: limits come in as a plain object.
  */
 import { PostbackError } from '../errors.js';
-import type { DataObject, Method } from '../queue/codec.js';
-import { parseTemplate, render, type CompiledTemplate } from '../queue/template.js';
+import type { DataObject, Method } from '../postback/data.js';
+import { parseTemplate, render, type CompiledTemplate } from '../postback/template.js';
 
 export interface IngestLimits {
   maxItems: number;

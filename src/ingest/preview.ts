@@ -2,9 +2,9 @@
  * Pure: what `POST /preview` answers, the exact requests delivery would make
  * now for a validated ingest request, with the ids they would carry.
  */
-import { postbackId } from '../queue/ids.js';
-import { outgoingRequest, type OutgoingRequest } from '../queue/outgoing.js';
-import type { Signer } from '../queue/signature.js';
+import { postbackId } from '../postback/ids.js';
+import { outgoingRequest, type OutgoingRequest } from '../postback/outgoing.js';
+import type { Signer } from '../postback/signature.js';
 import type { IngestRequest } from './parse-request.js';
 
 export interface PreviewRequest extends OutgoingRequest {

@@ -9,6 +9,7 @@
  * A retry is an entry holding one item whose `attempts` is above zero.
  */
 import { Packr } from 'msgpackr';
+import type { DataObject, Method } from '../postback/data.js';
 
 const packr = new Packr({ useRecords: false, moreTypes: false, int64AsType: 'number' });
 
@@ -17,10 +18,6 @@ export const MAX_ITEMS_PER_ENTRY = 64;
 
 const ENTRY_V1 = 1;
 const TEMPLATE_V1 = 1;
-
-export type DataValue = string | number | boolean | null;
-export type DataObject = Record<string, DataValue>;
-export type Method = 'GET' | 'POST';
 
 /** What the last failed attempt returned, carried by retries for the dead letter. */
 export interface LastAttempt {

@@ -8,7 +8,7 @@
  */
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Config } from '../config/index.js';
-import { privatePassword } from './private-password.js';
+import { privatePassword } from '../start/private-password.js';
 import { defineScripts } from './scripts.js';
 
 /** A standalone/Sentinel client or a Cluster client: the commands we use work on both. */

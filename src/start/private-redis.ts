@@ -13,7 +13,7 @@ import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { Config } from '../config/index.js';
 import type { Logger } from '../observability/logger.js';
-import { privatePassword } from '../queue/private-password.js';
+import { privatePassword } from './private-password.js';
 
 export interface PrivateRedis {
   url: string;

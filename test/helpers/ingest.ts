@@ -6,7 +6,7 @@ import { createIngestServer } from '../../src/ingest/server.js';
 import { Enqueuer } from '../../src/ingest/enqueue.js';
 import { createRedis } from '../../src/queue/redis.js';
 import type { ShardKeys } from '../../src/queue/keys.js';
-import { createRequestIdGenerator } from '../../src/queue/ids.js';
+import { createRequestIdGenerator } from '../../src/postback/ids.js';
 import type { Config } from '../../src/config/defaults.js';
 
 /** Starts it on 127.0.0.1:0; closed at the test's teardown. Resolves with the port. */

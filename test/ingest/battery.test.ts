@@ -15,7 +15,7 @@ import { createIngestServer } from '../../src/ingest/server.js';
 import { Enqueuer } from '../../src/ingest/enqueue.js';
 import { createRedis } from '../../src/queue/redis.js';
 import { shardKeys } from '../../src/queue/keys.js';
-import { createRequestIdGenerator } from '../../src/queue/ids.js';
+import { createRequestIdGenerator } from '../../src/postback/ids.js';
 import { startRedis } from '../helpers/redis.js';
 import { testConfig } from '../helpers/config.js';
 

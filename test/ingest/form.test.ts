@@ -1,7 +1,7 @@
 import t from 'tap';
 import { decodeForm, splitKey } from '../../src/ingest/form.js';
 import { validateIngest, type IngestLimits } from '../../src/ingest/parse-request.js';
-import { render } from '../../src/queue/template.js';
+import { render } from '../../src/postback/template.js';
 import { formCase, requestCase, requestCases } from '../helpers/fixtures.js';
 
 const limits: IngestLimits = { maxItems: 100, maxUrlBytes: 8192, maxRenderedUrlBytes: 16384, encodedDefault: '', maxDelayMs: 60_000, defaultDelayMs: 0 };

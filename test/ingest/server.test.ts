@@ -9,7 +9,7 @@ import { Enqueuer } from '../../src/ingest/enqueue.js';
 import { createRedis } from '../../src/queue/redis.js';
 import { shardKeys, templateKey } from '../../src/queue/keys.js';
 import { decodeEntry, decodeTemplate } from '../../src/queue/codec.js';
-import { createRequestIdGenerator } from '../../src/queue/ids.js';
+import { createRequestIdGenerator } from '../../src/postback/ids.js';
 import { startRedis } from '../helpers/redis.js';
 import { testConfig } from '../helpers/config.js';
 import { post } from '../helpers/http.js';

@@ -11,7 +11,7 @@
  * a URL when the origin holds no placeholder.
  */
 import { createHash } from 'node:crypto';
-import type { DataObject, Method } from './codec.js';
+import type { DataObject, Method } from './data.js';
 
 export interface CompiledTemplate {
   /** Content address, see {@link templateId}. */

@@ -1,6 +1,6 @@
 import t from 'tap';
-import { parseTemplate, render, requestPath, splitPlaceholders, encodeDefault, type CompiledTemplate } from '../../src/queue/template.js';
-import type { DataObject, Method } from '../../src/queue/codec.js';
+import { parseTemplate, render, requestPath, splitPlaceholders, encodeDefault, type CompiledTemplate } from '../../src/postback/template.js';
+import type { DataObject, Method } from '../../src/postback/data.js';
 import { requestCases } from '../helpers/fixtures.js';
 
 function compile(url: string, method: Method = 'GET'): CompiledTemplate {

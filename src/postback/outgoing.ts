@@ -3,7 +3,7 @@
  * (which sends it) and ingest's `/preview` (which shows it), so the two can
  * never disagree.
  */
-import type { DataObject } from './codec.js';
+import type { DataObject } from './data.js';
 import type { Signer } from './signature.js';
 import { render, type CompiledTemplate } from './template.js';
 
