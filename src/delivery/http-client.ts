@@ -8,11 +8,10 @@
  * Measured on 2 cores, a Pool per origin fed a path reached about 12k
  * requests/s to a local sink, an Agent fed string URLs 0.62x of that.
  */
-import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
-import { isIP } from 'node:net';
 import { Pool, type Dispatcher } from 'undici';
-import { createAddressPolicy, type AddressPolicy } from './address-policy.js';
+import type { ErrorCode } from '../errors.js';
 import type { AttemptResult, WorkerSettings } from './attempt.js';
+import { createConnectGuard, type ConnectGuard } from './connect-guard.js';
 
 const IDLE_POOL_MS = 60_000;
 const MAX_POOLS = 10_000;
@@ -26,35 +25,6 @@ interface PoolEntry {
   blocked: string | null;
 }
 
-type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
-
-function blockedError(host: string, address: string): NodeJS.ErrnoException {
-  const err: NodeJS.ErrnoException = new Error(
-    `refused to connect to ${address}${host !== address ? ` (${host})` : ''}: a loopback, private, link-local or reserved address (DELIVERY_ALLOW_PRIVATE, DELIVERY_ALLOWED_CIDRS)`,
-  );
-  err.code = 'PB_ERR_BLOCKED_ADDRESS';
-  return err;
-}
-
-/**
- * A DNS lookup for the connector that drops the addresses the policy
- * refuses and fails when none is left: the check is on the address the
- * socket will actually connect to, so DNS rebinding cannot get around it.
- */
-function guardedLookup(policy: AddressPolicy) {
-  return (hostname: string, options: LookupOptions, callback: LookupCallback): void => {
-    dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
-      if (err) return callback(err, '');
-      const list = addresses as LookupAddress[];
-      const allowed = list.filter((a) => policy(a.address));
-      if (allowed.length === 0) return callback(blockedError(hostname, list[0]?.address ?? hostname), '');
-      if (options.all) return callback(null, allowed);
-      const first = allowed[0] as LookupAddress;
-      return callback(null, first.address, first.family);
-    });
-  };
-}
-
 export interface SendRequest {
   origin: string;
   path: string;
@@ -65,7 +35,7 @@ export interface SendRequest {
 }
 
 /** Maps an error thrown by undici (or the deadline) to a PB_ERR_* code. */
-export function errorCodeOf(err: unknown, aborted: boolean): { code: string; message: string } {
+export function errorCodeOf(err: unknown, aborted: boolean): { code: ErrorCode; message: string } {
   const e = err as { code?: string; name?: string; message?: string };
   const message = e?.message ?? String(err);
   if (aborted || e?.name === 'AbortError') return { code: 'PB_ERR_DELIVERY_TIMEOUT', message: 'attempt timed out' };
@@ -99,12 +69,10 @@ export class HttpClient {
   private readonly pools = new Map<string, PoolEntry>();
   private readonly sweeper: NodeJS.Timeout;
   private readonly decoder = new TextDecoder('utf-8', { fatal: false });
-  private readonly policy: AddressPolicy;
-  private readonly lookup: ReturnType<typeof guardedLookup> | undefined;
+  private readonly guard: ConnectGuard;
 
   constructor(private readonly settings: WorkerSettings) {
-    this.policy = createAddressPolicy({ allowPrivate: settings.allowPrivate, allowedCidrs: settings.allowedCidrs });
-    this.lookup = settings.allowPrivate ? undefined : guardedLookup(this.policy);
+    this.guard = createConnectGuard({ allowPrivate: settings.allowPrivate, allowedCidrs: settings.allowedCidrs });
     this.sweeper = setInterval(() => this.sweep(Date.now()), IDLE_POOL_MS / 2);
     this.sweeper.unref();
   }
@@ -113,11 +81,9 @@ export class HttpClient {
     let entry = this.pools.get(origin);
     if (entry === undefined) {
       if (this.pools.size >= MAX_POOLS) this.sweep(now + IDLE_POOL_MS);
-      // IP literals never reach the lookup: check them here, once per origin.
-      const host = new URL(origin).hostname.replace(/^\[|\]$/g, '');
-      const blocked = isIP(host) !== 0 && !this.policy(host) ? blockedError(host, host).message : null;
+      const lookup = this.guard.lookup;
       entry = {
-        blocked,
+        blocked: this.guard.refusal(origin),
         pool: new Pool(origin, {
           connections: this.settings.connectionsPerOrigin,
           pipelining: 1,
@@ -125,7 +91,7 @@ export class HttpClient {
           bodyTimeout: this.settings.timeoutMs,
           connectTimeout: Math.min(this.settings.timeoutMs, 10_000),
           keepAliveTimeout: 4_000,
-          ...(this.lookup ? { connect: { lookup: this.lookup } } : {}),
+          ...(lookup ? { connect: { lookup } } : {}),
         }),
         lastUsed: now,
       };
