@@ -1,15 +1,22 @@
 /**
  * One registry of stable error codes (fastify `FST_ERR_*`, undici
- * `UND_ERR_*`). Callers match on `code`, never on messages. Each code
- * carries the HTTP status and public `error` string ingest answers with,
- * so the same failure reads the same everywhere (HTTP body, logs, CLI).
- * The README's error table is generated from the same list by hand: keep
- * them together when adding a code.
+ * `UND_ERR_*`), and it is the type: every code the service writes anywhere
+ * (an HTTP error body, an attempt's `errorCode`, a dead letter) is an
+ * {@link ErrorCode}. Callers match on `code`, never on messages.
+ *
+ * Two kinds:
+ * - ingest answers (`status` is the HTTP status, `error` the public string
+ *   of the JSON error body);
+ * - attempt and storage outcomes (`status` null): what an attempt failed
+ *   with below HTTP, or what the delivery process found in Redis.
+ *
+ * The README's error table lists the same codes; test/errors.test.ts
+ * checks that the two agree.
  */
 
 export interface ErrorSpec {
-  /** HTTP status when the error reaches an ingest client. */
-  readonly status: number;
+  /** HTTP status when the error reaches an ingest client; null for an attempt or storage outcome. */
+  readonly status: number | null;
   /** Short public identifier used in JSON error bodies. */
   readonly error: string;
 }
@@ -30,31 +37,33 @@ export const ERRORS = {
   PB_ERR_REDIS_UNAVAILABLE: { status: 503, error: 'unavailable' },
   PB_ERR_QUEUE_FULL: { status: 503, error: 'queue_full' },
   PB_ERR_SHUTTING_DOWN: { status: 503, error: 'shutting_down' },
-  // delivery: attempt outcomes that are not HTTP statuses
-  PB_ERR_CONNECT: { status: 502, error: 'connect_failed' },
-  PB_ERR_DELIVERY_TIMEOUT: { status: 504, error: 'delivery_timeout' },
-  PB_ERR_SOCKET: { status: 502, error: 'socket_error' },
-  PB_ERR_PROTOCOL: { status: 502, error: 'protocol_error' },
-  PB_ERR_BAD_URL: { status: 400, error: 'bad_url' },
-  PB_ERR_BLOCKED_ADDRESS: { status: 403, error: 'blocked_address' },
-  PB_ERR_REDIRECT: { status: 502, error: 'redirect_not_followed' },
-  PB_ERR_HTTP_STATUS: { status: 502, error: 'http_status' },
-  PB_ERR_TEMPLATE_MISSING: { status: 500, error: 'template_missing' },
-  PB_ERR_EXPIRED: { status: 410, error: 'expired' },
   PB_ERR_INTERNAL: { status: 500, error: 'internal' },
-  // configuration
-  PB_ERR_CONFIG: { status: 500, error: 'bad_config' },
+  // delivery: attempt outcomes that are not HTTP statuses
+  PB_ERR_CONNECT: { status: null, error: 'connect_failed' },
+  PB_ERR_DELIVERY_TIMEOUT: { status: null, error: 'delivery_timeout' },
+  PB_ERR_SOCKET: { status: null, error: 'socket_error' },
+  PB_ERR_PROTOCOL: { status: null, error: 'protocol_error' },
+  PB_ERR_BAD_URL: { status: null, error: 'bad_url' },
+  PB_ERR_BLOCKED_ADDRESS: { status: null, error: 'blocked_address' },
+  PB_ERR_REDIRECT: { status: null, error: 'redirect_not_followed' },
+  PB_ERR_EXPIRED: { status: null, error: 'expired' },
+  // delivery: what it found in Redis
+  PB_ERR_TEMPLATE_MISSING: { status: null, error: 'template_missing' },
+  PB_ERR_CODEC: { status: null, error: 'undecodable' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;
 
-/** An error with a stable `code` from {@link ERRORS}. */
+/** The codes ingest answers with: those with an HTTP status. */
+export type HttpErrorCode = { [K in ErrorCode]: (typeof ERRORS)[K]['status'] extends number ? K : never }[ErrorCode];
+
+/** An error ingest answers with: a stable `code` from {@link ERRORS} and its HTTP status. */
 export class PostbackError extends Error {
-  readonly code: ErrorCode;
+  readonly code: HttpErrorCode;
   readonly status: number;
   readonly error: string;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: HttpErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'PostbackError';
     this.code = code;
@@ -63,7 +72,12 @@ export class PostbackError extends Error {
   }
 }
 
-/** True when `err` is a {@link PostbackError} (works across module copies). */
+/** True when `err` is a {@link PostbackError}. */
 export function isPostbackError(err: unknown): err is PostbackError {
   return err instanceof PostbackError;
+}
+
+/** True when `code` is a registered code (a value read back from Redis or a log, say). */
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.hasOwn(ERRORS, code);
 }

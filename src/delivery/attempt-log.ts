@@ -4,6 +4,7 @@
  * and body null and error set; an expiry noticed before any attempt has
  * deliveryTime null too.
  */
+import type { ErrorCode } from '../errors.js';
 import type { AttemptResult } from './attempt.js';
 
 export type LoggedOutcome = 'delivered' | 'retry' | 'dead' | 'expired';
@@ -21,7 +22,7 @@ export interface AttemptLine {
   body: string | null;
   outcome: LoggedOutcome;
   error: string | null;
-  errorCode: string | null;
+  errorCode: ErrorCode | null;
   /** For a retry: when the next attempt is due (ms epoch). */
   nextAttemptAt?: number;
 }

@@ -5,6 +5,7 @@
  * and `code` would be lost over postMessage): every attempt ends as an
  * {@link AttemptResult}.
  */
+import type { ErrorCode } from '../errors.js';
 import type { DataObject, Method } from '../postback/data.js';
 
 /** `[template id, method, URL template]` */
@@ -30,7 +31,7 @@ export interface AttemptResult {
   /** Response body, cut at RESPONSE_BODY_MAX bytes; null without a response. */
   body: string | null;
   /** A PB_ERR_* code when the attempt failed below HTTP (or redirected). */
-  errorCode: string | null;
+  errorCode: ErrorCode | null;
   error: string | null;
   /** Raw Retry-After header of a response, for the retry policy. */
   retryAfter: string | null;
@@ -48,6 +49,6 @@ export interface WorkerSettings {
 }
 
 /** The result of an attempt that got no response (or was never made). */
-export function noResponse(url: string, errorCode: string, error: string, now: number, status: number | null = null): AttemptResult {
+export function noResponse(url: string, errorCode: ErrorCode, error: string, now: number, status: number | null = null): AttemptResult {
   return { url, deliveryTime: now, responseTime: null, latencyMs: 0, status, body: null, errorCode, error, retryAfter: null };
 }

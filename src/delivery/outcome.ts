@@ -4,11 +4,13 @@
  * else (other 4xx, 3xx since redirects are not followed, 1xx, a bad URL, a
  * blocked address, a missing template) fails for good.
  */
+import type { ErrorCode } from '../errors.js';
+
 export type Verdict = 'success' | 'retryable' | 'permanent';
 
-const PERMANENT_ERRORS = new Set(['PB_ERR_BAD_URL', 'PB_ERR_BLOCKED_ADDRESS', 'PB_ERR_REDIRECT', 'PB_ERR_TEMPLATE_MISSING']);
+const PERMANENT_ERRORS: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['PB_ERR_BAD_URL', 'PB_ERR_BLOCKED_ADDRESS', 'PB_ERR_REDIRECT', 'PB_ERR_TEMPLATE_MISSING', 'PB_ERR_CODEC']);
 
-export function classify(status: number | null, errorCode: string | null): Verdict {
+export function classify(status: number | null, errorCode: ErrorCode | null): Verdict {
   if (status === null) {
     return errorCode !== null && PERMANENT_ERRORS.has(errorCode) ? 'permanent' : 'retryable';
   }

@@ -279,7 +279,7 @@ export class DeliveryService {
         entry = decodeEntry(blob);
       } catch (err) {
         // Not ours to read (corrupt or foreign): keep it whole as a dead letter.
-        this.deps.logger.error({ stream, streamId: id, err: (err as Error).message }, 'undecodable entry: dead-lettered');
+        this.deps.logger.error({ stream, streamId: id, errorCode: 'PB_ERR_CODEC', err: (err as Error).message }, 'undecodable entry: dead-lettered');
         shard.finalizer.add({ stream, id, finished: 0, retries: [], deadLetters: [blob], handBack: [] });
         continue;
       }

@@ -71,7 +71,7 @@ async function list(redis: RedisClient, config: Config, json: boolean, limit: nu
       n++;
       const d = s.letter;
       if (json) {
-        process.stdout.write(`${JSON.stringify(d ? summary(d) : { id: null, streamId: s.streamId, outcome: 'undecodable' })}\n`);
+        process.stdout.write(`${JSON.stringify(d ? summary(d) : { id: null, streamId: s.streamId, outcome: 'undecodable', errorCode: 'PB_ERR_CODEC' })}\n`);
       } else if (d) {
         const why = d.status !== null ? `HTTP ${d.status}` : (d.errorCode ?? '');
         process.stdout.write(

@@ -9,6 +9,7 @@
  * A retry is an entry holding one item whose `attempts` is above zero.
  */
 import { Packr } from 'msgpackr';
+import type { ErrorCode } from '../errors.js';
 import type { DataObject, Method } from '../postback/data.js';
 
 const packr = new Packr({ useRecords: false, moreTypes: false, int64AsType: 'number' });
@@ -22,7 +23,7 @@ const TEMPLATE_V1 = 1;
 /** What the last failed attempt returned, carried by retries for the dead letter. */
 export interface LastAttempt {
   status: number | null;
-  errorCode: string | null;
+  errorCode: ErrorCode | null;
   error: string | null;
 }
 
@@ -58,8 +59,9 @@ export function encodeEntry(e: Entry): Buffer {
   return packr.pack(t);
 }
 
+/** A blob in Redis that is not ours to decode: corrupt, or written by an unknown version. */
 export class CodecError extends Error {
-  readonly code = 'PB_ERR_CODEC';
+  readonly code: ErrorCode = 'PB_ERR_CODEC';
 }
 
 export function decodeEntry(buf: Buffer | Uint8Array): Entry {
@@ -75,7 +77,7 @@ export function decodeEntry(buf: Buffer | Uint8Array): Entry {
     firstIndex: t[5],
     attempts: t[6],
     items: t[7],
-    last: t.length > 8 ? { status: t[8] as number | null, errorCode: t[9] as string | null, error: t[10] as string | null } : null,
+    last: t.length > 8 ? { status: t[8] as number | null, errorCode: t[9] as ErrorCode | null, error: t[10] as string | null } : null,
   };
 }
 
@@ -107,7 +109,7 @@ export interface DeadLetter {
   attempts: number;
   outcome: 'dead' | 'expired';
   status: number | null;
-  errorCode: string | null;
+  errorCode: ErrorCode | null;
   error: string | null;
   body: string | null;
   deadTime: number;

@@ -1,8 +1,9 @@
 import t from 'tap';
 import { classify } from '../../src/delivery/outcome.js';
+import type { ErrorCode } from '../../src/errors.js';
 
 t.test('outcome classification follows the contract', async (t) => {
-  const cases: [number | null, string | null, string][] = [
+  const cases: [number | null, ErrorCode | null, string][] = [
     [200, null, 'success'],
     [201, null, 'success'],
     [204, null, 'success'],
@@ -29,6 +30,7 @@ t.test('outcome classification follows the contract', async (t) => {
     [null, 'PB_ERR_BAD_URL', 'permanent'],
     [null, 'PB_ERR_BLOCKED_ADDRESS', 'permanent'],
     [null, 'PB_ERR_TEMPLATE_MISSING', 'permanent'],
+    [null, 'PB_ERR_CODEC', 'permanent'],
   ];
   for (const [status, code, want] of cases) t.equal(classify(status, code), want, `${status} ${code}`);
 });
