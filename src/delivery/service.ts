@@ -1,39 +1,49 @@
 /**
- * The delivery main thread. It alone talks to Redis and writes the attempt
- * log; workers only make HTTP requests. The flow of one entry:
+ * The delivery main thread's loops, timers and wiring. It alone talks to
+ * Redis and writes the attempt log; workers only make HTTP requests. The
+ * flow of one entry:
  *
- *   read / reclaim -> accept (decode, expiry, templates, park or queue)
- *   -> scheduler (per-origin FIFO, shares) -> worker batch -> record each
- *   result (retry policy, one log line) -> entry complete -> finalizer
- *   (ack + retries + dead letters, atomically).
+ *   read / reclaim -> accept (decode, templates; expire, park or queue:
+ *   admission.ts) -> scheduler (per-origin FIFO, limits) -> worker batch
+ *   -> recorder (retry policy, log line, stats; recorder.ts) -> entry
+ *   complete -> finalizer (ack + retries + dead letters, atomically).
  *
  * At-least-once: an entry leaves Redis only when every postback in it has a
  * recorded outcome. Held entries are heartbeated so a slow batch is not
  * reclaimed; at shutdown, postbacks not yet started are handed back to the
  * stream rather than waited for.
  */
-import type { RedisClient } from '../queue/redis.js';
 import type { Piscina } from 'piscina';
 import type { Config } from '../config/index.js';
 import type { AttemptLog, Logger } from '../observability/logger.js';
 import type { StatsRecorder } from '../observability/stats.js';
-import type { DataObject } from '../postback/data.js';
+import { encodeDefault } from '../postback/template.js';
 import { decodeEntry, type Entry } from '../queue/codec.js';
-import { postbackId } from '../postback/ids.js';
 import type { ShardKeys } from '../queue/keys.js';
-import { encodeDefault, render } from '../postback/template.js';
-import { noResponse, type AttemptResult, type BatchItem, type BatchTask, type BatchTemplate } from './attempt.js';
+import type { RedisClient } from '../queue/redis.js';
+import {
+  handBackPlan,
+  LatencyAverages,
+  MAX_READ_COUNT,
+  parkDelay,
+  readCount,
+  readRoom,
+  readThreshold,
+  shouldPark,
+  type AdmissionLimits,
+  type Held,
+} from './admission.js';
+import { noResponse, type AttemptResult, type BatchTask } from './attempt.js';
 import type { BatchRunner } from './batch-runner.js';
-import { attemptLine, expiryLine, type LoggedOutcome } from './attempt-log.js';
-import { deadLetter, handBackEntry, retryEntry } from './outcome-records.js';
-import { Finalizer, type EntryOutcome } from './finalizer.js';
+import { Finalizer } from './finalizer.js';
+import { heldKey, holdEntry, toBatchTask, type HeldEntry, type Job, type Shard } from './held-entry.js';
 import type { DeliveryMetrics } from './metrics.js';
-import { classify } from './outcome.js';
+import { handBackEntry } from './outcome-records.js';
 import { Promoter } from './promoter.js';
 import { StreamReader, type RawEntry } from './reader.js';
-import { decide, type RetrySettings } from './retry-policy.js';
+import { OutcomeRecorder } from './recorder.js';
 import { Scheduler, type Batch } from './scheduler.js';
-import { TemplateStore, type KnownTemplate } from './templates.js';
+import { TemplateStore } from './templates.js';
 
 export interface DeliveryDeps {
   config: Config;
@@ -52,39 +62,9 @@ export interface DeliveryDeps {
   metrics: DeliveryMetrics;
 }
 
-/** One queue shard's readers and writers. */
-interface Shard {
-  keys: ShardKeys;
-  reader: StreamReader;
-  finalizer: Finalizer;
-  promoter: Promoter;
-}
-
-interface EntryState extends EntryOutcome {
-  shard: Shard;
-  entry: Entry;
-  blob: Buffer;
-  template: KnownTemplate | undefined;
-  /** Items without an outcome yet. */
-  remaining: number;
-  /** Last time Redis was told we hold it (read, reclaim or heartbeat). */
-  touchedAt: number;
-}
-
-interface Job {
-  state: EntryState;
-  /** Item index within the entry. */
-  k: number;
-  /** The postback id, set when the job is sent (built once per postback). */
-  id?: string;
-}
-
 const BLOCK_MS = 1_000;
-const MAX_READ_COUNT = 256;
 const PRUNE_EVERY_MS = 10 * 60_000;
 const PRUNE_IDLE_MS = 60 * 60_000;
-/** An origin with this many times its share waiting gets new arrivals parked in Redis. */
-const PARK_FACTOR = 2;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -99,16 +79,17 @@ export class DeliveryService {
   private readonly scheduler: Scheduler<Job>;
   private readonly templates: TemplateStore;
   private readonly shards: Shard[];
-  private readonly retry: RetrySettings;
+  private readonly recorder: OutcomeRecorder;
+  private readonly limits: AdmissionLimits;
+  /** In flight per origin. */
   private readonly perOrigin: number;
-  private readonly encodedDefault: string;
-  /** Entries read and not yet handed to the finalizer, by `stream id`. */
-  private readonly held = new Map<string, EntryState>();
-  /** Mean attempt latency per origin (ms), for park delays. */
-  private readonly originLatency = new Map<string, number>();
+  /** Entries read and not yet handed to the finalizer, by {@link heldKey}. */
+  private readonly held = new Map<string, HeldEntry>();
+  private readonly latency = new LatencyAverages();
   private stopping = false;
   /** Read loops waiting for room (one per shard). */
   private waiters: (() => void)[] = [];
+  /** Average items per entry read, for read sizing. */
   private itemsPerEntry = 1;
   private readLoops: Promise<void>[] = [];
   private closed: Promise<void> | undefined;
@@ -120,6 +101,7 @@ export class DeliveryService {
   constructor(private readonly deps: DeliveryDeps) {
     const d = deps.config.delivery;
     this.perOrigin = Math.max(1, Math.floor(d.concurrency * d.originShare));
+    this.limits = { concurrency: d.concurrency, batchSize: d.batchSize, shards: deps.shards.length };
     this.scheduler = new Scheduler<Job>({ concurrency: d.concurrency, perOrigin: this.perOrigin, batchSize: d.batchSize });
     this.templates = new TemplateStore(deps.redis);
     this.shards = deps.shards.map(({ keys, blocking }) => ({
@@ -128,8 +110,15 @@ export class DeliveryService {
       finalizer: new Finalizer(deps.redis, keys, deps.logger),
       promoter: new Promoter(deps.redis, keys, deps.logger),
     }));
-    this.retry = { maxAttempts: d.maxAttempts, backoffBaseMs: d.backoffBaseMs, backoffMaxMs: d.backoffMaxMs };
-    this.encodedDefault = encodeDefault(d.unmatchedDefault);
+    this.recorder = new OutcomeRecorder({
+      retry: { maxAttempts: d.maxAttempts, backoffBaseMs: d.backoffBaseMs, backoffMaxMs: d.backoffMaxMs },
+      ttlMs: d.ttlMs,
+      encodedDefault: encodeDefault(d.unmatchedDefault),
+      attemptLog: deps.attemptLog,
+      stats: deps.stats,
+      metrics: deps.metrics,
+      complete: (held) => this.complete(held),
+    });
   }
 
   /** Ready: the consumer groups exist and the last read from Redis worked. */
@@ -141,10 +130,9 @@ export class DeliveryService {
     return this.scheduler.size;
   }
 
-  /** Postbacks read and not finished. */
-  get load(): number {
+  private heldNow(): Held {
     const { waiting, inFlight } = this.scheduler.size;
-    return waiting + inFlight;
+    return { readyLoad: this.scheduler.readyLoad(), load: waiting + inFlight };
   }
 
   /** Resolves once the consumer groups exist (waiting out a Redis that is down). */
@@ -184,22 +172,11 @@ export class DeliveryService {
     this.timers.push(timer);
   }
 
-  /** Room to read: in flight plus what could start now, and a hard cap on everything held. */
-  private capacityFree(): number {
-    const c = this.deps.config.delivery.concurrency;
-    return Math.min(c - this.scheduler.readyLoad(), 4 * c - this.load);
-  }
-
-  /**
-   * Waits for room to read. Under load it waits for a worthwhile amount
-   * (a batch, or an eighth of the concurrency), so each XREADGROUP brings
-   * many entries instead of one per finished batch: fewer round trips and
-   * system calls per postback. With little in flight it reads at once.
-   */
-  private async waitForCapacity(): Promise<void> {
-    const c = this.deps.config.delivery.concurrency;
-    const worthwhile = Math.min(c, Math.max(this.deps.config.delivery.batchSize, Math.floor(c / 8)));
-    while (!this.stopping && this.capacityFree() < (this.load === 0 ? 1 : worthwhile)) {
+  /** Waits until there is room worth a read (see admission.ts). */
+  private async waitForRoom(): Promise<void> {
+    for (;;) {
+      const held = this.heldNow();
+      if (this.stopping || readRoom(this.limits, held) >= readThreshold(this.limits, held)) return;
       await new Promise<void>((resolve) => {
         this.waiters.push(resolve);
       });
@@ -216,10 +193,9 @@ export class DeliveryService {
     const { logger } = this.deps;
     let failures = 0;
     while (!this.stopping) {
-      await this.waitForCapacity();
+      await this.waitForRoom();
       if (this.stopping) break;
-      const share = this.capacityFree() / this.shards.length;
-      const count = Math.max(1, Math.min(MAX_READ_COUNT, Math.ceil(share / this.itemsPerEntry)));
+      const count = readCount(this.limits, readRoom(this.limits, this.heldNow()), this.itemsPerEntry);
       let entries: RawEntry[];
       try {
         entries = await shard.reader.read(count, BLOCK_MS);
@@ -239,10 +215,10 @@ export class DeliveryService {
 
   private async reclaim(): Promise<void> {
     for (const shard of this.shards) {
-      const free = this.capacityFree();
-      if (free <= 0 || this.stopping) return;
-      const entries = await shard.reader.reclaim(this.deps.config.delivery.visibilityMs, Math.min(free, MAX_READ_COUNT));
-      const fresh = entries.filter((e) => !this.held.has(`${e.stream} ${e.id}`));
+      const room = readRoom(this.limits, this.heldNow());
+      if (room <= 0 || this.stopping) return;
+      const entries = await shard.reader.reclaim(this.deps.config.delivery.visibilityMs, Math.min(room, MAX_READ_COUNT));
+      const fresh = entries.filter((e) => !this.held.has(heldKey(e.stream, e.id)));
       if (fresh.length === 0) continue;
       this.deps.metrics.reclaimed.inc(fresh.length);
       this.deps.logger.info({ entries: fresh.length, shard: shard.keys.shard }, 'reclaimed entries a stopped consumer left pending');
@@ -253,25 +229,26 @@ export class DeliveryService {
   private async heartbeat(): Promise<void> {
     const now = Date.now();
     const stale = now - Math.floor(this.deps.config.delivery.visibilityMs / 4);
-    const byStream = new Map<string, EntryState[]>();
-    for (const s of this.held.values()) {
-      if (s.touchedAt > stale) continue;
-      const list = byStream.get(s.stream);
-      if (list) list.push(s);
-      else byStream.set(s.stream, [s]);
+    const byStream = new Map<string, HeldEntry[]>();
+    for (const held of this.held.values()) {
+      if (held.touchedAt > stale) continue;
+      const list = byStream.get(held.stream);
+      if (list) list.push(held);
+      else byStream.set(held.stream, [held]);
     }
-    for (const [stream, states] of byStream) {
-      await (states[0] as EntryState).shard.reader.heartbeat(
+    for (const [stream, entries] of byStream) {
+      await (entries[0] as HeldEntry).shard.reader.heartbeat(
         stream,
-        states.map((s) => s.id),
+        entries.map((held) => held.id),
       );
-      for (const s of states) s.touchedAt = now;
+      for (const held of entries) held.touchedAt = now;
     }
   }
 
+  /** Decodes what was read and gives each entry its way: expire, fail, park, or queue. */
   private async accept(shard: Shard, raw: RawEntry[]): Promise<void> {
     const now = Date.now();
-    const states: EntryState[] = [];
+    const accepted: HeldEntry[] = [];
     for (const { stream, id, blob } of raw) {
       if (blob === null) continue;
       let entry: Entry;
@@ -283,91 +260,52 @@ export class DeliveryService {
         shard.finalizer.add({ stream, id, finished: 0, retries: [], deadLetters: [blob], handBack: [] });
         continue;
       }
-      const s: EntryState = {
-        shard,
-        stream,
-        id,
-        finished: 0,
-        retries: [],
-        deadLetters: [],
-        handBack: [],
-        entry,
-        blob,
-        template: undefined,
-        remaining: entry.items.length,
-        touchedAt: now,
-      };
-      this.held.set(`${stream} ${id}`, s);
-      states.push(s);
+      const held = holdEntry(shard, stream, id, blob, entry, now);
+      this.held.set(heldKey(stream, id), held);
+      accepted.push(held);
       this.itemsPerEntry = this.itemsPerEntry * 0.9 + entry.items.length * 0.1;
     }
-    if (states.length === 0) return;
+    if (accepted.length === 0) return;
     try {
       await this.templates.load(
         shard.keys,
-        states.map((s) => s.entry.templateId),
+        accepted.map((held) => held.entry.templateId),
       );
     } catch (err) {
       // Redis went away between the read and the lookup: the entries stay
       // pending (ours), and come back through reclaim once it is back.
-      for (const s of states) this.held.delete(`${s.stream} ${s.id}`);
+      for (const held of accepted) this.held.delete(heldKey(held.stream, held.id));
       this.deps.logger.warn({ err: (err as Error).message }, 'template lookup failed: entries left pending for reclaim');
       return;
     }
     const ttl = this.deps.config.delivery.ttlMs;
-    for (const s of states) {
-      s.template = this.templates.get(s.entry.templateId);
-      if (now > s.entry.dueTime + ttl) {
-        this.expireAll(s, now);
-      } else if (s.template === undefined) {
-        for (let k = 0; k < s.entry.items.length; k++) this.templateMissing(s, k, now);
-      } else if (this.scheduler.waitingFor(s.template.origin) >= PARK_FACTOR * this.perOrigin) {
-        this.park(s, s.template.origin, now);
+    for (const held of accepted) {
+      const template = this.templates.get(held.entry.templateId);
+      held.template = template;
+      if (now > held.entry.dueTime + ttl) {
+        this.recorder.expireAll(held, now);
+      } else if (template === undefined) {
+        this.recorder.templateMissing(held, now);
       } else {
-        for (let k = 0; k < s.entry.items.length; k++) this.scheduler.push(s.template.origin, { state: s, k });
+        const waiting = this.scheduler.waitingFor(template.origin);
+        if (shouldPark(waiting, this.perOrigin)) {
+          this.recorder.park(held, now + parkDelay(waiting, this.perOrigin, this.latency.get(template.origin), Math.random()), now);
+        } else {
+          for (let k = 0; k < held.entry.items.length; k++) this.scheduler.push(template.origin, { held, k });
+        }
       }
     }
     this.pump();
-  }
-
-  /**
-   * The origin is saturated: put the whole entry back in the retries set, due
-   * when the origin should have room (its backlog over its share, times its
-   * latency). No attempt is made or counted.
-   */
-  private park(s: EntryState, origin: string, now: number): void {
-    const latency = this.originLatency.get(origin) ?? 1_000;
-    const rounds = this.scheduler.waitingFor(origin) / this.perOrigin;
-    const delay = Math.min(60_000, Math.max(500, rounds * latency)) * (0.75 + Math.random() / 2);
-    s.retries.push([Math.round(now + delay), s.blob]);
-    s.remaining = 0;
-    this.deps.metrics.parked.inc(s.entry.items.length);
-    this.deps.stats.parked(s.entry.items.length, now);
-    this.complete(s);
-    s.shard.promoter.kick(now + delay);
   }
 
   private pump(): void {
     for (const batch of this.scheduler.take()) this.run(batch);
   }
 
+  /** Hands a batch (one origin) to a worker thread, or runs it here without threads. */
   private run(batch: Batch<Job>): void {
-    const templates: BatchTemplate[] = [];
-    const index = new Map<string, number>();
-    const items: BatchItem[] = batch.jobs.map((job) => {
-      const { state: s, k } = job;
-      const e = s.entry;
-      let ti = index.get(e.templateId);
-      if (ti === undefined) {
-        const t = s.template as KnownTemplate;
-        ti = templates.push([e.templateId, t.stored.method, t.stored.url]) - 1;
-        index.set(e.templateId, ti);
-      }
-      job.id = postbackId(e.requestId, e.firstIndex + k);
-      return [ti, job.id, e.items[k] as DataObject];
-    });
+    const task = toBatchTask(batch.jobs);
     this.batchesRunning++;
-    const task: BatchTask = { templates, items };
     const running = this.deps.pool ? this.deps.pool.run(task) : (this.deps.inline as BatchRunner).run(task);
     running.then(
       (results) => this.onResults(batch, results),
@@ -385,88 +323,22 @@ export class DeliveryService {
 
   private onResults(batch: Batch<Job>, results: AttemptResult[]): void {
     this.batchesRunning--;
+    const now = Date.now();
     let latency = 0;
     for (let i = 0; i < batch.jobs.length; i++) {
       const r = results[i] as AttemptResult;
       latency += r.latencyMs;
-      this.record(batch.jobs[i] as Job, r);
+      this.recorder.attempt(batch.jobs[i] as Job, r, now);
     }
-    const mean = latency / Math.max(1, batch.jobs.length);
-    const prev = this.originLatency.get(batch.origin);
-    if (this.originLatency.size > 10_000) this.originLatency.clear();
-    this.originLatency.set(batch.origin, prev === undefined ? mean : prev * 0.8 + mean * 0.2);
+    this.latency.add(batch.origin, latency / Math.max(1, batch.jobs.length));
     this.scheduler.done(batch.origin, batch.jobs.length);
     this.pump();
     this.notify();
   }
 
-  private record(job: Job, r: AttemptResult): void {
-    const { state: s, k } = job;
-    const e = s.entry;
-    const id = job.id ?? postbackId(e.requestId, e.firstIndex + k);
-    const attempt = e.attempts + 1;
-    const now = Date.now();
-    const decision = decide(
-      classify(r.status, r.errorCode),
-      attempt,
-      r.retryAfter,
-      e.dueTime + this.deps.config.delivery.ttlMs,
-      now,
-      this.retry,
-      Math.random(),
-    );
-    const method = s.template?.stored.method ?? null;
-    const logged: LoggedOutcome = decision.outcome;
-    const origin = s.template?.origin ?? 'unknown';
-    this.deps.stats.attempt(logged, r.latencyMs, origin, now);
-    this.deps.metrics.attempt(logged, r.status, r.latencyMs, origin);
-    this.deps.attemptLog.write(
-      attemptLine(id, method, attempt, e.requestTime, r, logged, decision.outcome === 'retry' ? decision.dueAt : undefined),
-    );
-    switch (decision.outcome) {
-      case 'delivered':
-        s.finished++;
-        break;
-      case 'retry':
-        s.retries.push([decision.dueAt, retryEntry(e, k, attempt, r)]);
-        s.shard.promoter.kick(decision.dueAt);
-        break;
-      case 'dead':
-      case 'expired':
-        s.finished++;
-        s.deadLetters.push(deadLetter(e, s.template, k, attempt, decision.outcome, r, now));
-        break;
-    }
-    if (--s.remaining === 0) this.complete(s);
-  }
-
-  /** The entry is past its deadline before any attempt: every item expires. */
-  private expireAll(s: EntryState, now: number): void {
-    const e = s.entry;
-    const method = s.template?.stored.method ?? null;
-    for (let k = 0; k < e.items.length; k++) {
-      const id = postbackId(e.requestId, e.firstIndex + k);
-      const line = expiryLine(id, method, e.attempts, e.requestTime);
-      if (s.template?.compiled) line.url = render(s.template.compiled, e.items[k] as DataObject, this.encodedDefault);
-      this.deps.attemptLog.write(line);
-      this.deps.stats.attempt('expired', null, s.template?.origin ?? 'unknown', now);
-      this.deps.metrics.attempt('expired', null, null, s.template?.origin ?? 'unknown');
-      const last = e.last;
-      const result = noResponse(line.url, last?.errorCode ?? 'PB_ERR_EXPIRED', last?.error ?? line.error ?? '', now, last?.status ?? null);
-      s.deadLetters.push(deadLetter(e, s.template, k, e.attempts, 'expired', result, now));
-      s.finished++;
-    }
-    s.remaining = 0;
-    this.complete(s);
-  }
-
-  private templateMissing(s: EntryState, k: number, now: number): void {
-    this.record({ state: s, k }, noResponse('', 'PB_ERR_TEMPLATE_MISSING', `template ${s.entry.templateId} is not in Redis`, now));
-  }
-
-  private complete(s: EntryState): void {
-    this.held.delete(`${s.stream} ${s.id}`);
-    s.shard.finalizer.add(s);
+  private complete(held: HeldEntry): void {
+    this.held.delete(heldKey(held.stream, held.id));
+    held.shard.finalizer.add(held);
   }
 
   /**
@@ -492,21 +364,16 @@ export class DeliveryService {
   }
 
   private handBack(): void {
-    const firstWaiting = new Map<EntryState, number>();
     let handed = 0;
-    for (const { state, k } of this.scheduler.drain()) {
-      const prev = firstWaiting.get(state);
-      if (prev === undefined || k < prev) firstWaiting.set(state, k);
-    }
-    for (const [s, k] of firstWaiting) {
-      const e = s.entry;
-      const rest = e.items.length - k;
-      s.handBack.push(handBackEntry(e, k));
+    const plan = handBackPlan(this.scheduler.drain());
+    for (const [held, k] of plan) {
+      const rest = held.entry.items.length - k;
+      held.handBack.push(handBackEntry(held.entry, k));
       handed += rest;
       this.deps.metrics.handedBack.inc(rest);
-      s.remaining -= rest;
-      if (s.remaining === 0) this.complete(s);
+      held.remaining -= rest;
+      if (held.remaining === 0) this.complete(held);
     }
-    if (firstWaiting.size > 0) this.deps.logger.info({ postbacks: handed }, 'handed back postbacks not yet started');
+    if (plan.size > 0) this.deps.logger.info({ postbacks: handed }, 'handed back postbacks not yet started');
   }
 }

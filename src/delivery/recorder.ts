@@ -1,0 +1,110 @@
+/**
+ * Turns outcomes into records: for each attempt result (or a postback
+ * expired before its attempt, or one whose template is gone, or an entry
+ * parked) it decides with the retry policy, writes the attempt log line,
+ * counts it in the per-second statistics and the Prometheus metrics, and
+ * adds the retry or dead letter to the held entry's outcome. When an
+ * entry has an outcome for every postback it is handed to `complete`
+ * (which gives it to the finalizer). Synchronous and free of Redis: the
+ * finalizer writes, the promoter is only told when a retry is due.
+ */
+import type { DataObject } from '../postback/data.js';
+import { postbackId } from '../postback/ids.js';
+import { render } from '../postback/template.js';
+import type { AttemptLog } from '../observability/logger.js';
+import type { StatsRecorder } from '../observability/stats.js';
+import { noResponse, type AttemptResult } from './attempt.js';
+import { attemptLine, expiryLine } from './attempt-log.js';
+import type { HeldEntry, Job } from './held-entry.js';
+import type { DeliveryMetrics } from './metrics.js';
+import { deadLetter, retryEntry } from './outcome-records.js';
+import { classify } from './outcome.js';
+import { decide, type RetrySettings } from './retry-policy.js';
+
+export interface RecorderDeps {
+  retry: RetrySettings;
+  ttlMs: number;
+  /** UNMATCHED_DEFAULT, encoded (to render the URL of an expired postback). */
+  encodedDefault: string;
+  attemptLog: AttemptLog;
+  stats: StatsRecorder;
+  metrics: DeliveryMetrics;
+  /** Every postback of the entry has an outcome: hand it to the finalizer. */
+  complete: (held: HeldEntry) => void;
+  random?: () => number;
+}
+
+export class OutcomeRecorder {
+  private readonly random: () => number;
+
+  constructor(private readonly deps: RecorderDeps) {
+    this.random = deps.random ?? Math.random;
+  }
+
+  /** One attempt's result: delivered, retried later, or dead (spent, permanent, or past its deadline). */
+  attempt(job: Job, r: AttemptResult, now: number): void {
+    const { held, k } = job;
+    const e = held.entry;
+    const id = job.id ?? postbackId(e.requestId, e.firstIndex + k);
+    const attempt = e.attempts + 1;
+    const decision = decide(classify(r.status, r.errorCode), attempt, r.retryAfter, e.dueTime + this.deps.ttlMs, now, this.deps.retry, this.random());
+    const origin = held.template?.origin ?? 'unknown';
+    this.deps.stats.attempt(decision.outcome, r.latencyMs, origin, now);
+    this.deps.metrics.attempt(decision.outcome, r.status, r.latencyMs, origin);
+    const method = held.template?.stored.method ?? null;
+    this.deps.attemptLog.write(attemptLine(id, method, attempt, e.requestTime, r, decision.outcome, decision.outcome === 'retry' ? decision.dueAt : undefined));
+    switch (decision.outcome) {
+      case 'delivered':
+        held.finished++;
+        break;
+      case 'retry':
+        held.retries.push([decision.dueAt, retryEntry(e, k, attempt, r)]);
+        held.shard.promoter.kick(decision.dueAt);
+        break;
+      case 'dead':
+      case 'expired':
+        held.finished++;
+        held.deadLetters.push(deadLetter(e, held.template, k, attempt, decision.outcome, r, now));
+        break;
+    }
+    if (--held.remaining === 0) this.deps.complete(held);
+  }
+
+  /** The entry is past its deadline before any attempt: every postback expires, unattempted. */
+  expireAll(held: HeldEntry, now: number): void {
+    const e = held.entry;
+    const t = held.template;
+    const origin = t?.origin ?? 'unknown';
+    for (let k = 0; k < e.items.length; k++) {
+      const line = expiryLine(postbackId(e.requestId, e.firstIndex + k), t?.stored.method ?? null, e.attempts, e.requestTime);
+      if (t?.compiled) line.url = render(t.compiled, e.items[k] as DataObject, this.deps.encodedDefault);
+      this.deps.attemptLog.write(line);
+      this.deps.stats.attempt('expired', null, origin, now);
+      this.deps.metrics.attempt('expired', null, null, origin);
+      // The dead letter keeps what the last real attempt said, if there was one.
+      const last = e.last;
+      const result = noResponse(line.url, last?.errorCode ?? 'PB_ERR_EXPIRED', last?.error ?? line.error ?? '', now, last?.status ?? null);
+      held.deadLetters.push(deadLetter(e, t, k, e.attempts, 'expired', result, now));
+      held.finished++;
+    }
+    held.remaining = 0;
+    this.deps.complete(held);
+  }
+
+  /** The entry's template is not in Redis: each postback fails for good (an attempt is counted). */
+  templateMissing(held: HeldEntry, now: number): void {
+    const error = `template ${held.entry.templateId} is not in Redis`;
+    for (let k = 0; k < held.entry.items.length; k++) this.attempt({ held, k }, noResponse('', 'PB_ERR_TEMPLATE_MISSING', error, now), now);
+  }
+
+  /** The whole entry goes back to Redis, due at `dueAt`; no attempt is made or counted. */
+  park(held: HeldEntry, dueAt: number, now: number): void {
+    const n = held.entry.items.length;
+    held.retries.push([dueAt, held.blob]);
+    held.remaining = 0;
+    this.deps.metrics.parked.inc(n);
+    this.deps.stats.parked(n, now);
+    this.deps.complete(held);
+    held.shard.promoter.kick(dueAt);
+  }
+}
