@@ -8,11 +8,11 @@
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { cleanupSettings, installCleanup, keepDir, removeDir, scratchDir } from './lib/cleanup.js';
 import { cpuSample, cpuShares, machineInfo } from './lib/env.js';
 import { CLI } from './lib/procs.js';
+import { repoPath } from './lib/repo.js';
 import {
   fmt,
   medianMetrics,
@@ -46,7 +46,7 @@ const SCENARIOS: Scenario[] = [
   e2eClusterScenario,
 ];
 
-const RESULTS_DIR = fileURLToPath(new URL('../../bench/results/', import.meta.url));
+const RESULTS_DIR = repoPath('bench', 'results');
 
 const USAGE = `usage: npm run bench -- [options]
 

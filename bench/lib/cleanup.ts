@@ -1,47 +1,74 @@
 /**
- * Whatever the harness starts, it stops: every child process (roles,
- * redis-server, baselines) is registered here and SIGKILLed when the run
- * ends, fails, or is interrupted (Ctrl-C, SIGTERM, SIGHUP), and scratch
- * directories are removed. The handlers are synchronous so they also run
- * from `process.on('exit')`.
+ * Whatever the harness (the benchmark, or a test file) starts, it stops:
+ * cleanup tasks registered here run however the process ends: normally,
+ * on an uncaught error, or on a signal (Ctrl-C, tap's SIGTERM on a
+ * timeout, SIGHUP). Child processes are SIGKILLed, scratch directories
+ * removed. The tasks are synchronous so they also run from
+ * `process.on('exit')`.
  */
 import type { ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 
-const children = new Set<ChildProcess>();
-const dirs = new Set<string>();
+const tasks = new Set<() => void>();
+const SIGNALS = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 } as const;
 let installed = false;
 
-/** Registers a child so it is killed when the harness exits; returns it. */
+function runAll(): void {
+  for (const task of [...tasks]) {
+    try {
+      task();
+    } catch {
+      // best effort: the next task still runs
+    }
+  }
+  tasks.clear();
+}
+
+function install(): void {
+  if (installed) return;
+  installed = true;
+  process.once('exit', runAll);
+  for (const [signal, n] of Object.entries(SIGNALS)) {
+    process.once(signal, () => {
+      runAll();
+      process.exit(128 + n);
+    });
+  }
+}
+
+/** Runs `task` when the process ends; returns a function that unregisters it. */
+export function onExit(task: () => void): () => void {
+  install();
+  tasks.add(task);
+  return () => tasks.delete(task);
+}
+
+/** Registers a child so it is SIGKILLed if still running when the process ends; returns it. */
 export function track<T extends ChildProcess>(child: T): T {
-  children.add(child);
-  child.once('exit', () => children.delete(child));
+  const off = onExit(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  child.once('exit', off);
   return child;
 }
 
-/** A scratch directory removed at exit (unless `keep` is set by --keep). */
+export const cleanupSettings = { keepScratch: false };
+const dirs = new Set<string>();
+let dirsRegistered = false;
+
+/** A scratch directory removed when the process ends (unless kept: --keep, or keepDir). */
 export function scratchDir(dir: string): string {
   dirs.add(dir);
+  if (!dirsRegistered) {
+    dirsRegistered = true;
+    onExit(() => {
+      for (const d of [...dirs]) removeDir(d);
+    });
+  }
   return dir;
 }
 
-export const cleanupSettings = { keepScratch: false };
-
-/** SIGKILLs every registered child still running. Safe to call repeatedly. */
-export function killAll(): void {
-  for (const c of children) {
-    if (c.exitCode === null && c.signalCode === null) {
-      try {
-        c.kill('SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  }
-  children.clear();
-}
-
-/** Removes a scratch directory now (and forgets it). */
+/** Removes a scratch directory now (and forgets it); --keep keeps it. */
 export function removeDir(dir: string): void {
   dirs.delete(dir);
   if (cleanupSettings.keepScratch) return;
@@ -57,33 +84,17 @@ export function keepDir(dir: string): void {
   dirs.delete(dir);
 }
 
-function removeAllDirs(): void {
-  for (const d of [...dirs]) removeDir(d);
-}
-
+/**
+ * The benchmark's handlers: every registered task also runs on an uncaught
+ * error, which then exits 1 (a test file leaves errors to tap).
+ */
 export function installCleanup(): void {
-  if (installed) return;
-  installed = true;
-  process.on('exit', () => {
-    killAll();
-    removeAllDirs();
-  });
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.on(sig, () => {
-      process.stderr.write(`\nbench: ${sig}, stopping every child process\n`);
-      killAll();
-      removeAllDirs();
-      process.exit(sig === 'SIGINT' ? 130 : 143);
-    });
-  }
-  process.on('uncaughtException', (err) => {
-    process.stderr.write(`bench: uncaught ${err.stack ?? err.message}\n`);
-    killAll();
+  install();
+  const fatal = (what: string, err: unknown) => {
+    process.stderr.write(`bench: ${what} ${(err as Error)?.stack ?? String(err)}\n`);
+    runAll();
     process.exit(1);
-  });
-  process.on('unhandledRejection', (err) => {
-    process.stderr.write(`bench: unhandled rejection ${(err as Error)?.stack ?? String(err)}\n`);
-    killAll();
-    process.exit(1);
-  });
+  };
+  process.on('uncaughtException', (err) => fatal('uncaught', err));
+  process.on('unhandledRejection', (err) => fatal('unhandled rejection', err));
 }

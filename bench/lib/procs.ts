@@ -2,22 +2,22 @@
  * Child processes the harness runs and measures: the service's roles
  * (`node dist/cli.js ingest|delivery|monitor`) and the harness's own
  * helpers (baseline server, BullMQ producer and worker, undici loop), each
- * forked with an IPC channel and waited on until it sends 'ready'. CPU time
- * of any pid comes from /proc/<pid>/stat (utime + stime, every thread).
+ * forked with an IPC channel and waited on until it sends 'ready'. The
+ * tests start their role processes with the same function. CPU time of
+ * any pid comes from /proc/<pid>/stat (utime + stime, every thread).
  */
 import { fork, execFileSync, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { track } from './cleanup.js';
+import { repoPath } from './repo.js';
 
 /** dist/cli.js of the service under test. */
-export const CLI = fileURLToPath(new URL('../../cli.js', import.meta.url));
+export const CLI = repoPath('dist', 'cli.js');
 
 /** A compiled harness script, by its path under dist/bench/. */
 export function benchScript(rel: string): string {
-  return fileURLToPath(new URL(`../${rel}`, import.meta.url));
+  return repoPath('dist', 'bench', rel);
 }
 
 export interface Child {
@@ -30,6 +30,13 @@ export interface Child {
   messages: unknown[];
   /** Resolves with the first message for which `match` holds. */
   message<T>(match: (m: unknown) => boolean, timeoutMs?: number): Promise<T>;
+  /** The port a listener got, as the child announced it (`{listening: name, port}`; port 0 lets the kernel pick). */
+  port(name: string): number;
+  /** Resolves with the exit code (or the signal's name). */
+  exited: Promise<number | string>;
+  /** Sends `signal` (default SIGTERM) and resolves with how it exited. */
+  stop(signal?: NodeJS.Signals): Promise<number | string>;
+  /** SIGKILL, and wait for it. */
   kill(): Promise<void>;
 }
 
@@ -52,12 +59,15 @@ export async function spawnNode(name: string, script: string, opts: SpawnOptions
   proc.stderr?.on('data', keep);
   const messages: unknown[] = [];
   const listeners = new Set<(m: unknown) => void>();
+  const ports = new Map<string, number>();
   proc.on('message', (m) => {
     if (m === 'ready') return;
     messages.push(m);
+    const announced = m as { listening?: unknown; port?: unknown };
+    if (typeof announced?.listening === 'string' && typeof announced.port === 'number') ports.set(announced.listening, announced.port);
     for (const l of listeners) l(m);
   });
-  const exited = once(proc, 'exit') as Promise<[number | null, string | null]>;
+  const exited = new Promise<number | string>((resolve) => proc.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));
   const timeoutMs = opts.readyTimeoutMs ?? 30_000;
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name} not ready in ${timeoutMs} ms:\n${out}`)), timeoutMs);
@@ -67,12 +77,13 @@ export async function spawnNode(name: string, script: string, opts: SpawnOptions
         resolve();
       }
     });
-    void exited.then(([code, signal]) => {
+    void exited.then((code) => {
       clearTimeout(timer);
       const last = out.trim().split('\n').filter(Boolean).slice(-1)[0] ?? '';
-      reject(new Error(`${name} exited (${code ?? signal}) before ready: ${last}\n${out}`));
+      reject(new Error(`${name} exited (${code}) before ready: ${last}\n${out}`));
     });
   });
+  const running = () => proc.exitCode === null && proc.signalCode === null;
   return {
     name,
     proc,
@@ -95,26 +106,34 @@ export async function spawnNode(name: string, script: string, opts: SpawnOptions
           resolve(m as T);
         };
         listeners.add(l);
-        void exited.then(([code, signal]) => {
+        void exited.then((code) => {
           if (!listeners.has(l)) return;
           clearTimeout(timer);
           listeners.delete(l);
-          reject(new Error(`${name} exited (${code ?? signal}):\n${out}`));
+          reject(new Error(`${name} exited (${code}):\n${out}`));
         });
       });
     },
+    port(listener: string) {
+      const p = ports.get(listener);
+      if (p === undefined) throw new Error(`${name} announced no "${listener}" port`);
+      return p;
+    },
+    exited,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (running()) proc.kill(signal);
+      return exited;
+    },
     async kill() {
-      if (proc.exitCode === null && proc.signalCode === null) {
-        proc.kill('SIGKILL');
-        await exited;
-      }
+      if (running()) proc.kill('SIGKILL');
+      await exited;
     },
   };
 }
 
 /** One of the service's roles, `node dist/cli.js <role>`. */
-export function spawnRole(role: 'ingest' | 'delivery' | 'monitor', env: Record<string, string>): Promise<Child> {
-  return spawnNode(role, CLI, { args: [role], env });
+export function spawnRole(role: string, env: Record<string, string>, args: string[] = [], readyTimeoutMs?: number): Promise<Child> {
+  return spawnNode(role, CLI, { args: [role, ...args], env, ...(readyTimeoutMs !== undefined ? { readyTimeoutMs } : {}) });
 }
 
 /**

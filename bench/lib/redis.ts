@@ -1,14 +1,13 @@
 /**
- * A private redis-server per scenario run: 127.0.0.1, a free port (never
- * 6379), no persistence (`--save '' --appendonly no`) unless --aof asks for
- * the production setting (AOF, fsync every second), `noeviction`. It is
- * killed when the scenario ends or the harness exits.
+ * The benchmark's Redis per scenario run: a harness redis-server
+ * (redis-server.ts: 127.0.0.1, a free port, `noeviction`, no persistence
+ * unless --aof asks for the production setting, AOF with fsync every
+ * second) and the harness's own RESP connection to it, whose bytes and
+ * commands are subtracted from Redis's counters.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { track } from './cleanup.js';
-import { freePort } from './ports.js';
+import { execFileSync } from 'node:child_process';
 import { RespClient } from './resp.js';
+import { startRedisServer } from './redis-server.js';
 
 export interface BenchRedis {
   port: number;
@@ -25,68 +24,20 @@ export interface RedisOptions {
   aof: boolean;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-async function launch(port: number, opts: RedisOptions): Promise<{ proc: ChildProcess; args: string[] }> {
-  const args = [
-    '--port', String(port),
-    '--bind', '127.0.0.1',
-    '--protected-mode', 'yes',
-    '--dir', opts.dir,
-    '--save', '',
-    '--appendonly', opts.aof ? 'yes' : 'no',
-    '--appendfsync', 'everysec',
-    '--maxmemory-policy', 'noeviction',
-    '--loglevel', 'warning',
-    '--daemonize', 'no',
-  ];
-  const proc = track(spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] }));
-  let err = '';
-  proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  const until = Date.now() + 10_000;
-  while (Date.now() < until) {
-    if (proc.exitCode !== null) throw new Error(`redis-server exited (${proc.exitCode}) on port ${port}: ${err}`);
-    try {
-      const c = await RespClient.connect(port);
-      const pong = await c.command('PING');
-      c.close();
-      if (pong === 'PONG') return { proc, args };
-    } catch {
-      // not listening yet
-    }
-    await sleep(25);
-  }
-  proc.kill('SIGKILL');
-  throw new Error(`redis-server did not start on port ${port}`);
-}
-
 export async function startRedis(opts: RedisOptions): Promise<BenchRedis> {
-  for (let tries = 0; ; tries++) {
-    const port = await freePort();
-    try {
-      const { proc, args } = await launch(port, opts);
-      const client = await RespClient.connect(port);
-      return {
-        port,
-        url: `redis://127.0.0.1:${port}`,
-        pid: proc.pid as number,
-        args,
-        client,
-        async stop() {
-          client.close();
-          if (proc.exitCode === null && proc.signalCode === null) {
-            const gone = once(proc, 'exit');
-            proc.kill('SIGKILL');
-            await gone;
-          }
-        },
-      };
-    } catch (err) {
-      if (tries >= 4) throw err;
-    }
-  }
+  const server = await startRedisServer({ dir: opts.dir, aof: opts.aof, appendfsync: 'everysec' });
+  const client = await RespClient.connect(server.port);
+  return {
+    port: server.port,
+    url: server.url,
+    pid: server.pid,
+    args: server.args,
+    client,
+    async stop() {
+      client.close();
+      await server.stop();
+    },
+  };
 }
 
 /** `redis-server --version`, e.g. "7.0.15". */

@@ -8,7 +8,7 @@
  * buys.
  */
 import { join } from 'node:path';
-import { startCluster } from '../lib/cluster.js';
+import { startCluster } from '../lib/topology.js';
 import { deliverBulk, originMetrics } from '../lib/deliver.js';
 import { freePort } from '../lib/ports.js';
 import { roleEnv, spawnRole, type Child } from '../lib/procs.js';
@@ -37,7 +37,7 @@ export const e2eClusterScenario: Scenario = {
       }
       for (const shards of SHARDS) {
         ctx.progress(`cluster, QUEUE_SHARDS=${shards}: ${o.n} postbacks`);
-        const cluster = await startCluster(join(ctx.scratch, `cluster-${shards}`));
+        const cluster = await startCluster({ dir: join(ctx.scratch, `cluster-${shards}`) });
         const roles: Child[] = [];
         try {
           const ingestPort = await freePort();

@@ -11,7 +11,7 @@ import { createServer as createNetServer, type Server as NetServer, type Socket 
 import { HttpClient, type SendRequest } from '../../src/delivery/http-client.js';
 import type { AttemptResult, WorkerSettings } from '../../src/delivery/attempt.js';
 import { classify } from '../../src/delivery/outcome.js';
-import { freePort } from '../helpers/ports.js';
+import { freePort } from '../../bench/lib/ports.js';
 
 const SETTINGS: WorkerSettings = {
   timeoutMs: 1000,

@@ -7,7 +7,7 @@ import t from 'tap';
 import { Cluster } from 'ioredis';
 import { startSink } from '../helpers/sink.js';
 import { tally, until } from '../helpers/count.js';
-import { startCluster, startSentinels } from '../helpers/topology.js';
+import { startCluster, startSentinels } from '../../bench/lib/topology.js';
 import { spawnRole, testEnv, runCli, type RoleProcess } from '../helpers/procs.js';
 import { post } from '../helpers/http.js';
 
@@ -20,7 +20,7 @@ function envFor(extra: Record<string, string>): Record<string, string> {
 
 
 t.test('Redis Cluster: 4 shards over 3 masters, 2 ingest and 2 delivery processes, nothing lost', async (t) => {
-  const cluster = await startCluster(3);
+  const cluster = await startCluster({ masters: 3 });
   t.teardown(() => cluster.stop());
   const sink = await startSink();
   t.teardown(() => sink.close());

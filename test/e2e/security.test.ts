@@ -13,7 +13,7 @@ import { startSink } from '../helpers/sink.js';
 import { startStack } from '../helpers/stack.js';
 import { startRedis } from '../helpers/redis.js';
 import { spawnRole, testEnv, runCli } from '../helpers/procs.js';
-import { freePort } from '../helpers/ports.js';
+import { freePort } from '../../bench/lib/ports.js';
 import { post } from '../helpers/http.js';
 import { waitForLines } from '../helpers/log.js';
 

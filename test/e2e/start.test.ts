@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startSink } from '../helpers/sink.js';
 import { spawnRole } from '../helpers/procs.js';
-import { freePort } from '../helpers/ports.js';
+import { freePort } from '../../bench/lib/ports.js';
 import { get, post } from '../helpers/http.js';
 import { ping } from '../../src/start/private-redis.js';
 

@@ -8,7 +8,7 @@ import { request } from 'node:http';
 import { startSink } from '../helpers/sink.js';
 import { startStack } from '../helpers/stack.js';
 import { spawnRole } from '../helpers/procs.js';
-import { freePort } from '../helpers/ports.js';
+import { freePort } from '../../bench/lib/ports.js';
 import { get } from '../helpers/http.js';
 
 /** Reads Server-Sent Events frames from /events until `n` arrived. */

@@ -12,9 +12,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { startSink } from '../helpers/sink.js';
-import { freePort } from '../helpers/ports.js';
+import { freePort } from '../../bench/lib/ports.js';
 import { get, post } from '../helpers/http.js';
-import { onExit } from '../helpers/cleanup.js';
+import { onExit } from '../../bench/lib/cleanup.js';
 import { ping } from '../../src/start/private-redis.js';
 
 const run = promisify(execFile);

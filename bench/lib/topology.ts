@@ -1,16 +1,18 @@
 /**
- * Real multi-node Redis topologies for scale-out tests, on free ports:
- * a Redis Cluster of N masters (redis-cli --cluster create), and a Sentinel
- * group (1 primary, 1 replica, 3 sentinels).
+ * Real multi-node Redis topologies for the harness (scale-out tests and
+ * the e2e-cluster scenario), on free ports of 127.0.0.1, no persistence:
+ * a Redis Cluster of N masters (`redis-cli --cluster create`), and a
+ * Sentinel group (1 primary, 1 replica, 3 sentinels). Every process is
+ * killed when the caller stops the topology or the process ends.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { ping } from '../../src/start/private-redis.js';
-import { onExit } from './cleanup.js';
+import { onExit, track } from './cleanup.js';
+import { RespClient } from './resp.js';
 
 const run = promisify(execFile);
 
@@ -35,11 +37,24 @@ async function clusterPort(taken: Set<number>): Promise<number> {
   }
 }
 
+async function answers(port: number): Promise<boolean> {
+  try {
+    const c = await RespClient.connect(port);
+    try {
+      return (await c.command('PING')) === 'PONG';
+    } finally {
+      c.close();
+    }
+  } catch {
+    return false;
+  }
+}
+
 async function waitPing(port: number, proc: ChildProcess): Promise<void> {
   const until = Date.now() + 10_000;
   while (Date.now() < until) {
     if (proc.exitCode !== null) throw new Error(`redis on ${port} exited with ${proc.exitCode}`);
-    if (await ping(port, 200)) return;
+    if (await answers(port)) return;
     await new Promise((r) => setTimeout(r, 25));
   }
   throw new Error(`redis on ${port} did not start`);
@@ -53,14 +68,19 @@ export interface Topology {
   stop(): Promise<void>;
 }
 
-function guard(procs: ChildProcess[], dir: string): void {
-  onExit(() => {
-    for (const p of procs) p.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
-  });
+/** A working directory: the caller's, or a temporary one removed with the topology. */
+function workDir(dir: string | undefined, name: string): { dir: string; remove: () => void } {
+  if (dir !== undefined) {
+    mkdirSync(dir, { recursive: true });
+    return { dir, remove: () => undefined };
+  }
+  const tmp = mkdtempSync(join(tmpdir(), `pb-${name}-`));
+  const remove = () => rmSync(tmp, { recursive: true, force: true });
+  onExit(remove);
+  return { dir: tmp, remove };
 }
 
-async function stopAll(procs: ChildProcess[], dir: string): Promise<void> {
+async function stopAll(procs: ChildProcess[], remove: () => void): Promise<void> {
   await Promise.all(
     procs.map(
       (p) =>
@@ -71,25 +91,27 @@ async function stopAll(procs: ChildProcess[], dir: string): Promise<void> {
         }),
     ),
   );
-  rmSync(dir, { recursive: true, force: true });
+  remove();
 }
 
-export async function startCluster(masters = 3): Promise<Topology> {
-  const dir = mkdtempSync(join(tmpdir(), 'pb-cluster-'));
+export async function startCluster(opts: { masters?: number; dir?: string } = {}): Promise<Topology> {
+  const { dir, remove } = workDir(opts.dir, 'cluster');
   const taken = new Set<number>();
   const ports: number[] = [];
   const procs: ChildProcess[] = [];
-  guard(procs, dir);
-  for (let i = 0; i < masters; i++) {
+  for (let i = 0; i < (opts.masters ?? 3); i++) {
     const port = await clusterPort(taken);
-    const proc = spawn(
-      'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`),
-        '--cluster-node-timeout', '2000', '--dir', dir, '--save', '', '--appendonly', 'no'],
-      { stdio: 'ignore' },
-    );
     ports.push(port);
-    procs.push(proc);
+    procs.push(
+      track(
+        spawn(
+          'redis-server',
+          ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`),
+            '--cluster-node-timeout', '2000', '--dir', dir, '--save', '', '--appendonly', 'no', '--loglevel', 'warning'],
+          { stdio: 'ignore' },
+        ),
+      ),
+    );
   }
   await Promise.all(ports.map((p, i) => waitPing(p, procs[i] as ChildProcess)));
   await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes']);
@@ -102,7 +124,7 @@ export async function startCluster(masters = 3): Promise<Topology> {
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  return { nodes: ports.map((p) => `127.0.0.1:${p}`).join(','), ports, procs, stop: () => stopAll(procs, dir) };
+  return { nodes: ports.map((p) => `127.0.0.1:${p}`).join(','), ports, procs, stop: () => stopAll(procs, remove) };
 }
 
 export interface SentinelGroup extends Topology {
@@ -115,15 +137,16 @@ export interface SentinelGroup extends Topology {
 }
 
 export async function startSentinels(name = 'mymaster'): Promise<SentinelGroup> {
-  const dir = mkdtempSync(join(tmpdir(), 'pb-sentinel-'));
+  const { dir, remove } = workDir(undefined, 'sentinel');
   const taken = new Set<number>();
   const primaryPort = await clusterPort(taken);
   const replicaPort = await clusterPort(taken);
   const procs: ChildProcess[] = [];
-  guard(procs, dir);
   const data = (port: number, extra: string[]) =>
-    spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--dbfilename', `dump-${port}.rdb`,
-      '--save', '', '--appendonly', 'no', ...extra], { stdio: 'ignore' });
+    track(
+      spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--dbfilename', `dump-${port}.rdb`,
+        '--save', '', '--appendonly', 'no', ...extra], { stdio: 'ignore' }),
+    );
   const primary = data(primaryPort, []);
   procs.push(primary);
   await waitPing(primaryPort, primary);
@@ -139,7 +162,7 @@ export async function startSentinels(name = 'mymaster'): Promise<SentinelGroup> 
       [`port ${port}`, 'bind 127.0.0.1', `dir ${dir}`, `sentinel monitor ${name} 127.0.0.1 ${primaryPort} 2`,
         `sentinel down-after-milliseconds ${name} 1000`, `sentinel failover-timeout ${name} 5000`, `sentinel parallel-syncs ${name} 1`, ''].join('\n'),
     );
-    const s = spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' });
+    const s = track(spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' }));
     procs.push(s);
     ports.push(port);
     await waitPing(port, s);
@@ -172,6 +195,6 @@ export async function startSentinels(name = 'mymaster'): Promise<SentinelGroup> 
         await new Promise((r) => setTimeout(r, 100));
       }
     },
-    stop: () => stopAll(procs, dir),
+    stop: () => stopAll(procs, remove),
   };
 }
