@@ -380,7 +380,7 @@ t.test('a 302 is not followed: PB_ERR_REDIRECT with its Location', async (t) => 
   t.equal(r.body, 'moved');
   t.not(r.responseTime, null);
   t.equal(classify(r.status, r.errorCode), 'permanent');
-  await new Promise((resolve) => setTimeout(resolve, 200));
+  // A client that followed redirects would have done so before answering.
   t.equal(target.connections, 0, 'the redirect target got nothing');
 });
 

@@ -104,14 +104,15 @@ t.test('stream reader against a real Redis', async (t) => {
     const held = await dead.read(10, 50);
     t.equal(held.length, 3);
     t.same(await other.reclaim(60_000, 10), [], 'nothing is idle for a minute yet');
-    await new Promise((r) => setTimeout(r, 120));
-    // The holder heartbeats one entry, then stops for good.
+    // Two minutes pass (XCLAIM IDLE sets the idle time the clock would have):
+    await check.xclaim(keys.stream, GROUP, 'dead', 0, ...held.map((e) => e.id), 'IDLE', 120_000, 'JUSTID');
+    // the holder heartbeats one entry, then stops for good.
     await dead.heartbeat(keys.stream, [(held[0] as { id: string }).id]);
-    const taken = await other.reclaim(100, 10);
+    const taken = await other.reclaim(60_000, 10);
     t.same(taken.map((e) => e.blob?.toString()).sort(), ['e1', 'e2'], 'the heartbeated entry stays with its holder');
     const owners = (await check.xpending(keys.stream, GROUP, '-', '+', 10)) as [string, string, number, number][];
     t.same(owners.map((p) => p[1]).sort(), ['dead', 'other', 'other']);
-    t.same(await other.reclaim(100, 10), [], 'reclaiming resets the idle time: not taken twice at once');
+    t.same(await other.reclaim(60_000, 10), [], 'reclaiming resets the idle time: not taken twice at once');
   });
 
   t.test('an entry deleted while pending is not handed out by reclaim', async (t) => {
@@ -120,9 +121,9 @@ t.test('stream reader against a real Redis', async (t) => {
     await r.ensureGroups();
     const id = await check.xadd(keys.stream, '*', 'm', 'gone');
     await r.read(10, 50);
+    await check.xclaim(keys.stream, GROUP, 'a', 0, id as string, 'IDLE', 120_000, 'JUSTID');
     await check.xdel(keys.stream, id as string);
-    await new Promise((resolve) => setTimeout(resolve, 60));
-    t.same(await reader('b').reclaim(50, 10), []);
+    t.same(await reader('b').reclaim(60_000, 10), []);
   });
 
   t.test('housekeeping deletes idle consumers that hold nothing, never one with pending entries', async (t) => {
@@ -137,8 +138,7 @@ t.test('stream reader against a real Redis', async (t) => {
     await served('busy');
     const empty = await served('empty');
     await check.xack(keys.stream, GROUP, empty.entry.id);
-    await new Promise((r) => setTimeout(r, 60));
-    t.equal(await reader('janitor').pruneConsumers(50), 1, '"empty" is deleted');
+    t.equal(await reader('janitor').pruneConsumers(0), 1, '"empty" is deleted (any idle time counts here)');
     const names = () => check.xinfo('CONSUMERS', keys.stream, GROUP).then((list) => (list as unknown[][]).map((c) => c[1]));
     t.same(await names(), ['busy'], 'the consumer holding an entry stays, however idle');
     const leaving = await served('leaving');

@@ -5,15 +5,7 @@ import t from 'tap';
 import { startSink } from '../helpers/sink.js';
 import { startStack } from '../helpers/stack.js';
 import { get } from '../helpers/http.js';
-
-async function eventually(check: () => Promise<boolean>, timeoutMs = 20_000): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await check()) return true;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return false;
-}
+import { until } from '../helpers/count.js';
 
 t.test('Redis restarts having lost every key: both roles carry on without a restart', async (t) => {
   const sink = await startSink();
@@ -32,7 +24,7 @@ t.test('Redis restarts having lost every key: both roles carry on without a rest
   t.equal((await get(`${stack.ingestUrl}/readyz`)).status, 503);
 
   await stack.redis.start(); // empty: no AOF in this test
-  t.ok(await eventually(async () => (await stack.send(body(3))).status === 202), 'ingest accepts again by itself');
+  t.ok(await until(async () => (await stack.send(body(3))).status === 202), 'ingest accepts again by itself');
   await sink.waitFor(2, 20_000);
   t.same(
     sink.received.map((r) => JSON.parse(r.body).n),
@@ -70,5 +62,5 @@ t.test('backpressure: past INGEST_MAX_QUEUE ingest answers 503 with Retry-After,
   t.equal((await send(2)).status, 202, 'one that fits still goes in');
   await stack.startDelivery();
   await sink.waitFor(10);
-  t.ok(await eventually(async () => (await send(3)).status === 202), 'accepted again once delivery drained the queue');
+  t.ok(await until(async () => (await send(3)).status === 202), 'accepted again once delivery drained the queue');
 });

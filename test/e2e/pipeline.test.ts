@@ -9,6 +9,7 @@ import { startRedis } from '../helpers/redis.js';
 import { startSink } from '../helpers/sink.js';
 import { spawnRole, testEnv } from '../helpers/procs.js';
 import { post } from '../helpers/http.js';
+import { until } from '../helpers/count.js';
 import { requestCase, requestCases } from '../helpers/fixtures.js';
 
 t.test('ingest to delivery to sink', async (t) => {
@@ -24,6 +25,9 @@ t.test('ingest to delivery to sink', async (t) => {
     await delivery.stop();
   });
   const base = `http://127.0.0.1:${ingest.port('ingest')}`;
+  const check = redis.client();
+  /** Every postback finished and acknowledged (the count key reads 0): nothing more can arrive. */
+  const drained = () => until(async () => ((await check.get(`${env.REDIS_PREFIX}:{0}:count`)) ?? '0') === '0', 10_000);
   const seen = () => sink.received.map((r) => (r.method === 'POST' ? `POST ${sink.origin}${r.url} ${r.body}` : `GET ${sink.origin}${r.url}`));
 
   t.test('the v1 sample on /ingest.php and on /i gives exactly the two expected requests', async (t) => {
@@ -34,7 +38,7 @@ t.test('ingest to delivery to sink', async (t) => {
       t.equal(res.status, 202);
       t.equal(res.json.accepted, 2);
       await sink.waitFor(2);
-      await new Promise((r) => setTimeout(r, 200));
+      t.ok(await drained(), 'all acknowledged');
       t.same(seen().sort(), [...expected].sort(), path);
       const ids = sink.received.map((r) => r.headers['x-postback-id']).sort();
       t.same(ids, [`${res.json.id}:0`, `${res.json.id}:1`], 'X-Postback-Id is <request id>:<index>');
@@ -50,7 +54,7 @@ t.test('ingest to delivery to sink', async (t) => {
       sink.received.length = 0;
       t.equal((await post(`${base}/i`, body)).status, 202, f);
       await sink.waitFor(expected.length);
-      await new Promise((r) => setTimeout(r, 100));
+      t.ok(await drained(), `${f}: all acknowledged`);
       t.same(seen().sort(), [...expected].sort(), f);
     }
   });
@@ -75,7 +79,7 @@ t.test('ingest to delivery to sink', async (t) => {
     t.equal(res.status, 202);
     t.equal(res.json.accepted, 1000);
     await sink.waitFor(1000);
-    await new Promise((r) => setTimeout(r, 300));
+    t.ok(await drained(), 'all acknowledged');
     t.equal(sink.received.length, 1000, 'no duplicates');
     const ids = new Set(sink.received.map((r) => r.headers['x-postback-id']));
     t.equal(ids.size, 1000);

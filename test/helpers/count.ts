@@ -12,11 +12,11 @@ export function tally(sink: TestSink, expected: Set<string>): { distinct: number
   return { distinct: seen.size, duplicates: sink.received.length - seen.size, lost };
 }
 
-/** Polls `cond` every 50 ms until it holds or `timeoutMs` passed; resolves with its last value. */
-export async function until(cond: () => boolean, timeoutMs: number): Promise<boolean> {
+/** Polls `cond` (sync or async) every 50 ms until it holds or `timeoutMs` passed; resolves with its last value. */
+export async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<boolean> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
-    if (cond()) return true;
+    if (await cond()) return true;
     await new Promise((r) => setTimeout(r, 50));
   }
   return cond();

@@ -28,6 +28,8 @@ export function testEnv(redisUrl: string, extra: Record<string, string> = {}): R
     DELIVERY_ALLOW_PRIVATE: 'true',
     INGEST_HOST: '127.0.0.1',
     MONITOR_HOST: '127.0.0.1',
+    // Under `npm test` (c8), role processes report their coverage too.
+    ...(process.env.NODE_V8_COVERAGE ? { NODE_V8_COVERAGE: process.env.NODE_V8_COVERAGE } : {}),
     ...extra,
   };
 }

@@ -5,6 +5,7 @@
 import { startRedis, type TestRedis } from './redis.js';
 import { spawnRole, testEnv, type RoleProcess } from './procs.js';
 import { post, type HttpResult } from './http.js';
+import { until } from './count.js';
 
 export interface Stack {
   redis: TestRedis;
@@ -14,6 +15,12 @@ export interface Stack {
   deliveries: RoleProcess[];
   startDelivery(extra?: Record<string, string>): Promise<RoleProcess>;
   send(body: unknown): Promise<HttpResult>;
+  /**
+   * Waits until every postback has left the system (the count key of
+   * shard 0 reads 0): delivered, dead or expired, outcome recorded. After
+   * that no further attempt can happen. False after `timeoutMs`.
+   */
+  drained(timeoutMs?: number): Promise<boolean>;
   stop(): Promise<void>;
 }
 
@@ -44,6 +51,10 @@ export async function startStack(
     },
     send(body: unknown) {
       return post(`${stack.ingestUrl}/i`, JSON.stringify(body));
+    },
+    drained(timeoutMs = 10_000) {
+      const c = redis.client();
+      return until(async () => ((await c.get(`${env.REDIS_PREFIX}:{0}:count`)) ?? '0') === '0', timeoutMs);
     },
     async stop() {
       await Promise.all([stack.ingest?.stop('SIGKILL'), ...stack.deliveries.map((d) => d.stop('SIGKILL'))]);

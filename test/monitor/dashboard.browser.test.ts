@@ -16,85 +16,82 @@ import { spawnRole } from '../helpers/procs.js';
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = fileURLToPath(new URL('../../var/test-artifacts/', import.meta.url));
 
-if (!existsSync(CHROMIUM)) {
-  t.comment(`${CHROMIUM} is absent: dashboard browser test skipped (apt-get install chromium to run it)`);
-  t.pass('skipped: no Chromium');
-} else {
-  t.test('the dashboard renders live charts and moving numbers', async (t) => {
-    const { chromium } = await import('playwright-core');
-    const sink = await startSink((r) => (r.url.startsWith('/bad') ? { status: 503 } : { status: 200 }));
-    t.teardown(() => sink.close());
-    const stack = await startStack({ MONITOR_PORT: '0', DELIVERY_METRICS_PORT: '0', DELIVERY_BACKOFF_BASE_MS: '100' });
-    t.teardown(() => stack.stop());
-    const monitor = await spawnRole('monitor', stack.env);
-    t.teardown(() => monitor.stop());
-    const monitorPort = monitor.port('monitor');
+const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is absent (apt-get install chromium to run it; .ci/run does)`;
 
-    let sending = true;
-    const traffic = (async () => {
-      for (let i = 0; sending; i++) {
-        const path = i % 4 === 0 ? '/bad' : '/ok';
-        await stack.send({ endpoint: { method: 'GET', url: `${sink.origin}${path}?n={n}` }, data: Array.from({ length: 25 }, (_, n) => ({ n })) }).catch(() => undefined);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    })();
-    t.teardown(async () => {
-      sending = false;
-      await traffic;
-    });
+t.test('the dashboard renders live charts and moving numbers', { skip }, async (t) => {
+  const { chromium } = await import('playwright-core');
+  const sink = await startSink((r) => (r.url.startsWith('/bad') ? { status: 503 } : { status: 200 }));
+  t.teardown(() => sink.close());
+  const stack = await startStack({ MONITOR_PORT: '0', DELIVERY_METRICS_PORT: '0', DELIVERY_BACKOFF_BASE_MS: '100' });
+  t.teardown(() => stack.stop());
+  const monitor = await spawnRole('monitor', stack.env);
+  t.teardown(() => monitor.stop());
+  const monitorPort = monitor.port('monitor');
 
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    t.teardown(() => browser.close());
-    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    const external: string[] = [];
-    page.on('request', (r) => {
-      if (!r.url().startsWith(`http://127.0.0.1:${monitorPort}/`)) external.push(r.url());
-    });
-    await page.goto(`http://127.0.0.1:${monitorPort}/`);
-
-    await page.waitForFunction(() => Number(document.body.dataset.frames ?? 0) >= 3, undefined, { timeout: 20_000 });
-    const tile = (name: string) => page.locator(`#tile-${name} .value`).innerText();
-    await page.waitForFunction(() => document.querySelector('#tile-delivered .value')?.textContent !== '–' && Number(document.querySelector('#tile-delivered .value')?.textContent) > 0, undefined, { timeout: 20_000 });
-    const first = { delivered: await tile('delivered'), frames: Number(await page.evaluate(() => document.body.dataset.frames)) };
-    await page.waitForFunction((n) => Number(document.body.dataset.frames) >= n + 3, first.frames, { timeout: 20_000 });
-    t.ok(Number(await tile('delivered')) > 0, `delivered/s shows traffic (${await tile('delivered')})`);
-    t.ok(Number(await tile('retried')) > 0, `retried/s shows the failing partner (${await tile('retried')})`);
-    t.match(await tile('p99'), /ms|s$/, 'latency shown');
-    t.match(await page.locator('#failing tbody').innerText(), sink.origin, 'the failing origin is listed');
-
-    // Every chart drew its canvas with something on it.
-    for (const id of ['chart-throughput', 'chart-latency', 'chart-queue', 'chart-dead']) {
-      const painted = await page.evaluate((sel) => {
-        const c = document.querySelector(`#${sel} canvas`) as HTMLCanvasElement | null;
-        if (!c || c.width === 0) return 0;
-        const data = c.getContext('2d')?.getImageData(0, 0, c.width, c.height).data ?? [];
-        let n = 0;
-        for (let i = 3; i < data.length; i += 4) if ((data[i] as number) > 0) n++;
-        return n;
-      }, id);
-      t.ok(painted > 100, `${id} is drawn (${painted} painted pixels)`);
+  let sending = true;
+  const traffic = (async () => {
+    for (let i = 0; sending; i++) {
+      const path = i % 4 === 0 ? '/bad' : '/ok';
+      await stack.send({ endpoint: { method: 'GET', url: `${sink.origin}${path}?n={n}` }, data: Array.from({ length: 25 }, (_, n) => ({ n })) }).catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 100));
     }
-    const points = await page.evaluate(() => {
-      const legend = document.querySelectorAll('#chart-throughput .u-series');
-      return legend.length;
-    });
-    t.ok(points >= 5, 'the throughput chart has its series');
-
-    mkdirSync(ARTIFACTS, { recursive: true });
-    const shot = join(ARTIFACTS, 'dashboard.png');
-    await page.screenshot({ path: shot, fullPage: true });
-    t.ok(existsSync(shot), `screenshot kept: ${shot}`);
-
-    await stack.redis.stop();
-    await page.locator('#banner').waitFor({ state: 'visible', timeout: 15_000 });
-    t.match(await page.locator('#banner').innerText(), /Redis is unreachable/);
-    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-redis-down.png'), fullPage: true });
-    t.same(errors, [], 'no page errors');
-    t.same(external, [], 'nothing loaded from outside the monitor (no CDN)');
+  })();
+  t.teardown(async () => {
+    sending = false;
+    await traffic;
   });
-}
+
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  t.teardown(() => browser.close());
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  const external: string[] = [];
+  page.on('request', (r) => {
+    if (!r.url().startsWith(`http://127.0.0.1:${monitorPort}/`)) external.push(r.url());
+  });
+  await page.goto(`http://127.0.0.1:${monitorPort}/`);
+
+  await page.waitForFunction(() => Number(document.body.dataset.frames ?? 0) >= 3, undefined, { timeout: 20_000 });
+  const tile = (name: string) => page.locator(`#tile-${name} .value`).innerText();
+  await page.waitForFunction(() => document.querySelector('#tile-delivered .value')?.textContent !== '–' && Number(document.querySelector('#tile-delivered .value')?.textContent) > 0, undefined, { timeout: 20_000 });
+  const first = { delivered: await tile('delivered'), frames: Number(await page.evaluate(() => document.body.dataset.frames)) };
+  await page.waitForFunction((n) => Number(document.body.dataset.frames) >= n + 3, first.frames, { timeout: 20_000 });
+  t.ok(Number(await tile('delivered')) > 0, `delivered/s shows traffic (${await tile('delivered')})`);
+  t.ok(Number(await tile('retried')) > 0, `retried/s shows the failing partner (${await tile('retried')})`);
+  t.match(await tile('p99'), /ms|s$/, 'latency shown');
+  t.match(await page.locator('#failing tbody').innerText(), sink.origin, 'the failing origin is listed');
+
+  // Every chart drew its canvas with something on it.
+  for (const id of ['chart-throughput', 'chart-latency', 'chart-queue', 'chart-dead']) {
+    const painted = await page.evaluate((sel) => {
+      const c = document.querySelector(`#${sel} canvas`) as HTMLCanvasElement | null;
+      if (!c || c.width === 0) return 0;
+      const data = c.getContext('2d')?.getImageData(0, 0, c.width, c.height).data ?? [];
+      let n = 0;
+      for (let i = 3; i < data.length; i += 4) if ((data[i] as number) > 0) n++;
+      return n;
+    }, id);
+    t.ok(painted > 100, `${id} is drawn (${painted} painted pixels)`);
+  }
+  const points = await page.evaluate(() => {
+    const legend = document.querySelectorAll('#chart-throughput .u-series');
+    return legend.length;
+  });
+  t.ok(points >= 5, 'the throughput chart has its series');
+
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const shot = join(ARTIFACTS, 'dashboard.png');
+  await page.screenshot({ path: shot, fullPage: true });
+  t.ok(existsSync(shot), `screenshot kept: ${shot}`);
+
+  await stack.redis.stop();
+  await page.locator('#banner').waitFor({ state: 'visible', timeout: 15_000 });
+  t.match(await page.locator('#banner').innerText(), /Redis is unreachable/);
+  await page.screenshot({ path: join(ARTIFACTS, 'dashboard-redis-down.png'), fullPage: true });
+  t.same(errors, [], 'no page errors');
+  t.same(external, [], 'nothing loaded from outside the monitor (no CDN)');
+});

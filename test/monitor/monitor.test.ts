@@ -10,6 +10,7 @@ import { startStack } from '../helpers/stack.js';
 import { spawnRole } from '../helpers/procs.js';
 import { freePort } from '../../bench/lib/ports.js';
 import { get } from '../helpers/http.js';
+import { until } from '../helpers/count.js';
 
 /** Reads Server-Sent Events frames from /events until `n` arrived. */
 function frames(url: string, n: number, timeoutMs = 15_000): Promise<any[]> {
@@ -67,12 +68,16 @@ t.test('metrics, health and the live feed', async (t) => {
   const withQueue = got.filter((f) => f.queue);
   t.ok(withQueue.length > 0 && withQueue.every((f) => typeof f.queue.postbacks === 'number' && f.queue.groupPresent), 'frames carry the queue state');
 
-  // The numbers in Redis are the whole cluster's: ingest's and delivery's.
-  await new Promise((r) => setTimeout(r, 3_000));
-  const series = await get(`${mon}/api/series?seconds=30`);
-  t.equal(series.status, 200);
-  const points = series.json.points as any[];
+  // The numbers in Redis are the whole cluster's: ingest's and delivery's
+  // (flushed every second, read once a second has settled).
+  let points: any[] = [];
   const sum = (k: string) => points.reduce((a, p) => a + p[k], 0);
+  const settled = await until(async () => {
+    const series = await get(`${mon}/api/series?seconds=30`);
+    points = series.status === 200 ? (series.json.points as any[]) : [];
+    return sum('delivered') === 160 && sum('dead') === 40;
+  }, 15_000);
+  t.ok(settled, 'every outcome reached the statistics');
   t.equal(sum('accepted'), 200, 'accepted per second, summed: every postback ingested');
   t.equal(sum('requests'), 10);
   t.equal(sum('delivered'), 160);
