@@ -14,6 +14,7 @@ import { startStack } from '../helpers/stack.js';
 import { startRedis } from '../helpers/redis.js';
 import { spawnRole, testEnv, runCli } from '../helpers/procs.js';
 import { freePort } from '../../bench/lib/ports.js';
+import { track } from '../../bench/lib/cleanup.js';
 import { post } from '../helpers/http.js';
 import { waitForLines } from '../helpers/log.js';
 
@@ -103,7 +104,7 @@ t.test('REDIS_URL with a password over TLS (rediss://)', async (t) => {
   execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
   const port = await freePort();
   const password = 'tls-redis-pass-123456';
-  const server = spawn('redis-server', ['--port', '0', '--tls-port', String(port), '--bind', '127.0.0.1', '--tls-cert-file', join(dir, 'cert.pem'), '--tls-key-file', join(dir, 'key.pem'), '--tls-ca-cert-file', join(dir, 'cert.pem'), '--tls-auth-clients', 'no', '--requirepass', password, '--save', '', '--dir', dir], { stdio: 'ignore' });
+  const server = track(spawn('redis-server', ['--port', '0', '--tls-port', String(port), '--bind', '127.0.0.1', '--tls-cert-file', join(dir, 'cert.pem'), '--tls-key-file', join(dir, 'key.pem'), '--tls-ca-cert-file', join(dir, 'cert.pem'), '--tls-auth-clients', 'no', '--requirepass', password, '--save', '', '--dir', dir], { stdio: 'ignore' }));
   t.teardown(() => server.kill('SIGKILL'));
   const url = `rediss://:${password}@127.0.0.1:${port}`;
   const probe = new Redis(url, { tls: { ca: readFileSync(join(dir, 'cert.pem')) }, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => 100 });
