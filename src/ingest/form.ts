@@ -105,6 +105,9 @@ export function decodeForm(text: string, maxItems: number): unknown {
       if (!INDEX.test(path[1] as string)) throw bad(`form key ${shown(key)}: data index must be a number 0, 1, 2, …`);
       if (Number(path[1]) >= maxItems) throw bad(`form key ${shown(key)}: data holds more than ${maxItems} items, the limit`);
       if (path.length > 3) throw bad(`form key ${shown(key)} nests deeper than data[i][name] (data objects are flat)`);
+    } else if (path.length > 2) {
+      // The contract has nothing deeper: endpoint[name], or an unknown name[key] (kept, unused).
+      throw bad(`form key ${shown(key)} nests deeper than ${path[0] === 'endpoint' ? 'endpoint[name]' : 'name[key]'}`);
     }
     let node = root;
     for (let d = 0; d < path.length - 1; d++) {

@@ -110,6 +110,8 @@ t.test('ingest HTTP contract against a real Redis', async (t) => {
       ['POST', '/i', JSON.stringify(SAMPLE), { 'content-type': 'application/xml' }, 415, 'unsupported_media_type'],
       ['POST', '/i', 'endpoint[method]=GET&data[x][', { 'content-type': 'application/x-www-form-urlencoded' }, 400, 'bad_form'],
       ['POST', '/i', 'hello', { 'content-type': 'application/x-www-form-urlencoded' }, 400, 'bad_form'],
+      ['POST', '/i', `endpoint${'[a]'.repeat(1_000)}=1`, { 'content-type': 'application/x-www-form-urlencoded' }, 400, 'bad_form'],
+      ['POST', '/preview', `endpoint${'[a]'.repeat(1_000)}=1`, { 'content-type': 'application/x-www-form-urlencoded' }, 400, 'bad_form'],
       ['POST', '/i', ' {"endpoint":', { 'content-type': 'application/x-www-form-urlencoded' }, 400, 'bad_json'],
       ['POST', '/i', '{"endpoint":{"method":"GET"},"data":[{}]}', { 'content-type': 'application/x-www-form-urlencoded' }, 400, 'invalid_request'],
     ];
