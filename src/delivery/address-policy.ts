@@ -3,7 +3,8 @@
  * in, allowed or not out. By default refuses loopback, private, link-local
  * (cloud metadata at 169.254.169.254), carrier-grade NAT, unique-local,
  * multicast, unspecified, reserved and documentation ranges, IPv4 and IPv6,
- * IPv4-mapped and NAT64-embedded IPv4 included. DELIVERY_ALLOW_PRIVATE
+ * IPv4-mapped and NAT64-embedded IPv4 included, and the IPv4-compatible
+ * (::/96) and IPv4-translated (::ffff:0:0:0/96) forms refused whole. DELIVERY_ALLOW_PRIVATE
  * lifts it; DELIVERY_ALLOWED_CIDRS lets chosen ranges through.
  *
  * It is applied to the address actually connected to (the connector's DNS
@@ -34,8 +35,10 @@ const BLOCKED_V4: [string, number][] = [
 ];
 
 const BLOCKED_V6: [string, number][] = [
-  ['::', 128], // unspecified
-  ['::1', 128], // loopback
+  // ::/96 holds unspecified (::), loopback (::1) and the deprecated
+  // IPv4-compatible form (::a.b.c.d, so [::127.0.0.1] is ::7f00:1).
+  ['::', 96],
+  ['::ffff:0:0:0', 96], // IPv4-translated (SIIT): ::ffff:0:a.b.c.d, not globally routable
   ['100::', 64], // discard
   ['64:ff9b:1::', 48], // local-use NAT64
   ['2001:db8::', 32], // documentation

@@ -9,6 +9,8 @@ t.test('private, loopback, link-local, multicast, unspecified are refused by def
     '198.18.0.1', '192.0.2.1',
     '::1', '::', 'fe80::1', 'fc00::1', 'fd12:3456::1', 'ff02::1', '::ffff:127.0.0.1', '::ffff:10.0.0.1',
     '::ffff:7f00:1', '64:ff9b::7f00:1', '64:ff9b::10.0.0.1', '64:ff9b:1::1', '2001:db8::1',
+    // IPv4-compatible (::/96, deprecated) and IPv4-translated (::ffff:0:0:0/96) forms
+    '::127.0.0.1', '::7f00:1', '::10.0.0.1', '::8.8.8.8', '::ffff:0:127.0.0.1', '::ffff:0:7f00:1', '::ffff:0:a00:1', '::ffff:0:8.8.8.8',
     'not-an-ip', '',
   ];
   for (const a of refused) t.notOk(allowed(a), `${a} refused`);

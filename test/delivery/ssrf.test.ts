@@ -52,7 +52,7 @@ t.test('loopback by name or literal is refused by default, allowed with the flag
   });
   const guarded = new HttpClient(base);
   t.teardown(() => guarded.close());
-  for (const origin of [`http://localhost:${v4.port}`, `http://127.0.0.1:${v4.port}`, `http://[::1]:${v6.port}`, 'http://169.254.169.254', 'http://[::ffff:127.0.0.1]:80', 'http://0.0.0.0:80']) {
+  for (const origin of [`http://localhost:${v4.port}`, `http://127.0.0.1:${v4.port}`, `http://[::1]:${v6.port}`, 'http://169.254.169.254', 'http://[::ffff:127.0.0.1]:80', 'http://0.0.0.0:80', 'http://[::127.0.0.1]:80', 'http://[::ffff:0:127.0.0.1]:80']) {
     const r = await send(guarded, origin);
     t.equal(r.errorCode, 'PB_ERR_BLOCKED_ADDRESS', `${origin} refused`);
     t.match(r.error, /refused to connect to .*DELIVERY_ALLOW_PRIVATE/);
