@@ -1,21 +1,24 @@
 /**
- * `node dist/cli.js dlq <list|replay|purge>`: the dead-letter store.
- *   dlq list [--json] [--limit N]   oldest first; --json: one object per line
- *   dlq replay <id...|--all>        back to the queue with a fresh attempt count
- *   dlq purge <id...|--all>         delete for good
- * Ids are postback ids (`<request id>:<index>`). Exit code 1 when an id was
- * not found, 2 on bad usage.
+ * `node dist/cli.js dlq <list|replay|purge>`: the dead-letter store (the
+ * usage text is in args.ts). Ids are postback ids (`<request id>:<index>`).
+ * Exit code 1 when an id was not found, 2 on bad usage.
+ *
+ * Dead letters are read a page at a time, never all at once, and a replay
+ * or purge works on the dead letters that existed when it started: it stops
+ * at the last one there was then, so postbacks that die again while it
+ * runs (a partner still failing) are not taken a second time. A replayed
+ * page goes back in one transaction: its templates, the entries, the
+ * count, and the removal from the dead letters.
  */
-import { parseArgs } from 'node:util';
 import type { RedisClient } from '../queue/redis.js';
 import { loadConfig, type Config } from '../config/index.js';
 import { decodeDeadLetter, encodeEntry, encodeTemplate, type DeadLetter } from '../queue/codec.js';
 import { allShards, templateKey, type ShardKeys } from '../queue/keys.js';
 import { createRedis } from '../queue/redis.js';
 import { templateId } from '../postback/template.js';
+import { matches, parseDlqArgs, USAGE, type DlqPlan, type Filter } from './args.js';
 
 interface Stored {
-  keys: ShardKeys;
   streamId: string;
   letter: DeadLetter | null;
 }
@@ -23,26 +26,29 @@ interface Stored {
 const PAGE = 1_000;
 const DAY_MS = 86_400_000;
 
-async function* scan(redis: RedisClient, keys: ShardKeys): AsyncGenerator<Stored> {
-  let start = '-';
+/** The id of the last dead letter in a shard now (the bound of a replay or purge), or null when there is none. */
+async function lastId(redis: RedisClient, keys: ShardKeys): Promise<string | null> {
+  const last = (await redis.xrevrange(keys.dead, '+', '-', 'COUNT', 1)) as [string, string[]][];
+  return last[0]?.[0] ?? null;
+}
+
+/** Pages of dead letters of a shard, oldest first, from `since` (ms) up to `end` (an id, inclusive). */
+async function* pages(redis: RedisClient, keys: ShardKeys, since: number | null, end: string): AsyncGenerator<Stored[]> {
+  let start = since === null ? '-' : String(since);
   for (;;) {
-    const page = await redis.xrangeBuffer(keys.dead, start, '+', 'COUNT', PAGE);
-    for (const [idBuf, fields] of page) {
-      let letter: DeadLetter | null = null;
+    const page = await redis.xrangeBuffer(keys.dead, start, end, 'COUNT', PAGE);
+    yield page.map(([idBuf, fields]) => {
+      let letter: DeadLetter | null;
       try {
         letter = decodeDeadLetter(fields[1] as Buffer);
       } catch {
         letter = null;
       }
-      yield { keys, streamId: idBuf.toString(), letter };
-    }
+      return { streamId: idBuf.toString(), letter };
+    });
     if (page.length < PAGE) return;
     start = `(${(page[page.length - 1] as [Buffer, Buffer[]])[0].toString()}`;
   }
-}
-
-function shards(config: Config): ShardKeys[] {
-  return allShards(config.redis.prefix, config.redis.shards);
 }
 
 function summary(d: DeadLetter): Record<string, unknown> {
@@ -63,133 +69,142 @@ function summary(d: DeadLetter): Record<string, unknown> {
   };
 }
 
-async function list(redis: RedisClient, config: Config, json: boolean, limit: number): Promise<number> {
+async function list(redis: RedisClient, shards: ShardKeys[], plan: Extract<DlqPlan, { command: 'list' }>): Promise<number> {
   let n = 0;
-  for (const keys of shards(config)) {
-    for await (const s of scan(redis, keys)) {
-      if (n >= limit) return 0;
-      n++;
-      const d = s.letter;
-      if (json) {
-        process.stdout.write(`${JSON.stringify(d ? summary(d) : { id: null, streamId: s.streamId, outcome: 'undecodable', errorCode: 'PB_ERR_CODEC' })}\n`);
-      } else if (d) {
-        const why = d.status !== null ? `HTTP ${d.status}` : (d.errorCode ?? '');
-        process.stdout.write(
-          `${d.id}\t${d.outcome}\t${d.attempts} attempt${d.attempts === 1 ? '' : 's'}\t${why}\t${d.error ?? ''}\t${d.method} ${d.url || d.template}\n`,
-        );
-      } else {
-        process.stdout.write(`(undecodable entry ${s.streamId})\n`);
+  const unfiltered = Object.values(plan.filter).every((v) => v === null);
+  for (const keys of shards) {
+    for await (const page of pages(redis, keys, plan.filter.since, '+')) {
+      for (const s of page) {
+        if (n >= plan.limit) break;
+        const d = s.letter;
+        if (d === null ? !unfiltered : !matches(plan.filter, d)) continue;
+        n++;
+        if (plan.json) {
+          process.stdout.write(`${JSON.stringify(d ? summary(d) : { id: null, streamId: s.streamId, outcome: 'undecodable', errorCode: 'PB_ERR_CODEC' })}\n`);
+        } else if (d) {
+          const why = d.status !== null ? `HTTP ${d.status}` : (d.errorCode ?? '');
+          process.stdout.write(
+            `${d.id}\t${d.outcome}\t${d.attempts} attempt${d.attempts === 1 ? '' : 's'}\t${why}\t${d.error ?? ''}\t${d.method} ${d.url || d.template}\n`,
+          );
+        } else {
+          process.stdout.write(`(undecodable entry ${s.streamId})\n`);
+        }
       }
+      if (n >= plan.limit) break;
     }
   }
-  if (!json) process.stderr.write(`${n} dead letter${n === 1 ? '' : 's'}\n`);
+  if (!plan.json) process.stderr.write(`${n} dead letter${n === 1 ? '' : 's'}\n`);
   return 0;
 }
 
-function selected(ids: string[], all: boolean): (d: DeadLetter | null) => boolean {
-  const wanted = new Set(ids);
-  return (d) => all || (d !== null && wanted.has(d.id));
-}
+type Change = Extract<DlqPlan, { command: 'replay' | 'purge' }>;
 
-async function replay(redis: RedisClient, config: Config, ids: string[], all: boolean): Promise<number> {
-  const pick = selected(ids, all);
-  const found = new Set<string>();
-  let replayed = 0;
-  const lifetime = config.delivery.ttlMs + config.delivery.maxDelayMs + DAY_MS;
-  for (const keys of shards(config)) {
-    for await (const s of scan(redis, keys)) {
-      const d = s.letter;
-      if (!pick(d) || d === null) continue;
-      found.add(d.id);
-      if (d.template === '') {
-        process.stderr.write(`${d.id}: its URL template was lost; cannot replay (purge it)\n`);
-        continue;
-      }
-      const colon = d.id.lastIndexOf(':');
-      const tplId = templateId(d.method, d.template);
-      const now = Date.now();
-      const entry = encodeEntry({
-        requestId: d.id.slice(0, colon),
-        templateId: tplId,
-        requestTime: d.requestTime,
-        dueTime: now,
-        firstIndex: Number(d.id.slice(colon + 1)),
-        attempts: 0,
-        items: [d.data],
-        last: null,
-      });
-      const res = await redis
-        .multi()
-        .set(templateKey(keys, tplId), encodeTemplate({ method: d.method, url: d.template }), 'PX', lifetime)
-        .xadd(keys.stream, '*', 'm', entry)
-        .incrby(keys.count, 1)
-        .xdel(keys.dead, s.streamId)
-        .exec();
-      if (res === null || res.some(([err]) => err)) throw new Error(`replaying ${d.id} failed`);
-      replayed++;
-    }
+/** Which dead letters a replay or purge takes: by id, all, or by filter. */
+function picker(plan: Change): (d: DeadLetter | null) => boolean {
+  if (plan.ids.length > 0) {
+    const wanted = new Set(plan.ids);
+    return (d) => d !== null && wanted.has(d.id);
   }
-  return report('replayed', replayed, ids, found, all);
+  if (plan.all) return () => true;
+  return (d) => d !== null && matches(plan.filter as Filter, d);
 }
 
-async function purge(redis: RedisClient, config: Config, ids: string[], all: boolean): Promise<number> {
-  let purged = 0;
+/** Puts a page of dead letters back in the queue, atomically; returns how many. */
+async function replayPage(redis: RedisClient, keys: ShardKeys, letters: { streamId: string; letter: DeadLetter }[], lifetimeMs: number): Promise<number> {
+  const tx = redis.multi();
+  const templates = new Set<string>();
+  const now = Date.now();
+  for (const { letter: d } of letters) {
+    const tplId = templateId(d.method, d.template);
+    if (!templates.has(tplId)) {
+      templates.add(tplId);
+      tx.set(templateKey(keys, tplId), encodeTemplate({ method: d.method, url: d.template }), 'PX', lifetimeMs);
+    }
+    const colon = d.id.lastIndexOf(':');
+    const entry = encodeEntry({
+      requestId: d.id.slice(0, colon),
+      templateId: tplId,
+      requestTime: d.requestTime,
+      dueTime: now,
+      firstIndex: Number(d.id.slice(colon + 1)),
+      attempts: 0,
+      items: [d.data],
+      last: null,
+    });
+    tx.xadd(keys.stream, '*', 'm', entry);
+  }
+  tx.incrby(keys.count, letters.length);
+  tx.xdel(keys.dead, ...letters.map((l) => l.streamId));
+  const res = await tx.exec();
+  if (res === null || res.some(([err]) => err)) {
+    const err = res?.find(([e]) => e)?.[0];
+    throw new Error(`replaying ${letters.length} dead letters failed${err ? `: ${err.message}` : ''}; none of this page was replayed`);
+  }
+  return letters.length;
+}
+
+async function change(redis: RedisClient, config: Config, shards: ShardKeys[], plan: Change): Promise<number> {
+  const verb = plan.command === 'replay' ? 'replayed' : 'purged';
+  const lifetime = config.delivery.ttlMs + config.delivery.maxDelayMs + DAY_MS;
+  const pick = picker(plan);
   const found = new Set<string>();
-  for (const keys of shards(config)) {
-    if (all) {
-      purged += await redis.xlen(keys.dead);
-      await redis.del(keys.dead);
+  let n = 0;
+  for (const keys of shards) {
+    if (plan.command === 'purge' && plan.all && !plan.dryRun) {
+      // Counted and deleted in one transaction: letters arriving meanwhile are neither.
+      const res = await redis.multi().xlen(keys.dead).del(keys.dead).exec();
+      if (res === null || res.some(([err]) => err)) throw new Error('purging failed');
+      n += Number(res[0]?.[1] ?? 0);
       continue;
     }
-    const pick = selected(ids, false);
-    for await (const s of scan(redis, keys)) {
-      if (!pick(s.letter)) continue;
-      found.add((s.letter as DeadLetter).id);
-      purged += await redis.xdel(keys.dead, s.streamId);
+    const end = await lastId(redis, keys);
+    if (end === null) continue;
+    for await (const page of pages(redis, keys, plan.ids.length > 0 ? null : plan.filter.since, end)) {
+      const taken: { streamId: string; letter: DeadLetter }[] = [];
+      const undecodable: string[] = [];
+      for (const s of page) {
+        if (!pick(s.letter)) continue;
+        if (s.letter === null) {
+          undecodable.push(s.streamId);
+          continue;
+        }
+        found.add(s.letter.id);
+        if (plan.command === 'replay' && s.letter.template === '') {
+          process.stderr.write(`${s.letter.id}: its URL template was lost; cannot replay (purge it)\n`);
+          continue;
+        }
+        taken.push({ streamId: s.streamId, letter: s.letter });
+      }
+      if (plan.dryRun) {
+        n += taken.length + (plan.command === 'purge' ? undecodable.length : 0);
+      } else if (plan.command === 'replay') {
+        if (undecodable.length > 0) process.stderr.write(`${undecodable.length} undecodable dead letters left in place (purge them)\n`);
+        if (taken.length > 0) n += await replayPage(redis, keys, taken, lifetime);
+      } else {
+        const ids = [...taken.map((l) => l.streamId), ...undecodable];
+        if (ids.length > 0) n += await redis.xdel(keys.dead, ...ids);
+      }
     }
   }
-  return report('purged', purged, ids, found, all);
-}
-
-function report(verb: string, n: number, ids: string[], found: Set<string>, all: boolean): number {
-  process.stdout.write(`${verb} ${n}\n`);
-  const missing = all ? [] : ids.filter((id) => !found.has(id));
+  process.stdout.write(plan.dryRun ? `would be ${verb}: ${n}\n` : `${verb} ${n}\n`);
+  const missing = plan.ids.filter((id) => !found.has(id));
   if (missing.length > 0) process.stderr.write(`not found: ${missing.join(' ')}\n`);
   return missing.length > 0 ? 1 : 0;
 }
 
-const USAGE = 'usage: dlq list [--json] [--limit N] | dlq replay <id...|--all> | dlq purge <id...|--all>\n';
-
 export async function runDlq(argv: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      json: { type: 'boolean', default: false },
-      all: { type: 'boolean', default: false },
-      limit: { type: 'string', default: String(Number.MAX_SAFE_INTEGER) },
-    },
-  });
-  const [command, ...ids] = positionals;
-  const limit = Number(values.limit);
-  const needsIds = command === 'replay' || command === 'purge';
-  if (
-    !(command === 'list' || needsIds) ||
-    (needsIds && ids.length === 0 && !values.all) ||
-    (needsIds && ids.length > 0 && values.all) ||
-    !Number.isInteger(limit) ||
-    limit < 0
-  ) {
-    process.stderr.write(USAGE);
+  const parsed = parseDlqArgs(argv);
+  if (!parsed.ok) {
+    process.stderr.write(`dlq: ${parsed.error}\n${USAGE}`);
     process.exitCode = 2;
     return;
   }
   const config = loadConfig();
   const redis = createRedis(config, 'cli', 'dlq');
+  const shards = allShards(config.redis.prefix, config.redis.shards);
   try {
-    if (command === 'list') process.exitCode = await list(redis, config, values.json, limit);
-    else if (command === 'replay') process.exitCode = await replay(redis, config, ids, values.all);
-    else process.exitCode = await purge(redis, config, ids, values.all);
+    const plan = parsed.plan;
+    process.exitCode = plan.command === 'list' ? await list(redis, shards, plan) : await change(redis, config, shards, plan);
   } finally {
     redis.disconnect();
   }

@@ -39,18 +39,28 @@ export function spawnRole(role: string, env: Record<string, string>, args: strin
   return spawnHarnessRole(role, env, args, 20_000);
 }
 
-/** Runs a one-shot CLI command (`dlq list`, `config`, ...) to completion. */
-export function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** Runs a one-shot CLI command (`dlq list`, `config`, ...) to completion, killed after `timeoutMs`. */
+export function runCli(
+  args: string[],
+  env: Record<string, string>,
+  timeoutMs = 60_000,
+): Promise<{ code: number | null; stdout: string; stderr: string; timedOut: boolean }> {
   return new Promise((resolve) => {
     const proc = fork(CLI, args, { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
     const off = onExit(() => proc.kill('SIGKILL'));
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      proc.kill('SIGKILL');
+    }, timeoutMs);
     let stdout = '';
     let stderr = '';
     proc.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
     proc.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     proc.once('exit', (code) => {
+      clearTimeout(timer);
       off();
-      resolve({ code, stdout, stderr });
+      resolve({ code, stdout, stderr, timedOut });
     });
   });
 }

@@ -1,0 +1,121 @@
+/**
+ * `dlq` through real processes: usage errors, filters over a mixed set of
+ * dead letters, a replay while the partner still fails (it takes what was
+ * there when it started, each once), and `purge --all` counting exactly
+ * what it deleted while new dead letters arrive.
+ */
+import t from 'tap';
+import { startSink, type TestSink } from '../helpers/sink.js';
+import { startStack } from '../helpers/stack.js';
+import { runCli } from '../helpers/procs.js';
+import { until } from '../helpers/count.js';
+import { freePort } from '../../bench/lib/ports.js';
+
+const perId = (sink: TestSink): Map<string, number> => {
+  const seen = new Map<string, number>();
+  for (const r of sink.received) {
+    const id = String(r.headers['x-postback-id']);
+    seen.set(id, (seen.get(id) ?? 0) + 1);
+  }
+  return seen;
+};
+
+t.test('dlq against a mixed set of dead letters', async (t) => {
+  const notFound = await startSink(() => ({ status: 404 }));
+  t.teardown(() => notFound.close());
+  const broken = await startSink(() => ({ status: 500 }));
+  t.teardown(() => broken.close());
+  const refusing = `http://127.0.0.1:${await freePort()}`;
+  const stack = await startStack({ DELIVERY_MAX_ATTEMPTS: '1' });
+  t.teardown(() => stack.stop());
+  const c = stack.redis.client();
+  const deadKey = `${stack.env.REDIS_PREFIX}:{0}:dead`;
+  const dead = () => c.xlen(deadKey);
+  const send = async (origin: string, n: number, tag: string) => {
+    for (let i = 0; i < n; i += 100) {
+      const data = Array.from({ length: Math.min(100, n - i) }, (_, k) => ({ n: i + k }));
+      t.equal((await stack.send({ endpoint: { method: 'GET', url: `${origin}/${tag}?n={n}` }, data })).status, 202);
+    }
+  };
+  await send(notFound.origin, 2500, 'a');
+  t.ok(await until(async () => (await dead()) === 2500, 30_000), '2,500 dead letters from the 404 partner');
+  const between = Date.now();
+  await send(broken.origin, 10, 'b');
+  await send(refusing, 5, 'c');
+  t.ok(await until(async () => (await dead()) === 2515, 30_000), '15 more from the 500 and the refusing partners');
+  const env = stack.env;
+  const lines = async (args: string[]) => {
+    const r = await runCli(['dlq', 'list', '--json', ...args], env);
+    t.equal(r.code, 0, `list ${args.join(' ')}`);
+    return r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { id: string; status: number | null; errorCode: string | null });
+  };
+
+  t.test('bad usage: the usage text and exit 2', async (t) => {
+    for (const args of [['list', '--foo'], ['list', '--limit', '-1'], ['list', '--limit', ''], ['replay'], ['purge', 'x:1', '--all'], ['replay', '--status', 'teapot'], ['frobnicate']]) {
+      const r = await runCli(['dlq', ...args], env);
+      t.equal(r.code, 2, `dlq ${args.join(' ')}: exit 2`);
+      t.match(r.stderr, /^dlq: .+\nusage: node dist\/cli\.js dlq/, 'a reason, then the usage');
+    }
+    t.equal(await dead(), 2515, 'nothing changed');
+  });
+
+  t.test('filters', async (t) => {
+    t.equal((await lines(['--origin', notFound.origin])).length, 2500);
+    t.equal((await lines(['--origin', 'http://*.example.com'])).length, 0);
+    const fivexx = await lines(['--status', '5xx']);
+    t.same([fivexx.length, fivexx.every((l) => l.status === 500)], [10, true]);
+    const refused = await lines(['--error', 'PB_ERR_CONNECT']);
+    t.same([refused.length, refused.every((l) => l.status === null)], [5, true]);
+    t.equal((await lines(['--status', 'none'])).length, 5);
+    t.equal((await lines(['--status', '404,5xx'])).length, 2510);
+    t.equal((await lines(['--since', String(between)])).length, 15, '--since: only what died after');
+    t.equal((await lines(['--until', String(between)])).length, 2500);
+    t.equal((await lines(['--outcome', 'expired'])).length, 0);
+    t.equal((await lines(['--status', '404', '--limit', '7'])).length, 7);
+    const dry = await runCli(['dlq', 'replay', '--origin', notFound.origin, '--dry-run'], env);
+    t.equal(dry.code, 0);
+    t.match(dry.stdout, 'would be replayed: 2500');
+    t.equal(await dead(), 2515, 'a dry run changes nothing');
+  });
+
+  t.test('replay --all while the partners still fail: each dead letter once, and it ends', async (t) => {
+    notFound.received.length = 0;
+    broken.received.length = 0;
+    const replay = await runCli(['dlq', 'replay', '--all'], env, 60_000);
+    t.notOk(replay.timedOut, 'it finished');
+    t.equal(replay.code, 0);
+    t.match(replay.stdout, 'replayed 2515');
+    t.ok(await until(async () => (await dead()) === 2515 && (await stack.drained(100)), 30_000), 'they died again, once');
+    const a = perId(notFound);
+    t.equal(a.size, 2500, 'every 404 postback tried again');
+    t.ok([...a.values()].every((n) => n === 1), 'each once');
+    t.equal(perId(broken).size, 10);
+  });
+
+  t.test('replay by filter takes only those', async (t) => {
+    broken.received.length = 0;
+    const r = await runCli(['dlq', 'replay', '--status', '5xx'], env);
+    t.match(r.stdout, 'replayed 10');
+    t.ok(await until(async () => broken.received.length === 10 && (await stack.drained(100)), 30_000));
+    t.equal(await dead(), 2515);
+  });
+
+  t.test('purge --all counts exactly what it deleted while dead letters arrive', async (t) => {
+    let writing = true;
+    let added = 0;
+    const writer = (async () => {
+      const w = stack.redis.client();
+      while (writing) {
+        await w.xadd(deadKey, '*', 'm', 'x');
+        added++;
+      }
+    })();
+    await until(() => added > 100, 5_000);
+    const purge = await runCli(['dlq', 'purge', '--all'], env);
+    writing = false;
+    await writer;
+    const purged = Number(/purged (\d+)/.exec(purge.stdout)?.[1]);
+    t.equal(purge.code, 0);
+    t.equal(purged + (await dead()), 2515 + added, `purged ${purged} + left ${await dead()} = all there ever were`);
+  });
+});
