@@ -36,6 +36,7 @@ export const ERRORS = {
   // ingest: service side (503: the client should retry later)
   PB_ERR_REDIS_UNAVAILABLE: { status: 503, error: 'unavailable' },
   PB_ERR_QUEUE_FULL: { status: 503, error: 'queue_full' },
+  PB_ERR_REDIS_FULL: { status: 503, error: 'redis_full' },
   PB_ERR_SHUTTING_DOWN: { status: 503, error: 'shutting_down' },
   PB_ERR_INTERNAL: { status: 500, error: 'internal' },
   // delivery: attempt outcomes that are not HTTP statuses

@@ -51,15 +51,9 @@ export class StreamReader {
     this.streams = [keys.stream, keys.retry];
   }
 
+  /** Creates the consumer groups that do not exist (from id 0), even in a full Redis (ensure-group-1.lua). */
   async ensureGroups(): Promise<void> {
-    for (const stream of this.streams) {
-      try {
-        // From id 0, not $: entries written before any delivery process count.
-        await this.redis.xgroup('CREATE', stream, GROUP, '0', 'MKSTREAM');
-      } catch (err) {
-        if (!(err as Error).message.includes('BUSYGROUP')) throw err;
-      }
-    }
+    for (const stream of this.streams) await this.redis.pbEnsureGroup(stream, GROUP);
   }
 
   /** Up to `count` new entries per stream; [] after `blockMs` without any. */

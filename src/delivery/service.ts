@@ -143,7 +143,7 @@ export class DeliveryService {
         this.groupsReady = true;
         break;
       } catch (err) {
-        if (attempt === 1) this.deps.logger.warn({ err: (err as Error).message }, 'Redis not reachable yet: waiting');
+        if (attempt === 1) this.deps.logger.warn({ err: (err as Error).message }, 'cannot make sure the consumer groups exist yet (is Redis reachable?): waiting');
         await sleep(Math.min(1_000, 100 * attempt));
       }
     }

@@ -49,6 +49,9 @@ interface Pending {
 }
 
 function unavailable(err: unknown): PostbackError {
+  if ((err as Error).message.startsWith('OOM')) {
+    return new PostbackError('PB_ERR_REDIS_FULL', 'Redis is full (maxmemory reached); nothing was queued, retry later', { cause: err });
+  }
   const timedOut = (err as Error).message.includes('timed out');
   const message = timedOut
     ? 'Redis did not confirm the write in time; retry later (the request may have been queued)'
@@ -80,7 +83,8 @@ export class Enqueuer {
 
   /**
    * Resolves with the number of postbacks written; rejects with
-   * PB_ERR_QUEUE_FULL or PB_ERR_REDIS_UNAVAILABLE (nothing written).
+   * PB_ERR_QUEUE_FULL, PB_ERR_REDIS_FULL or PB_ERR_REDIS_UNAVAILABLE
+   * (nothing written).
    */
   enqueue(req: IngestRequest, requestId: string, now: number): Promise<number> {
     const { template, items } = req;

@@ -45,6 +45,7 @@ const ROUTES = new Map<string, Route>([
 ]);
 
 const JSON_TYPE = 'application/json; charset=utf-8';
+const WARN_EVERY_MS = 10_000;
 
 /** When a request started and which route it took, kept on its response for the metrics. */
 const kStart = Symbol('start');
@@ -109,13 +110,30 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
     res.end(body);
   }
 
+  /**
+   * A service-side failure (Redis down or full) is logged once, then at
+   * most every WARN_EVERY_MS per code with how many were not logged: a
+   * full Redis refuses every request, and the log must not drown in it.
+   */
+  const warned = new Map<string, { at: number; quiet: number }>();
+  function warnOnce(err: PostbackError, route: Route): void {
+    const now = Date.now();
+    const w = warned.get(err.code);
+    if (w !== undefined && now - w.at < WARN_EVERY_MS) {
+      w.quiet++;
+      return;
+    }
+    logger.warn({ route, code: err.code, err: err.cause ?? err.message, ...(w ? { notLoggedSince: w.quiet } : {}) }, err.message);
+    warned.set(err.code, { at: now, quiet: 0 });
+  }
+
   function fail(res: ServerResponse, err: unknown, route: Route): void {
     if (isPostbackError(err)) {
       const extra: Record<string, string> = {};
-      if (err.status === 503) extra['retry-after'] = err.code === 'PB_ERR_QUEUE_FULL' ? '5' : '1';
+      if (err.status === 503) extra['retry-after'] = err.code === 'PB_ERR_QUEUE_FULL' || err.code === 'PB_ERR_REDIS_FULL' ? '5' : '1';
       if (err.status === 413) extra.connection = 'close';
       send(res, err.status, errorBody(err), extra);
-      if (err.status >= 500) logger.warn({ route, code: err.code, err: err.cause ?? err.message }, err.message);
+      if (err.status >= 500) warnOnce(err, route);
       return;
     }
     logger.error({ err, route }, 'ingest: unexpected error');

@@ -16,6 +16,7 @@ declare module 'ioredis' {
     pbFinalize(...args: Arg[]): Result<number, Context>;
     pbPromote(...args: Arg[]): Result<[number, number], Context>;
     pbStats(...args: Arg[]): Result<number, Context>;
+    pbEnsureGroup(...args: Arg[]): Result<number, Context>;
   }
 }
 
@@ -28,6 +29,7 @@ const SCRIPTS = [
   { command: 'pbStats', file: 'stats-1.lua', keys: 1 },
   { command: 'pbFinalize', file: 'finalize-4.lua', keys: 4 },
   { command: 'pbPromote', file: 'promote-4.lua', keys: 4 },
+  { command: 'pbEnsureGroup', file: 'ensure-group-1.lua', keys: 1 },
 ] as const;
 
 const sources = new Map<string, string>();

@@ -26,9 +26,9 @@ export interface Stack {
 
 export async function startStack(
   extra: Record<string, string> = {},
-  opts: { deliveries?: number; ingest?: boolean; aof?: boolean } = {},
+  opts: { deliveries?: number; ingest?: boolean; aof?: boolean; redisArgs?: string[] } = {},
 ): Promise<Stack> {
-  const redis = await startRedis({ aof: opts.aof ?? false });
+  const redis = await startRedis({ aof: opts.aof ?? false, ...(opts.redisArgs ? { args: opts.redisArgs } : {}) });
   // Port 0: the kernel picks, the role announces it (no race with other test files).
   const env = testEnv(redis.url, { INGEST_PORT: '0', DELIVERY_WORKERS: '0', ...extra });
   let ingest: RoleProcess | null = null;

@@ -3,6 +3,13 @@
 -- round trip, one script run, whatever the traffic). Each request lands
 -- whole or not at all. A fixed number of keys, so Redis Cluster clients
 -- route it by its keys (all under the shard's hash tag).
+--
+-- A full Redis (maxmemory with noeviction) refuses the whole call: Redis
+-- checks memory at a script's first write and lets every later write
+-- through, so the first write here is always an XADD or ZADD of a postback
+-- (refused when full); the template's expiry refresh, which Redis would
+-- allow even when full, comes after. Reads come first, and a call that
+-- accepts nothing writes nothing.
 -- KEYS[1] stream (first attempts)   KEYS[2] delayed set   KEYS[3] postback count
 -- KEYS[4] statistics bucket of this second
 -- KEYS[5] template key (content-addressed)
@@ -19,12 +26,7 @@
 local ttl = ARGV[1]
 local now = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
-local stored = true
-if ARGV[5] == '' then
-  stored = redis.call('PEXPIRE', KEYS[5], ttl) == 1
-else
-  redis.call('SET', KEYS[5], ARGV[5], 'PX', ttl)
-end
+local stored = ARGV[5] ~= '' or redis.call('EXISTS', KEYS[5]) == 1
 local held = tonumber(redis.call('GET', KEYS[3]) or '0')
 local out = {}
 local accepted = 0
@@ -57,6 +59,11 @@ while i <= #ARGV do
   i = i + e
 end
 if accepted > 0 then
+  if ARGV[5] == '' then
+    redis.call('PEXPIRE', KEYS[5], ttl)
+  else
+    redis.call('SET', KEYS[5], ARGV[5], 'PX', ttl)
+  end
   redis.call('INCRBY', KEYS[3], accepted)
   redis.call('HINCRBY', KEYS[4], 'accepted', accepted)
   redis.call('HINCRBY', KEYS[4], 'requests', requests)

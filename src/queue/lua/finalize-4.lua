@@ -3,6 +3,10 @@
 -- with its retries, dead letters and hand-backs. An entry this consumer no
 -- longer owns (XACK returns 0: another consumer reclaimed and finished it)
 -- writes nothing, so outcomes are never recorded twice.
+-- Its first write is an XACK, which a full Redis (maxmemory, noeviction)
+-- allows, and Redis then lets the whole script run: outcomes are recorded
+-- and entries deleted even when Redis is full, which is how delivery
+-- drains it.
 -- KEYS[1] stream the entries were read from   KEYS[2] retries set
 -- KEYS[3] dead-letter stream                  KEYS[4] postback count
 -- ARGV[1] consumer group

@@ -1,6 +1,8 @@
 -- Moves postbacks that came due from the sorted sets to their streams:
 -- delayed first attempts to the stream, retries to the retry stream. One
--- script, so two delivery processes never promote the same one twice.
+-- script, so two delivery processes never promote the same one twice. It
+-- runs in a full Redis too (see below), so retries keep flowing while
+-- delivery drains it.
 -- KEYS[1] delayed set   KEYS[2] stream   KEYS[3] retries set   KEYS[4] retry stream
 -- ARGV[1] now, ms epoch   ARGV[2] most to move per set
 -- Returns { moved, next } where next is the earliest due time left in
@@ -12,11 +14,13 @@ for pair = 0, 1 do
   local set = KEYS[1 + 2 * pair]
   local stream = KEYS[2 + 2 * pair]
   local due = redis.call('ZRANGEBYSCORE', set, '-inf', now, 'LIMIT', 0, limit)
-  for _, member in ipairs(due) do
-    redis.call('XADD', stream, '*', 'm', member)
-  end
   if #due > 0 then
+    -- ZREM first: a move frees what it adds, and a script's first write
+    -- decides whether a full Redis lets it run (it lets ZREM through).
     redis.call('ZREM', set, unpack(due))
+    for _, member in ipairs(due) do
+      redis.call('XADD', stream, '*', 'm', member)
+    end
     moved = moved + #due
   end
 end
