@@ -3,9 +3,16 @@
  * in one FIFO per origin; `take()` walks the origins round-robin and builds
  * batches of one origin each (so a slow partner's batch never holds a
  * healthy partner's results), keeping the total in flight within
- * DELIVERY_CONCURRENCY and each origin within its share of it. No I/O and
- * no clock: the caller reports completions with `done()`.
+ * DELIVERY_CONCURRENCY and each origin within its limit. No I/O and no
+ * clock: the caller reports completions with `done()`.
+ *
+ * Memory: a job leaves its FIFO (denque, a ring buffer that clears each
+ * slot it shifts) when its batch is taken, so what the scheduler holds is
+ * what waits, bounded by the caller's read cap, however long an origin's
+ * queue stays non-empty. An origin with nothing waiting or in flight is
+ * forgotten.
  */
+import Denque from 'denque';
 
 export interface SchedulerLimits {
   /** Postbacks in flight in all. */
@@ -22,8 +29,7 @@ export interface Batch<J> {
 }
 
 interface OriginQueue<J> {
-  jobs: J[];
-  head: number;
+  jobs: Denque<J>;
   inFlight: number;
 }
 
@@ -43,8 +49,7 @@ export class Scheduler<J> {
 
   /** Jobs of one origin waiting to start. */
   waitingFor(origin: string): number {
-    const q = this.queues.get(origin);
-    return q === undefined ? 0 : q.jobs.length - q.head;
+    return this.queues.get(origin)?.jobs.length ?? 0;
   }
 
   /**
@@ -56,7 +61,7 @@ export class Scheduler<J> {
     let ready = this.inFlight;
     for (const origin of this.ring) {
       const q = this.queues.get(origin) as OriginQueue<J>;
-      ready += Math.max(0, Math.min(q.jobs.length - q.head, this.limits.perOrigin - q.inFlight));
+      ready += Math.max(0, Math.min(q.jobs.length, this.limits.perOrigin - q.inFlight));
     }
     return ready;
   }
@@ -64,10 +69,10 @@ export class Scheduler<J> {
   push(origin: string, job: J): void {
     let q = this.queues.get(origin);
     if (q === undefined) {
-      q = { jobs: [], head: 0, inFlight: 0 };
+      q = { jobs: new Denque<J>(), inFlight: 0 };
       this.queues.set(origin, q);
     }
-    if (q.head === q.jobs.length) this.ring.push(origin);
+    if (q.jobs.length === 0) this.ring.push(origin);
     q.jobs.push(job);
     this.waiting++;
   }
@@ -81,22 +86,20 @@ export class Scheduler<J> {
       if (this.cursor >= this.ring.length) this.cursor = 0;
       const origin = this.ring[this.cursor] as string;
       const q = this.queues.get(origin) as OriginQueue<J>;
-      const n = Math.min(batchSize, q.jobs.length - q.head, perOrigin - q.inFlight, concurrency - this.inFlight);
+      const n = Math.min(batchSize, q.jobs.length, perOrigin - q.inFlight, concurrency - this.inFlight);
       if (n <= 0) {
         idle++;
         this.cursor++;
         continue;
       }
       idle = 0;
-      const jobs = q.jobs.slice(q.head, q.head + n);
-      q.head += n;
+      const jobs: J[] = new Array(n);
+      for (let i = 0; i < n; i++) jobs[i] = q.jobs.shift() as J;
       q.inFlight += n;
       this.inFlight += n;
       this.waiting -= n;
       out.push({ origin, jobs });
-      if (q.head === q.jobs.length) {
-        q.jobs = [];
-        q.head = 0;
+      if (q.jobs.length === 0) {
         this.ring.splice(this.cursor, 1);
       } else {
         this.cursor++;
@@ -111,16 +114,15 @@ export class Scheduler<J> {
     if (q === undefined) return;
     q.inFlight -= n;
     this.inFlight -= n;
-    if (q.inFlight === 0 && q.head === q.jobs.length) this.queues.delete(origin);
+    if (q.inFlight === 0 && q.jobs.length === 0) this.queues.delete(origin);
   }
 
   /** Removes and returns every job not yet started (for hand-back at shutdown). */
   drain(): J[] {
     const out: J[] = [];
     for (const q of this.queues.values()) {
-      out.push(...q.jobs.slice(q.head));
-      q.jobs = [];
-      q.head = 0;
+      for (const job of q.jobs.toArray()) out.push(job);
+      q.jobs.clear();
     }
     this.ring = [];
     this.waiting = 0;

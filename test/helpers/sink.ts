@@ -19,16 +19,37 @@ export type Script = (req: Received, n: number) => Reply | 'hang' | 'reset';
 export interface TestSink {
   port: number;
   origin: string;
+  /** Every request, unless started with `keep: false` (then only counted). */
   received: Received[];
+  /** Requests received: received.length, or the count when not kept. */
+  readonly count: number;
+  /** Distinct X-Postback-Id values received, when started with `keep: false`. */
+  ids: Set<string>;
+  /** The most requests it was answering at once. */
+  readonly maxInFlight: number;
   /** Resolves once `n` requests arrived (rejects after timeoutMs). */
   waitFor(n: number, timeoutMs?: number): Promise<Received[]>;
   close(): Promise<void>;
 }
 
-export async function startSink(script: Script = () => ({ status: 200 })): Promise<TestSink> {
+/**
+ * `keep: false` for big loads: requests are counted and their postback ids
+ * kept in a Set, not stored whole.
+ */
+export async function startSink(script: Script = () => ({ status: 200 }), opts: { keep?: boolean } = {}): Promise<TestSink> {
+  const keep = opts.keep ?? true;
   const received: Received[] = [];
+  const ids = new Set<string>();
+  let count = 0;
+  let inFlight = 0;
+  let maxInFlight = 0;
+  // Tests empty `received` between phases: then it is the count.
+  const size = () => (keep ? received.length : count);
   const waiters: { n: number; resolve: () => void }[] = [];
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    res.once('close', () => inFlight--);
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -39,9 +60,11 @@ export async function startSink(script: Script = () => ({ status: 200 })): Promi
         body: Buffer.concat(chunks).toString(),
         at: Date.now(),
       };
-      received.push(r);
-      for (const w of waiters.filter((w) => received.length >= w.n)) w.resolve();
-      const reply = script(r, received.length);
+      count++;
+      if (keep) received.push(r);
+      else ids.add(String(r.headers['x-postback-id']));
+      for (const w of waiters.filter((w) => size() >= w.n)) w.resolve();
+      const reply = script(r, size());
       if (reply === 'hang') return;
       if (reply === 'reset') {
         req.socket.destroy();
@@ -64,11 +87,18 @@ export async function startSink(script: Script = () => ({ status: 200 })): Promi
     port,
     origin: `http://127.0.0.1:${port}`,
     received,
+    get count() {
+      return size();
+    },
+    get maxInFlight() {
+      return maxInFlight;
+    },
+    ids,
     waitFor(n, timeoutMs = 20_000) {
-      if (received.length >= n) return Promise.resolve(received);
+      if (size() >= n) return Promise.resolve(received);
       return new Promise((resolve, reject) => {
         const timer = setTimeout(
-          () => reject(new Error(`sink got ${received.length} of ${n} requests in ${timeoutMs} ms`)),
+          () => reject(new Error(`sink got ${size()} of ${n} requests in ${timeoutMs} ms`)),
           timeoutMs,
         );
         waiters.push({
