@@ -10,9 +10,10 @@
  * - Read threshold and size: an idle process reads at once; a busy one
  *   waits for a worthwhile amount of room, and sizes each XREADGROUP from
  *   the room and the average entry size.
- * - Parking: an origin with PARK_FACTOR times its in-flight limit already
- *   waiting gets further entries put back in Redis, due when it should
- *   have room (its backlog in rounds, times its latency).
+ * - Parking: an origin with PARK_FACTOR times its in-flight limit (and at
+ *   least half the concurrency) already waiting gets further entries put
+ *   back in Redis, due when it should have room (its backlog in rounds,
+ *   times its latency).
  * - Hand-back at shutdown: per entry, the first item not yet started.
  * - Per-origin latency averages, bounded.
  */
@@ -68,9 +69,14 @@ export function readCount(limits: AdmissionLimits, room: number, itemsPerEntry: 
   return Math.max(1, Math.min(MAX_READ_COUNT, Math.ceil(share / Math.max(1, itemsPerEntry))));
 }
 
-/** Whether a newly read entry for an origin with `waiting` postbacks queued goes back to Redis. */
-export function shouldPark(waiting: number, perOrigin: number): boolean {
-  return waiting >= PARK_FACTOR * perOrigin;
+/**
+ * Whether a newly read entry for an origin with `waiting` postbacks queued
+ * goes back to Redis: when PARK_FACTOR times its in-flight limit wait, and
+ * at least half of DELIVERY_CONCURRENCY (so an origin with few connections
+ * keeps a modest backlog in memory, in order, rather than parking at once).
+ */
+export function shouldPark(limits: AdmissionLimits, waiting: number, perOrigin: number): boolean {
+  return waiting >= Math.max(PARK_FACTOR * perOrigin, Math.floor(limits.concurrency / 2));
 }
 
 /**

@@ -9,7 +9,7 @@ import { outgoingRequest } from '../postback/outgoing.js';
 import { createSigner, type Signer } from '../postback/signature.js';
 import { parseTemplate, requestPath, type CompiledTemplate } from '../postback/template.js';
 import { noResponse, type AttemptResult, type BatchTask, type WorkerSettings } from './attempt.js';
-import { HttpClient, type Deadline } from './http-client.js';
+import { HttpClient } from './http-client.js';
 
 const COMPILED_MAX = 10_000;
 
@@ -36,7 +36,7 @@ export class BatchRunner {
     return t;
   }
 
-  private attempt(t: CompiledTemplate | string, id: string, data: BatchTask['items'][number][2], signal: Deadline): Promise<AttemptResult> {
+  private attempt(t: CompiledTemplate | string, id: string, data: BatchTask['items'][number][2]): Promise<AttemptResult> {
     if (typeof t === 'string') return Promise.resolve(noResponse('', 'PB_ERR_BAD_URL', t, Date.now()));
     const s = this.settings;
     const out = outgoingRequest(t, data, id, s.encodedDefault, s.userAgent, this.signer, Date.now());
@@ -59,17 +59,12 @@ export class BatchRunner {
       origin = u.origin;
       path = u.pathname + u.search;
     }
-    return this.client.send({ origin, path, url: out.url, method: out.method, headers: out.headers, body: out.body }, signal);
+    return this.client.send({ origin, path, url: out.url, method: out.method, headers: out.headers, body: out.body });
   }
 
-  async run(task: BatchTask): Promise<AttemptResult[]> {
+  run(task: BatchTask): Promise<AttemptResult[]> {
     const templates = task.templates.map(([id, method, url]) => this.template(id, method, url));
-    const { signal, done } = this.client.deadline();
-    try {
-      return await Promise.all(task.items.map(([ti, id, data]) => this.attempt(templates[ti] ?? 'unknown template', id, data, signal)));
-    } finally {
-      done();
-    }
+    return Promise.all(task.items.map(([ti, id, data]) => this.attempt(templates[ti] ?? 'unknown template', id, data)));
   }
 
   close(): Promise<void> {

@@ -1,28 +1,45 @@
 /**
  * The HTTP side of a delivery worker: one undici Pool per origin
- * (keep-alive, bounded connections, no redirects followed), idle pools
- * closed after a minute, and `send()` that turns any request into an
- * {@link AttemptResult}: status, the first RESPONSE_BODY_MAX bytes of the
- * body, timing, or a coded error. It uses undici's dispatch API, the
- * parser's callbacks without a stream or an abort listener per response.
- * Measured on 2 cores, a Pool per origin fed a path reached about 12k
- * requests/s to a local sink, an Agent fed string URLs 0.62x of that.
+ * (keep-alive, at most DELIVERY_CONNECTIONS_PER_ORIGIN connections, no
+ * redirects followed), and `send()` that turns any request into an
+ * {@link AttemptResult}. It uses undici's dispatch API, the parser's
+ * callbacks without a stream or an abort listener per response. Measured
+ * on 2 cores, a Pool per origin fed a path reached about 12k requests/s to
+ * a local sink, an Agent fed string URLs 0.62x of that.
+ *
+ * No attempt ever waits inside undici for a connection: an origin gets at
+ * most as many attempts at once as it has connections, the rest wait here,
+ * in order, and an attempt's deadline starts only when it is dispatched.
+ * (The main thread already sends an origin no more than that; this holds
+ * even for templates whose host is a placeholder, whose origins it cannot
+ * know.) So a slow partner's attempts are charged for their own time,
+ * never for the queue in front of them.
+ *
+ * Per-origin state is bounded: a pool idle for IDLE_POOL_MS is closed (a
+ * sweep every half of it), and at MAX_POOLS the least recently used are
+ * closed first.
  */
+import Denque from 'denque';
 import { Pool, type Dispatcher } from 'undici';
-import type { ErrorCode } from '../errors.js';
 import type { AttemptResult, WorkerSettings } from './attempt.js';
+import { AttemptHandler } from './attempt-handler.js';
 import { createConnectGuard, type ConnectGuard } from './connect-guard.js';
+import { Deadlines } from './deadlines.js';
+
+export { errorCodeOf } from './attempt-handler.js';
 
 const IDLE_POOL_MS = 60_000;
 const MAX_POOLS = 10_000;
-/** Bytes read past the logged excerpt so the connection stays reusable. */
-const DRAIN_MAX = 64 * 1024;
 
 interface PoolEntry {
   pool: Pool;
   lastUsed: number;
   /** Set when the origin is an IP literal the address policy refuses. */
   blocked: string | null;
+  /** Attempts dispatched and not finished. */
+  inFlight: number;
+  /** Attempts waiting for one of the origin's connections, in order. */
+  waiting: Denque<() => void>;
 }
 
 export interface SendRequest {
@@ -34,35 +51,8 @@ export interface SendRequest {
   body: string | null;
 }
 
-/** Maps an error thrown by undici (or the deadline) to a PB_ERR_* code. */
-export function errorCodeOf(err: unknown, aborted: boolean): { code: ErrorCode; message: string } {
-  const e = err as { code?: string; name?: string; message?: string };
-  const message = e?.message ?? String(err);
-  if (aborted || e?.name === 'AbortError') return { code: 'PB_ERR_DELIVERY_TIMEOUT', message: 'attempt timed out' };
-  switch (e?.code) {
-    case 'UND_ERR_HEADERS_TIMEOUT':
-    case 'UND_ERR_BODY_TIMEOUT':
-      return { code: 'PB_ERR_DELIVERY_TIMEOUT', message };
-    case 'UND_ERR_CONNECT_TIMEOUT':
-    case 'ECONNREFUSED':
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-    case 'EHOSTUNREACH':
-    case 'ENETUNREACH':
-    case 'EADDRNOTAVAIL':
-      return { code: 'PB_ERR_CONNECT', message: `${e.code}: ${message}` };
-    case 'UND_ERR_SOCKET':
-    case 'ECONNRESET':
-    case 'EPIPE':
-    case 'UND_ERR_CLOSED':
-      return { code: 'PB_ERR_SOCKET', message };
-    case 'PB_ERR_BLOCKED_ADDRESS':
-      return { code: 'PB_ERR_BLOCKED_ADDRESS', message };
-    default:
-      if (typeof e?.code === 'string' && e.code.startsWith('HPE_')) return { code: 'PB_ERR_PROTOCOL', message };
-      if (e?.code === 'UND_ERR_INVALID_ARG' || e?.code === 'ERR_INVALID_URL') return { code: 'PB_ERR_BAD_URL', message };
-      return { code: 'PB_ERR_PROTOCOL', message };
-  }
+function emptyResult(url: string, deliveryTime: number): AttemptResult {
+  return { url, deliveryTime, responseTime: null, latencyMs: 0, status: null, body: null, errorCode: null, error: null, retryAfter: null };
 }
 
 export class HttpClient {
@@ -70,17 +60,24 @@ export class HttpClient {
   private readonly sweeper: NodeJS.Timeout;
   private readonly decoder = new TextDecoder('utf-8', { fatal: false });
   private readonly guard: ConnectGuard;
+  private readonly deadlines: Deadlines;
 
   constructor(private readonly settings: WorkerSettings) {
     this.guard = createConnectGuard({ allowPrivate: settings.allowPrivate, allowedCidrs: settings.allowedCidrs });
+    this.deadlines = new Deadlines(settings.timeoutMs);
     this.sweeper = setInterval(() => this.sweep(Date.now()), IDLE_POOL_MS / 2);
     this.sweeper.unref();
+  }
+
+  /** Pools held now (idle ones included). */
+  get poolCount(): number {
+    return this.pools.size;
   }
 
   private pool(origin: string, now: number): PoolEntry {
     let entry = this.pools.get(origin);
     if (entry === undefined) {
-      if (this.pools.size >= MAX_POOLS) this.sweep(now + IDLE_POOL_MS);
+      if (this.pools.size >= MAX_POOLS) this.evict();
       const lookup = this.guard.lookup;
       entry = {
         blocked: this.guard.refusal(origin),
@@ -94,6 +91,8 @@ export class HttpClient {
           ...(lookup ? { connect: { lookup } } : {}),
         }),
         lastUsed: now,
+        inFlight: 0,
+        waiting: new Denque(),
       };
       this.pools.set(origin, entry);
     }
@@ -101,60 +100,57 @@ export class HttpClient {
     return entry;
   }
 
+  /** Closes pools idle for IDLE_POOL_MS. */
   private sweep(now: number): void {
     for (const [origin, entry] of this.pools) {
-      if (now - entry.lastUsed >= IDLE_POOL_MS) {
-        this.pools.delete(origin);
-        entry.pool.close().catch(() => entry.pool.destroy());
-      }
+      if (now - entry.lastUsed >= IDLE_POOL_MS && entry.inFlight === 0) this.drop(origin, entry);
     }
   }
 
-  /** The deadline of a batch: every attempt still running then ends as a timeout. */
-  deadline(): { signal: Deadline; done: () => void } {
-    const d = new Deadline(this.settings.timeoutMs);
-    return { signal: d, done: () => d.done() };
+  /** At MAX_POOLS: closes the idle tenth used longest ago (rare: a scan is fine). */
+  private evict(): void {
+    const idle = [...this.pools].filter(([, e]) => e.inFlight === 0).sort((a, b) => a[1].lastUsed - b[1].lastUsed);
+    for (const [origin, entry] of idle.slice(0, Math.max(1, Math.floor(MAX_POOLS / 10)))) this.drop(origin, entry);
+  }
+
+  private drop(origin: string, entry: PoolEntry): void {
+    this.pools.delete(origin);
+    entry.pool.close().catch(() => entry.pool.destroy());
   }
 
   /**
-   * One attempt through undici's dispatch API (no stream or promise per
-   * response: callbacks straight from the HTTP parser). Resolves with the
-   * result; never rejects.
+   * One attempt through undici's dispatch API. Resolves with the result;
+   * never rejects. Waits for a free connection of the origin first if all
+   * are busy (its deadline starts when it is dispatched).
    */
-  send(req: SendRequest, deadline: Deadline): Promise<AttemptResult> {
-    const deliveryTime = Date.now();
-    const result: AttemptResult = {
-      url: req.url,
-      deliveryTime,
-      responseTime: null,
-      latencyMs: 0,
-      status: null,
-      body: null,
-      errorCode: null,
-      error: null,
-      retryAfter: null,
-    };
-    const entry = this.pool(req.origin, deliveryTime);
+  send(req: SendRequest): Promise<AttemptResult> {
+    const entry = this.pool(req.origin, Date.now());
     if (entry.blocked !== null) {
-      result.errorCode = 'PB_ERR_BLOCKED_ADDRESS';
-      result.error = entry.blocked;
-      return Promise.resolve(result);
-    }
-    if (deadline.expired) {
-      result.errorCode = 'PB_ERR_DELIVERY_TIMEOUT';
-      result.error = 'attempt timed out';
-      return Promise.resolve(result);
+      const r = emptyResult(req.url, Date.now());
+      r.errorCode = 'PB_ERR_BLOCKED_ADDRESS';
+      r.error = entry.blocked;
+      return Promise.resolve(r);
     }
     return new Promise<AttemptResult>((resolve) => {
-      const handler = new AttemptHandler(result, this.settings.responseBodyMax, this.decoder, deadline, resolve);
-      try {
-        entry.pool.dispatch(
-          { path: req.path, method: req.method, headers: req.headers, body: req.body },
-          handler as unknown as Dispatcher.DispatchHandler,
-        );
-      } catch (err) {
-        handler.onError(err as Error);
-      }
+      const start = (): void => {
+        entry.inFlight++;
+        const result = emptyResult(req.url, Date.now());
+        const handler = new AttemptHandler(result, this.settings.responseBodyMax, this.decoder, this.deadlines, (r) => {
+          entry.inFlight--;
+          entry.lastUsed = Date.now();
+          const next = entry.waiting.shift();
+          // Not from inside this attempt's callbacks: a run of synchronous failures must not nest.
+          if (next !== undefined) queueMicrotask(next);
+          resolve(r);
+        });
+        try {
+          entry.pool.dispatch({ path: req.path, method: req.method, headers: req.headers, body: req.body }, handler as unknown as Dispatcher.DispatchHandler);
+        } catch (err) {
+          handler.onError(err as Error);
+        }
+      };
+      if (entry.inFlight < this.settings.connectionsPerOrigin) start();
+      else entry.waiting.push(start);
     });
   }
 
@@ -163,154 +159,5 @@ export class HttpClient {
     const pools = [...this.pools.values()];
     this.pools.clear();
     await Promise.all(pools.map((p) => p.pool.close().catch(() => p.pool.destroy())));
-  }
-}
-
-
-/**
- * The deadline of one batch: a single timer for all its attempts (no
- * AbortSignal listener per request). Attempts register while running; at
- * expiry each is aborted, and one still waiting for a connection ends as a
- * timeout without ever being sent.
- */
-export class Deadline {
-  expired = false;
-  private readonly active = new Set<AttemptHandler>();
-  private readonly timer: NodeJS.Timeout;
-
-  constructor(ms: number) {
-    this.timer = setTimeout(() => this.expire(), ms);
-  }
-
-  add(h: AttemptHandler): void {
-    this.active.add(h);
-  }
-
-  delete(h: AttemptHandler): void {
-    this.active.delete(h);
-  }
-
-  private expire(): void {
-    this.expired = true;
-    for (const h of [...this.active]) h.timeout();
-    this.active.clear();
-  }
-
-  done(): void {
-    clearTimeout(this.timer);
-  }
-}
-
-const RETRY_AFTER = 'retry-after';
-const LOCATION = 'location';
-
-class CutOff extends Error {}
-
-/**
- * undici dispatch handler (the parser's own callback interface) for one
- * attempt: keeps the status, Retry-After and Location, the first
- * RESPONSE_BODY_MAX bytes of the body, and cuts off bodies past DRAIN_MAX.
- */
-class AttemptHandler {
-  private abort: ((err: Error) => void) | null = null;
-  private finished = false;
-  private timedOut = false;
-  private cutOff = false;
-  private readonly kept: Buffer[] = [];
-  private keptBytes = 0;
-  private seen = 0;
-  private readonly start = performance.now();
-
-  constructor(
-    private readonly result: AttemptResult,
-    private readonly max: number,
-    private readonly decoder: { decode(input: Uint8Array): string },
-    private readonly deadline: Deadline,
-    private readonly resolve: (r: AttemptResult) => void,
-  ) {
-    deadline.add(this);
-  }
-
-  onConnect(abort: (err: Error) => void): void {
-    if (this.finished) {
-      abort(new Error('attempt timed out'));
-      return;
-    }
-    this.abort = abort;
-  }
-
-  onHeaders(statusCode: number, rawHeaders: Buffer[] | string[] | null): boolean {
-    if (statusCode < 200) return true; // 1xx: informational, the real answer follows
-    const r = this.result;
-    r.status = statusCode;
-    let location: string | null = null;
-    if (rawHeaders) {
-      for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-        const name = rawHeaders[i] as Buffer | string;
-        if (name.length === RETRY_AFTER.length || name.length === LOCATION.length) {
-          const n = name.toString().toLowerCase();
-          if (n === RETRY_AFTER) r.retryAfter = (rawHeaders[i + 1] as Buffer | string).toString();
-          else if (n === LOCATION) location = (rawHeaders[i + 1] as Buffer | string).toString();
-        }
-      }
-    }
-    if (statusCode >= 300 && statusCode < 400) {
-      r.errorCode = 'PB_ERR_REDIRECT';
-      r.error = `redirect not followed${location !== null ? `: Location ${location.slice(0, 512)}` : ''}`;
-    }
-    return true;
-  }
-
-  onData(chunk: Buffer): boolean {
-    this.seen += chunk.length;
-    if (this.keptBytes < this.max) {
-      const take = chunk.length <= this.max - this.keptBytes ? chunk : chunk.subarray(0, this.max - this.keptBytes);
-      this.kept.push(take);
-      this.keptBytes += take.length;
-    }
-    if (this.seen > DRAIN_MAX && !this.cutOff) {
-      // A huge answer: keep the excerpt, drop the connection, stay flat in memory.
-      this.cutOff = true;
-      this.abort?.(new CutOff('response body cut off'));
-      return false;
-    }
-    return true;
-  }
-
-  onComplete(): void {
-    this.finish(null);
-  }
-
-  onError(err: Error): void {
-    if (this.cutOff && err instanceof CutOff) this.finish(null);
-    else this.finish(err);
-  }
-
-  /** The batch deadline passed. */
-  timeout(): void {
-    if (this.finished) return;
-    this.timedOut = true;
-    if (this.abort) this.abort(new Error('attempt timed out'));
-    else this.finish(new Error('attempt timed out'));
-  }
-
-  private finish(err: Error | null): void {
-    if (this.finished) return;
-    this.finished = true;
-    this.deadline.delete(this);
-    const r = this.result;
-    r.latencyMs = Math.round((performance.now() - this.start) * 100) / 100;
-    if (err === null || r.status !== null) {
-      // A status arrived: a body cut short (reset, deadline) does not change the outcome.
-      r.responseTime = r.deliveryTime + Math.round(r.latencyMs);
-      r.body = this.keptBytes === 0 ? '' : this.decoder.decode(this.kept.length === 1 ? (this.kept[0] as Buffer) : Buffer.concat(this.kept, this.keptBytes));
-      if (err !== null && r.error === null) r.error = `response body: ${errorCodeOf(err, this.timedOut).message}`;
-      if (err !== null && r.status === null) r.body = null;
-    } else {
-      const { code, message } = errorCodeOf(err, this.timedOut);
-      r.errorCode = code;
-      r.error = message;
-    }
-    this.resolve(r);
   }
 }

@@ -42,7 +42,9 @@ export async function runDelivery(): Promise<void> {
   const settings: WorkerSettings = {
     timeoutMs: d.timeoutMs,
     responseBodyMax: d.responseBodyMax,
-    connectionsPerOrigin: Math.max(1, Math.ceil(d.connectionsPerOrigin / Math.max(1, d.workers))),
+    // Each thread may carry an origin's whole share: the main thread sends an
+    // origin no more than DELIVERY_CONNECTIONS_PER_ORIGIN at once, to whichever threads.
+    connectionsPerOrigin: d.connectionsPerOrigin,
     encodedDefault: encodeDefault(d.unmatchedDefault),
     userAgent: USER_AGENT,
     allowPrivate: d.allowPrivate,

@@ -81,7 +81,7 @@ export class DeliveryService {
   private readonly shards: Shard[];
   private readonly recorder: OutcomeRecorder;
   private readonly limits: AdmissionLimits;
-  /** In flight per origin. */
+  /** In flight per origin: its share of the concurrency, at most its connections. */
   private readonly perOrigin: number;
   /** Entries read and not yet handed to the finalizer, by {@link heldKey}. */
   private readonly held = new Map<string, HeldEntry>();
@@ -100,7 +100,9 @@ export class DeliveryService {
 
   constructor(private readonly deps: DeliveryDeps) {
     const d = deps.config.delivery;
-    this.perOrigin = Math.max(1, Math.floor(d.concurrency * d.originShare));
+    // No more in flight to an origin than its connections carry: more would
+    // wait for a connection inside the process, behind the partner's pace.
+    this.perOrigin = Math.max(1, Math.min(Math.floor(d.concurrency * d.originShare), d.connectionsPerOrigin));
     this.limits = { concurrency: d.concurrency, batchSize: d.batchSize, shards: deps.shards.length };
     this.scheduler = new Scheduler<Job>({ concurrency: d.concurrency, perOrigin: this.perOrigin, batchSize: d.batchSize });
     this.templates = new TemplateStore(deps.redis);
@@ -288,7 +290,7 @@ export class DeliveryService {
         this.recorder.templateMissing(held, now);
       } else {
         const waiting = this.scheduler.waitingFor(template.origin);
-        if (shouldPark(waiting, this.perOrigin)) {
+        if (shouldPark(this.limits, waiting, this.perOrigin)) {
           this.recorder.park(held, now + parkDelay(waiting, this.perOrigin, this.latency.get(template.origin), Math.random()), now);
         } else {
           for (let k = 0; k < held.entry.items.length; k++) this.scheduler.push(template.origin, { held, k });

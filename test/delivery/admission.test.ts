@@ -55,16 +55,19 @@ t.test('read count: the shard\'s part of the room in average entries, 1 to MAX_R
   for (const [name, l, room, avg, want] of cases) t.equal(readCount(l, room, avg), want, name);
 });
 
-t.test('park: an origin with twice its limit waiting', async (t) => {
-  const cases: [number, number, boolean][] = [
-    [0, 64, false],
-    [127, 64, false],
-    [128, 64, true],
-    [1000, 64, true],
-    [1, 1, false],
-    [2, 1, true],
+t.test('park: an origin with twice its limit waiting, and at least half the concurrency', async (t) => {
+  const cases: [AdmissionLimits, number, number, boolean][] = [
+    [limits, 0, 64, false],
+    [limits, 511, 64, false],
+    [limits, 512, 64, true],
+    [limits, 1000, 64, true],
+    [limits, 511, 1, false],
+    [limits, 512, 1, true],
+    [{ ...limits, concurrency: 100 }, 127, 64, false],
+    [{ ...limits, concurrency: 100 }, 128, 64, true],
+    [{ ...limits, concurrency: 1 }, 2, 1, true],
   ];
-  for (const [waiting, perOrigin, want] of cases) t.equal(shouldPark(waiting, perOrigin), want, `${waiting} waiting, limit ${perOrigin}`);
+  for (const [l, waiting, perOrigin, want] of cases) t.equal(shouldPark(l, waiting, perOrigin), want, `${waiting} waiting, limit ${perOrigin}, concurrency ${l.concurrency}`);
 });
 
 t.test('park delay: backlog rounds times latency, bounded, jittered 0.75x to 1.25x', async (t) => {

@@ -104,13 +104,8 @@ function get(origin: string, path = '/cb?x=1'): SendRequest {
   return { origin, path, url: origin + path, method: 'GET', headers: { 'user-agent': 'test', 'x-postback-id': 'r:0' }, body: null };
 }
 
-async function attempt(client: HttpClient, req: SendRequest): Promise<AttemptResult> {
-  const d = client.deadline();
-  try {
-    return await client.send(req, d.signal);
-  } finally {
-    d.done();
-  }
+function attempt(client: HttpClient, req: SendRequest): Promise<AttemptResult> {
+  return client.send(req);
 }
 
 /** A client closed at the end of the test. */
@@ -432,9 +427,28 @@ t.test('keep-alive: 40 concurrent requests use at most connectionsPerOrigin sock
     }),
   );
   const client = newClient(t);
-  const d = client.deadline();
-  const results = await Promise.all(Array.from({ length: 40 }, (_, i) => client.send(get(p.origin, `/c?i=${i}`), d.signal)));
-  d.done();
+  const results = await Promise.all(Array.from({ length: 40 }, (_, i) => client.send(get(p.origin, `/c?i=${i}`))));
   t.equal(results.filter((r) => r.status === 200 && r.body === 'ok').length, 40);
   t.ok(p.connections <= SETTINGS.connectionsPerOrigin, `${p.connections} connection(s) for 40 concurrent requests`);
+});
+
+t.test('attempts waiting for a connection are not charged for the wait', async (t) => {
+  let inFlight = 0;
+  let most = 0;
+  const p = closeAfter(
+    t,
+    await httpPartner((_req, res) => {
+      most = Math.max(most, ++inFlight);
+      setTimeout(() => {
+        inFlight--;
+        res.end('ok');
+      }, 200);
+    }),
+  );
+  // 12 attempts, 2 connections, 200 ms each: the last starts 1 s after the first, past the 300 ms timeout.
+  const client = newClient(t, { ...SETTINGS, connectionsPerOrigin: 2, timeoutMs: 300 });
+  const results = await Promise.all(Array.from({ length: 12 }, (_, i) => client.send(get(p.origin, `/w?i=${i}`))));
+  t.same(results.map((r) => r.status), Array(12).fill(200), 'every one delivered: none timed out waiting');
+  t.ok(results.every((r) => r.latencyMs < 300), `each timed on its own: at most ${Math.max(...results.map((r) => r.latencyMs))} ms`);
+  t.equal(most, 2, 'never more at once than the connections');
 });
