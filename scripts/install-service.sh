@@ -69,8 +69,10 @@ if [ "$start" -eq 1 ]; then chown -R "$user" "$data_dir" "$log_dir"; fi
 
 env_file=$env_dir/env
 if [ ! -f "$env_file" ]; then
-  say "writing $env_file"
-  cat > "$env_file" <<ENV
+  say "writing $env_file (ingest listens on every interface and requires the bearer token INGEST_TOKENS written there)"
+  # An ingest other machines reach acts only with credentials: a token is generated, never printed.
+  ingest_token=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')
+  (umask 027; cat > "$env_file" <<ENV
 # postback-delivery settings (README, Configuration). Restart after editing:
 #   systemctl restart postback-delivery.target
 # Leave REDIS_URL unset to use the private Redis of postback-redis.service.
@@ -81,9 +83,12 @@ REDIS_APPENDFSYNC=everysec
 LOG_DIR=$log_dir
 INGEST_HOST=0.0.0.0
 INGEST_PORT=8080
+# Clients send Authorization: Bearer <one of these> (comma list; rotate by adding, then removing).
+INGEST_TOKENS=$ingest_token
 MONITOR_PORT=9090
 DELIVERY_METRICS_PORT=9091
 ENV
+)
   chmod 0640 "$env_file"
 else
   say "keeping $env_file"

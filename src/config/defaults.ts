@@ -13,7 +13,9 @@ export const DEFAULTS = {
   REDIS_DIR: './var/redis',
   REDIS_APPENDFSYNC: 'everysec',
   REDIS_PASSWORD_FILE: './var/redis.password',
-  INGEST_HOST: '0.0.0.0',
+  // Loopback: ingest makes our machines send requests, so reaching it from
+  // elsewhere is a choice (INGEST_HOST plus INGEST_TOKENS, or INGEST_ALLOW_ANONYMOUS).
+  INGEST_HOST: '127.0.0.1',
   INGEST_PORT: 8080,
   INGEST_MAX_BODY_BYTES: 1_048_576,
   INGEST_MAX_ITEMS: 10_000,
@@ -99,6 +101,8 @@ export interface Config {
     maxHeaderBytes: number;
     /** Bearer tokens; empty means ingest is open. */
     tokens: string[];
+    /** Run without tokens on an address other machines can reach (an explicit choice). */
+    allowAnonymous: boolean;
     /** Longest wait for Redis to acknowledge a request's writes before 503. */
     writeTimeoutMs: number;
     /** Postbacks waiting (per shard) past which ingest answers 503; 0 disables. */
@@ -135,6 +139,8 @@ export interface Config {
     allowPrivate: boolean;
     /** Ranges allowed even when private (SSRF guard exceptions). */
     allowedCidrs: string[];
+    /** Origin patterns postbacks may go to (empty: any); others are refused at ingest and at delivery. */
+    allowedOrigins: string[];
     /** HMAC secrets; the first signs, all sign during a rotation (at most 2). */
     signingSecrets: string[];
     responseBodyMax: number;

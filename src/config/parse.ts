@@ -4,6 +4,7 @@
  * first, so one start tells the operator everything that is wrong, each
  * message naming its variable.
  */
+import { parseOriginPattern } from '../postback/origin-pattern.js';
 import { parseCidr } from './cidr.js';
 import { DEFAULTS, LOG_LEVELS, type Config, type LogLevel } from './defaults.js';
 
@@ -148,6 +149,7 @@ export function parseConfig(env: Env): ParseResult {
       maxRenderedUrlBytes: r.int('INGEST_MAX_RENDERED_URL_BYTES', d.INGEST_MAX_RENDERED_URL_BYTES, 32, 1_048_576),
       maxHeaderBytes: r.int('INGEST_MAX_HEADER_BYTES', d.INGEST_MAX_HEADER_BYTES, 1_024, 1_048_576),
       tokens: r.list('INGEST_TOKENS'),
+      allowAnonymous: r.bool('INGEST_ALLOW_ANONYMOUS', false),
       writeTimeoutMs: r.int('INGEST_WRITE_TIMEOUT_MS', d.INGEST_WRITE_TIMEOUT_MS, 50, 60_000),
       maxQueue: r.int('INGEST_MAX_QUEUE', d.INGEST_MAX_QUEUE, 0, 1_000_000_000),
       headersTimeoutMs: r.int('INGEST_HEADERS_TIMEOUT_MS', d.INGEST_HEADERS_TIMEOUT_MS, 100, 600_000),
@@ -177,6 +179,7 @@ export function parseConfig(env: Env): ParseResult {
       visibilityMs: r.int('DELIVERY_VISIBILITY_MS', d.DELIVERY_VISIBILITY_MS, 1_000, DAY_MS),
       allowPrivate: r.bool('DELIVERY_ALLOW_PRIVATE', d.DELIVERY_ALLOW_PRIVATE),
       allowedCidrs: r.list('DELIVERY_ALLOWED_CIDRS'),
+      allowedOrigins: r.list('DELIVERY_ALLOWED_ORIGINS'),
       signingSecrets: r.list('SIGNING_SECRET'),
       responseBodyMax: r.int('RESPONSE_BODY_MAX', d.RESPONSE_BODY_MAX, 0, 1_048_576),
     },
@@ -216,6 +219,10 @@ export function parseConfig(env: Env): ParseResult {
     } catch (err) {
       r.problem(`DELIVERY_ALLOWED_CIDRS: ${(err as Error).message}`);
     }
+  }
+  for (const o of del.allowedOrigins) {
+    const p = parseOriginPattern(o);
+    if (!p.ok) r.problem(`DELIVERY_ALLOWED_ORIGINS: ${p.message}`);
   }
   if (del.signingSecrets.length > 2 || del.signingSecrets.some((x) => x.length < 16)) {
     r.problem('SIGNING_SECRET must be one or two comma-separated secrets of at least 16 characters (value not shown)');

@@ -45,6 +45,7 @@ export interface WorkerSettings {
   userAgent: string;
   allowPrivate: boolean;
   allowedCidrs: string[];
+  allowedOrigins: string[];
   signingSecrets: string[];
 }
 

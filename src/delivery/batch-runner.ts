@@ -8,21 +8,24 @@
 import { outgoingRequest } from '../postback/outgoing.js';
 import { createSigner, type Signer } from '../postback/signature.js';
 import { parseTemplate, requestPath, type CompiledTemplate } from '../postback/template.js';
+import { parseOriginPatterns, type OriginPattern } from '../postback/origin-pattern.js';
 import { noResponse, type AttemptResult, type BatchTask, type WorkerSettings } from './attempt.js';
 import { HttpClient } from './http-client.js';
 
 const COMPILED_MAX = 10_000;
-
 
 export class BatchRunner {
   private readonly client: HttpClient;
   private readonly signer: Signer | null;
   /** Compiled templates by id (content-addressed, so never stale). */
   private readonly compiled = new Map<string, CompiledTemplate | string>();
+  /** DELIVERY_ALLOWED_ORIGINS (null: any). Ingest refuses others; this catches what was queued before. */
+  private readonly allowed: OriginPattern[] | null;
 
   constructor(private readonly settings: WorkerSettings) {
     this.client = new HttpClient(settings);
     this.signer = createSigner(settings.signingSecrets);
+    this.allowed = parseOriginPatterns(settings.allowedOrigins);
   }
 
   private template(id: string, method: 'GET' | 'POST', url: string): CompiledTemplate | string {
@@ -58,6 +61,9 @@ export class BatchRunner {
       }
       origin = u.origin;
       path = u.pathname + u.search;
+    }
+    if (this.allowed !== null && !this.allowed.some((p) => p.matches(origin))) {
+      return Promise.resolve(noResponse(out.url, 'PB_ERR_ORIGIN_NOT_ALLOWED', `${origin} is not in DELIVERY_ALLOWED_ORIGINS`, Date.now()));
     }
     return this.client.send({ origin, path, url: out.url, method: out.method, headers: out.headers, body: out.body });
   }

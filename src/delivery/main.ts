@@ -49,6 +49,7 @@ export async function runDelivery(): Promise<void> {
     userAgent: USER_AGENT,
     allowPrivate: d.allowPrivate,
     allowedCidrs: d.allowedCidrs,
+    allowedOrigins: d.allowedOrigins,
     signingSecrets: d.signingSecrets,
   };
   // DELIVERY_WORKERS=0: no threads, the main thread sends the requests itself.

@@ -8,7 +8,7 @@ import type { ErrorCode } from '../errors.js';
 
 export type Verdict = 'success' | 'retryable' | 'permanent';
 
-const PERMANENT_ERRORS: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['PB_ERR_BAD_URL', 'PB_ERR_BLOCKED_ADDRESS', 'PB_ERR_REDIRECT', 'PB_ERR_TEMPLATE_MISSING', 'PB_ERR_CODEC']);
+const PERMANENT_ERRORS: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['PB_ERR_BAD_URL', 'PB_ERR_BLOCKED_ADDRESS', 'PB_ERR_REDIRECT', 'PB_ERR_TEMPLATE_MISSING', 'PB_ERR_CODEC', 'PB_ERR_ORIGIN_NOT_ALLOWED']);
 
 export function classify(status: number | null, errorCode: ErrorCode | null): Verdict {
   if (status === null) {

@@ -11,11 +11,18 @@ import { createRequestIdGenerator } from '../postback/ids.js';
 import { allShards } from '../queue/keys.js';
 import { closeRedis, createRedis } from '../queue/redis.js';
 import { Enqueuer } from './enqueue.js';
+import { checkExposure } from './exposure.js';
 import { createIngestServer } from './server.js';
 
 export async function runIngest(): Promise<void> {
   const config = loadConfig();
+  const exposure = checkExposure({ host: config.ingest.host, port: config.ingest.port, tokens: config.ingest.tokens.length, allowAnonymous: config.ingest.allowAnonymous });
+  if (!exposure.ok) {
+    process.stderr.write(`postback-delivery: ingest refuses to start: ${exposure.error}\n`);
+    process.exit(1);
+  }
   const logger = createLogger(config, 'ingest');
+  if (exposure.warning !== null) logger.warn(exposure.warning);
   const redis = createRedis(config, 'ingest', `ingest:${process.pid}`);
   let redisDown = false;
   redis.on('error', (err: Error) => {

@@ -6,8 +6,11 @@
 import { PostbackError } from '../errors.js';
 import type { DataObject, Method } from '../postback/data.js';
 import { parseTemplate, render, type CompiledTemplate } from '../postback/template.js';
+import type { OriginPattern } from '../postback/origin-pattern.js';
 
 export interface IngestLimits {
+  /** DELIVERY_ALLOWED_ORIGINS, parsed; null: any origin. */
+  allowedOrigins?: readonly OriginPattern[] | null;
   maxItems: number;
   maxUrlBytes: number;
   /** Longest URL one data object may render to. */
@@ -120,6 +123,30 @@ function checkRenderedLength(t: CompiledTemplate, item: DataObject, i: number, l
   }
 }
 
+const notAllowed = (what: string, origin: string): PostbackError =>
+  new PostbackError('PB_ERR_ORIGIN_NOT_ALLOWED', `${what} goes to ${origin.slice(0, 200)}, which DELIVERY_ALLOWED_ORIGINS does not allow`);
+
+/**
+ * DELIVERY_ALLOWED_ORIGINS: a fixed origin is checked once; a template with
+ * a placeholder in the host is rendered per data object and each checked.
+ */
+function checkOrigins(t: CompiledTemplate, items: readonly DataObject[], allowed: readonly OriginPattern[], encodedDefault: string): void {
+  const ok = (origin: string) => allowed.some((p) => p.matches(origin));
+  if (t.origin !== null) {
+    if (!ok(t.origin)) throw notAllowed('endpoint.url', t.origin);
+    return;
+  }
+  for (let i = 0; i < items.length; i++) {
+    let origin: string;
+    try {
+      origin = new URL(render(t, items[i] as DataObject, encodedDefault)).origin;
+    } catch {
+      throw invalid(`data[${i}] makes endpoint.url an invalid URL (check the values used in its host)`);
+    }
+    if (!ok(origin)) throw notAllowed(`data[${i}]`, origin);
+  }
+}
+
 /** Validates a decoded ingest body (JSON or form) against the contract. */
 export function validateIngest(body: unknown, limits: IngestLimits): IngestRequest {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
@@ -146,5 +173,6 @@ export function validateIngest(body: unknown, limits: IngestLimits): IngestReque
   if (data.length === 0) throw invalid('data must hold at least one object');
   if (data.length > limits.maxItems) throw invalid(`data holds ${data.length} items; the limit is ${limits.maxItems}`);
   for (let i = 0; i < data.length; i++) checkRenderedLength(template, checkItem(data[i], i), i, limits);
+  if (limits.allowedOrigins) checkOrigins(template, data as DataObject[], limits.allowedOrigins, limits.encodedDefault);
   return { template, items: data as DataObject[], delayMs };
 }

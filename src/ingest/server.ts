@@ -13,6 +13,7 @@ import { PostbackError, isPostbackError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { createSigner } from '../postback/signature.js';
 import { encodeDefault } from '../postback/template.js';
+import { parseOriginPatterns } from '../postback/origin-pattern.js';
 import { USER_AGENT } from '../version.js';
 import { bodyKind, decodeJson, decodeText, looksLikeJson, unsupportedType } from './body.js';
 import { decodeForm } from './form.js';
@@ -90,6 +91,7 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
     encodedDefault,
     maxDelayMs: config.delivery.maxDelayMs,
     defaultDelayMs: config.delivery.delayMs,
+    allowedOrigins: parseOriginPatterns(config.delivery.allowedOrigins),
   };
   const authorized = createTokenCheck(config.ingest.tokens);
   const signer = createSigner(config.delivery.signingSecrets);

@@ -70,3 +70,16 @@ export function bestMatch<P extends { pattern: OriginPattern }>(patterns: readon
   }
   return best;
 }
+
+/**
+ * A list of patterns already validated by the config module (a bad one
+ * throws); null for an empty list, which means "any origin".
+ */
+export function parseOriginPatterns(list: readonly string[]): OriginPattern[] | null {
+  if (list.length === 0) return null;
+  return list.map((raw) => {
+    const p = parseOriginPattern(raw);
+    if (!p.ok) throw new Error(p.message);
+    return p.pattern;
+  });
+}

@@ -2,6 +2,18 @@ import t from 'tap';
 import { parseConfig } from '../../src/config/parse.js';
 import { DEFAULTS } from '../../src/config/defaults.js';
 
+t.test('allowed origins and anonymous ingest', async (t) => {
+  const bad = parseConfig({ DELIVERY_ALLOWED_ORIGINS: 'https://ok.example,partner.com' });
+  t.notOk(bad.ok);
+  if (!bad.ok) t.match(bad.problems.join(';'), /DELIVERY_ALLOWED_ORIGINS: "partner\.com" must start with http/);
+  const good = parseConfig({ DELIVERY_ALLOWED_ORIGINS: 'https://*.ok.example, http://h:8080', INGEST_ALLOW_ANONYMOUS: 'true' });
+  t.ok(good.ok);
+  if (good.ok) {
+    t.same(good.config.delivery.allowedOrigins, ['https://*.ok.example', 'http://h:8080']);
+    t.equal(good.config.ingest.allowAnonymous, true);
+  }
+});
+
 t.test('defaults when the environment is empty', async (t) => {
   const r = parseConfig({});
   t.ok(r.ok);
@@ -9,7 +21,9 @@ t.test('defaults when the environment is empty', async (t) => {
   const c = r.config;
   t.equal(c.redis.url, undefined);
   t.equal(c.redis.port, 6380);
-  t.equal(c.ingest.host, '0.0.0.0');
+  t.equal(c.ingest.host, '127.0.0.1', 'ingest listens on loopback unless told otherwise');
+  t.equal(c.ingest.allowAnonymous, false);
+  t.same(c.delivery.allowedOrigins, []);
   t.equal(c.ingest.port, 8080);
   t.equal(c.monitor.port, 9090);
   t.equal(c.delivery.unmatchedDefault, '');

@@ -21,6 +21,7 @@ const SETTINGS: WorkerSettings = {
   userAgent: 'test',
   allowPrivate: true,
   allowedCidrs: [],
+  allowedOrigins: [],
   signingSecrets: [],
 };
 

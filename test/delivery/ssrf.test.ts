@@ -19,6 +19,7 @@ const base: WorkerSettings = {
   userAgent: 'test',
   allowPrivate: false,
   allowedCidrs: [],
+  allowedOrigins: [],
   signingSecrets: [],
 };
 

@@ -135,3 +135,28 @@ t.test('REDIS_URL with a password over TLS (rediss://)', async (t) => {
   await sink.waitFor(2);
   t.same(sink.received.map((r) => r.url).sort(), ['/tls?x=1', '/tls?x=2']);
 });
+
+t.test('ingest will not start open on an address other machines reach', async (t) => {
+  const redis = await startRedis();
+  t.teardown(() => redis.destroy());
+  const env = testEnv(redis.url, { INGEST_PORT: '0', INGEST_HOST: '0.0.0.0' });
+  const refused = await runCli(['ingest'], env, 20_000);
+  t.equal(refused.code, 1, 'exit 1 before listening');
+  t.match(refused.stderr, /ingest refuses to start: INGEST_HOST=0\.0\.0\.0 can be reached from other machines.*set INGEST_TOKENS.*INGEST_ALLOW_ANONYMOUS=true/);
+  t.equal(refused.stderr.trim().split('\n').length, 1, 'one line');
+});
+
+t.test('DELIVERY_ALLOWED_ORIGINS at delivery: a postback queued before it was set fails for good, unsent', async (t) => {
+  const sink = await startSink();
+  t.teardown(() => sink.close());
+  // Ingest without the list (it was queued before the setting), delivery with it.
+  const stack = await startStack({ DELIVERY_BACKOFF_BASE_MS: '50' }, { deliveries: 0 });
+  t.teardown(() => stack.stop());
+  const res = await stack.send({ endpoint: { method: 'GET', url: `${sink.origin}/x?n={n}` }, data: [{ n: 1 }] });
+  t.equal(res.status, 202);
+  await stack.startDelivery({ DELIVERY_ALLOWED_ORIGINS: 'https://*.partner.example' });
+  const lines = await waitForLines(stack.env.LOG_DIR!, (ls) => ls.length >= 1);
+  t.match(lines[0], { outcome: 'dead', errorCode: 'PB_ERR_ORIGIN_NOT_ALLOWED', attempt: 1 });
+  t.ok(await stack.drained(), 'finished');
+  t.equal(sink.received.length, 0, 'nothing sent');
+});

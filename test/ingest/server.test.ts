@@ -239,6 +239,41 @@ t.test('INGEST_TOKENS: 401 without the right bearer token, 202 with it', async (
   t.equal((await call(port, 'GET', '/healthz')).status, 200, 'health needs no token');
 });
 
+t.test('DELIVERY_ALLOWED_ORIGINS: any other destination is refused at ingest, naming the item and the origin', async (t) => {
+  const redisServer = await startRedis();
+  t.teardown(() => redisServer.destroy());
+  const config = testConfig({ REDIS_URL: redisServer.url, DELIVERY_ALLOWED_ORIGINS: 'https://*.partner.example, http://tracker.example:8080' });
+  const keys = shardKeys('orig', 0);
+  const port = await startIngest(t, config, [keys]);
+  const check = redisServer.client();
+  const send = (url: string, data: object[], path = '/i') => call(port, 'POST', path, JSON.stringify({ endpoint: { method: 'GET', url }, data }));
+  t.equal((await send('https://api.partner.example/cb?x={x}', [{ x: 1 }])).status, 202, 'a listed subdomain');
+  t.equal((await send('http://tracker.example:8080/p?x={x}', [{ x: 1 }])).status, 202, 'an exact origin');
+  const cases: [string, object[], RegExp][] = [
+    ['https://evil.example/cb?x={x}', [{ x: 1 }], /^endpoint\.url goes to https:\/\/evil\.example, which DELIVERY_ALLOWED_ORIGINS does not allow$/],
+    ['https://partner.example/cb', [{}], /endpoint\.url goes to https:\/\/partner\.example/],
+    ['http://tracker.example/p', [{}], /goes to http:\/\/tracker\.example,/],
+    ['https://{h}.partner.example/cb', [{ h: 'a' }, { h: 'b' }], /^$/],
+    ['https://{h}/cb', [{ h: 'a.partner.example' }, { h: 'metadata.internal' }], /^data\[1\] goes to https:\/\/metadata\.internal, which DELIVERY_ALLOWED_ORIGINS does not allow$/],
+  ];
+  const before = await check.xlen(keys.stream);
+  let accepted = 0;
+  for (const [url, data, re] of cases) {
+    for (const path of ['/i', '/preview']) {
+      const res = await send(url, data, path);
+      if (re.source === '^$') {
+        t.equal(res.status, path === '/i' ? 202 : 200, `${url}: every rendering allowed`);
+        if (path === '/i') accepted++;
+        continue;
+      }
+      t.equal(res.status, 400, `${path} ${url}`);
+      t.equal(res.json.error, 'origin_not_allowed');
+      t.match(res.json.message, re);
+    }
+  }
+  t.equal(await check.xlen(keys.stream), before + accepted, 'nothing of a refused request queued');
+});
+
 t.test('group commit: concurrent requests share script calls, each keeps its own answer', async (t) => {
   const redisServer = await startRedis();
   t.teardown(() => redisServer.destroy());

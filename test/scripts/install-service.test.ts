@@ -61,6 +61,10 @@ t.test('units for Redis and every role, and a target grouping them', async (t) =
   t.match(env, /^REDIS_PORT=6380$/m, 'Redis on a non-default port');
   t.notMatch(env, /6379/);
   t.match(env, new RegExp(`^REDIS_PASSWORD_FILE=${join(dir, 'etc', 'redis.password')}$`, 'm'));
+  const token = /^INGEST_TOKENS=([0-9a-f]+)$/m.exec(env)?.[1];
+  t.match(token, /^[0-9a-f]{48}$/, 'ingest on every interface, so a generated bearer token');
+  t.notMatch(first, token as string, 'the token is not printed');
+  t.equal(statSync(join(dir, 'etc', 'env')).mode & 0o777, 0o640);
   const password = join(dir, 'etc', 'redis.password');
   t.match(readFileSync(password, 'utf8'), /^[0-9a-f]{48}\n$/, 'a generated password');
   t.equal(statSync(password).mode & 0o777, 0o600, 'readable by its owner only');

@@ -1,0 +1,29 @@
+import t from 'tap';
+import { checkExposure, isLoopbackHost } from '../../src/ingest/exposure.js';
+
+t.test('loopback addresses', async (t) => {
+  const cases: [string, boolean][] = [
+    ['127.0.0.1', true], ['127.1.2.3', true], ['localhost', true], ['LOCALHOST', true], ['::1', true], ['[::1]', true], ['::ffff:127.0.0.1', true],
+    ['0.0.0.0', false], ['::', false], ['10.0.0.5', false], ['192.168.1.2', false], ['ingest.internal', false], ['::ffff:10.0.0.1', false], ['128.0.0.1', false],
+  ];
+  for (const [host, want] of cases) t.equal(isLoopbackHost(host), want, host);
+});
+
+t.test('an open ingest reachable from elsewhere is a choice, never a default', async (t) => {
+  const cases: [string, number, boolean, 'start' | 'warn' | 'refuse'][] = [
+    ['127.0.0.1', 0, false, 'start'],
+    ['localhost', 0, false, 'start'],
+    ['0.0.0.0', 1, false, 'start'],
+    ['0.0.0.0', 0, true, 'warn'],
+    ['0.0.0.0', 0, false, 'refuse'],
+    ['10.0.0.5', 0, false, 'refuse'],
+    ['::', 0, false, 'refuse'],
+  ];
+  for (const [host, tokens, allowAnonymous, want] of cases) {
+    const e = checkExposure({ host, port: 8080, tokens, allowAnonymous });
+    const got = !e.ok ? 'refuse' : e.warning !== null ? 'warn' : 'start';
+    t.equal(got, want, `${host}, ${tokens} tokens, anonymous ${allowAnonymous}`);
+    if (!e.ok) t.match(e.error, /set INGEST_TOKENS .* or INGEST_ALLOW_ANONYMOUS=true/);
+    if (e.ok && e.warning) t.match(e.warning, new RegExp(`open to anyone who can reach ${host.replace(/\./g, '\\.')}:8080`));
+  }
+});
