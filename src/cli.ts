@@ -36,15 +36,8 @@ async function main(argv: string[]): Promise<void> {
       return (await import('./dlq/main.js')).runDlq(rest);
     case 'config': {
       const { loadConfig } = await import('./config/index.js');
-      const { redactUrl } = await import('./queue/redis.js');
-      const c = loadConfig();
-      const shown = {
-        ...c,
-        redis: { ...c.redis, url: c.redis.url === undefined ? undefined : redactUrl(c.redis.url) },
-        ingest: { ...c.ingest, tokens: c.ingest.tokens.map(() => '***') },
-        delivery: { ...c.delivery, signingSecrets: c.delivery.signingSecrets.map(() => '***') },
-      };
-      process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
+      const { redactConfig } = await import('./config/redact.js');
+      process.stdout.write(`${JSON.stringify(redactConfig(loadConfig()), null, 2)}\n`);
       return;
     }
     case undefined:

@@ -6,6 +6,7 @@
  */
 import { parseOriginPattern } from '../postback/origin-pattern.js';
 import { parseCidr } from './cidr.js';
+import { redactUrl } from './redact.js';
 import { DEFAULTS, LOG_LEVELS, type Config, type LogLevel } from './defaults.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -103,7 +104,7 @@ export function parseConfig(env: Env): ParseResult {
 
   const redisUrl = r.optional('REDIS_URL');
   if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
-    r.problem(`REDIS_URL must start with redis:// or rediss:// (got "${redisUrl.replace(/:[^:@/]*@/, ':***@')}")`);
+    r.problem(`REDIS_URL must start with redis:// or rediss:// (got "${redactUrl(redisUrl)}")`);
   }
   const prefix = r.str('REDIS_PREFIX', d.REDIS_PREFIX);
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(prefix)) {

@@ -123,9 +123,13 @@ export class DeliveryService {
     });
   }
 
-  /** Ready: the consumer groups exist and the last read from Redis worked. */
+  /**
+   * Ready: the consumer groups exist, the connection to Redis is up, and the
+   * last read worked. (A blocking read never fails while Redis is gone: it
+   * waits on the reconnecting client, so the connection is asked directly.)
+   */
   get ready(): boolean {
-    return this.groupsReady && !this.readFailing && !this.stopping;
+    return this.groupsReady && !this.readFailing && !this.stopping && this.deps.redis.status === 'ready';
   }
 
   get sizes(): { waiting: number; inFlight: number } {

@@ -9,7 +9,7 @@ import { createLogger } from '../observability/logger.js';
 import { createRegistry } from '../observability/metrics.js';
 import { createRequestIdGenerator } from '../postback/ids.js';
 import { allShards } from '../queue/keys.js';
-import { closeRedis, createRedis } from '../queue/redis.js';
+import { closeRedis, createRedis, whenReady } from '../queue/redis.js';
 import { Enqueuer } from './enqueue.js';
 import { checkExposure } from './exposure.js';
 import { createIngestServer } from './server.js';
@@ -52,7 +52,9 @@ export async function runIngest(): Promise<void> {
   const addr = ingest.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.ingest.port;
   announceListening('ingest', port);
-  if (redis.status !== 'ready') await once(redis, 'ready');
+  // Listening already: until Redis is reachable every request gets 503 (and
+  // /readyz 503); PM2 hears 'ready' once it is.
+  await whenReady(redis);
   logger.info({ host: config.ingest.host, port }, 'ingest listening');
   signalReady();
 }

@@ -14,7 +14,7 @@ import { announceListening, installShutdown, signalReady } from '../lifecycle.js
 import { createLogger } from '../observability/logger.js';
 import { createRegistry, registerQueueGauges } from '../observability/metrics.js';
 import { allShards } from '../queue/keys.js';
-import { closeRedis, createRedis } from '../queue/redis.js';
+import { closeRedis, createRedis, whenReady } from '../queue/redis.js';
 import { readQueueState } from '../queue/state.js';
 import { LiveFeed } from './live.js';
 
@@ -117,7 +117,7 @@ export async function runMonitor(): Promise<void> {
   // Give Redis a moment so the first scrape is not a false alarm; a Redis
   // that is down does not keep the monitor from starting (it shows it).
   if (redis.status !== 'ready') {
-    await Promise.race([once(redis, 'ready'), new Promise((resolve) => setTimeout(resolve, 3_000).unref())]);
+    await Promise.race([whenReady(redis), new Promise((resolve) => setTimeout(resolve, 3_000).unref())]);
   }
   logger.info({ host: config.monitor.host, port: (server.address() as { port: number }).port }, 'monitor listening');
   signalReady();

@@ -25,11 +25,6 @@ export function redisUrl(config: Config): string {
   return `redis://:${privatePassword(config.redis.passwordFile)}@127.0.0.1:${config.redis.port}`;
 }
 
-/** A Redis URL fit for a log line: the password replaced by ***. */
-export function redactUrl(url: string): string {
-  return url.replace(/^(rediss?:\/\/[^:@/]*:)[^@]*@/, '$1***@');
-}
-
 function hostPort(node: string): { host: string; port: number } {
   const colon = node.lastIndexOf(':');
   return { host: node.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(node.slice(colon + 1)) };
@@ -93,6 +88,16 @@ export function createRedis(config: Config, use: RedisUse, name: string): RedisC
     );
   }
   return defineScripts(new Redis(redisUrl(config), options));
+}
+
+/**
+ * Resolves once the client is connected and ready, however many connection
+ * errors come first (the client keeps reconnecting); `events.once` would
+ * reject on the first 'error' event instead.
+ */
+export function whenReady(client: RedisClient): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => client.once('ready', () => resolve()));
 }
 
 /**

@@ -4,24 +4,30 @@
 import t from 'tap';
 import { startSink } from '../helpers/sink.js';
 import { startStack } from '../helpers/stack.js';
-import { get } from '../helpers/http.js';
+import { get, post } from '../helpers/http.js';
+import { startRedis } from '../helpers/redis.js';
+import { spawnRole, testEnv } from '../helpers/procs.js';
+import { freePort } from '../../bench/lib/ports.js';
 import { until } from '../helpers/count.js';
 
 t.test('Redis restarts having lost every key: both roles carry on without a restart', async (t) => {
   const sink = await startSink();
   t.teardown(() => sink.close());
-  const stack = await startStack();
+  const stack = await startStack({ DELIVERY_METRICS_PORT: String(await freePort()) });
   t.teardown(() => stack.stop());
   const body = (n: number) => ({ endpoint: { method: 'POST', url: `${sink.origin}/o` }, data: [{ n }] });
+  const deliveryReady = `http://127.0.0.1:${stack.deliveries[0]!.port('delivery-metrics')}/readyz`;
 
   t.equal((await stack.send(body(1))).status, 202);
   await sink.waitFor(1);
+  t.equal((await get(deliveryReady)).status, 200, 'delivery ready');
 
   await stack.redis.stop();
   const down = await stack.send(body(2));
   t.equal(down.status, 503, 'ingest answers 503 while Redis is down');
   t.equal(down.json.error, 'unavailable');
   t.equal((await get(`${stack.ingestUrl}/readyz`)).status, 503);
+  t.ok(await until(async () => (await get(deliveryReady)).status === 503, 10_000), 'delivery /readyz says 503 too');
 
   await stack.redis.start(); // empty: no AOF in this test
   t.ok(await until(async () => (await stack.send(body(3))).status === 202), 'ingest accepts again by itself');
@@ -32,6 +38,30 @@ t.test('Redis restarts having lost every key: both roles carry on without a rest
     'delivery recreated its consumer group and scripts, and delivered the new postback (never the refused one)',
   );
   t.equal(stack.deliveries[0]!.proc.exitCode, null, 'delivery never exited');
+  t.equal((await get(deliveryReady)).status, 200, 'and is ready again');
+});
+
+t.test('every role starts while Redis is down, and works once it is up', async (t) => {
+  const redis = await startRedis();
+  t.teardown(() => redis.destroy());
+  await redis.stop();
+  const env = testEnv(redis.url, { INGEST_PORT: '0', MONITOR_PORT: '0', DELIVERY_METRICS_PORT: String(await freePort()) });
+  // Ingest listens at once and answers 503; it tells its supervisor 'ready' once Redis is there.
+  const roles = ['ingest', 'delivery', 'monitor'].map((role) => spawnRole(role, env));
+  t.teardown(async () => {
+    for (const r of await Promise.allSettled(roles)) if (r.status === 'fulfilled') await r.value.stop('SIGKILL');
+  });
+  const monitor = await roles[2]!;
+  t.equal((await get(`http://127.0.0.1:${monitor.port('monitor')}/healthz`)).status, 503, 'the monitor is up and shows Redis down');
+  await redis.start();
+  const [ingest, delivery] = await Promise.all([roles[0]!, roles[1]!]);
+  t.equal(ingest.proc.exitCode, null, 'ingest did not exit');
+  t.equal(delivery.proc.exitCode, null, 'delivery did not exit');
+  const sink = await startSink();
+  t.teardown(() => sink.close());
+  const res = await post(`http://127.0.0.1:${ingest.port('ingest')}/i`, JSON.stringify({ endpoint: { method: 'GET', url: `${sink.origin}/up` }, data: [{}] }));
+  t.equal(res.status, 202);
+  await sink.waitFor(1);
 });
 
 t.test('with AOF, what was acknowledged survives a Redis restart while delivery is down', async (t) => {
