@@ -44,11 +44,13 @@ export interface SpawnOptions {
   args?: string[];
   env: Record<string, string>;
   readyTimeoutMs?: number;
+  /** Working directory (default: this process's). */
+  cwd?: string;
 }
 
 export async function spawnNode(name: string, script: string, opts: SpawnOptions): Promise<Child> {
   const proc = track(
-    fork(script, opts.args ?? [], { env: opts.env, execArgv: [], stdio: ['ignore', 'pipe', 'pipe', 'ipc'] }),
+    fork(script, opts.args ?? [], { env: opts.env, execArgv: [], stdio: ['ignore', 'pipe', 'pipe', 'ipc'], ...(opts.cwd ? { cwd: opts.cwd } : {}) }),
   );
   let out = '';
   const keep = (d: Buffer) => {
