@@ -141,6 +141,8 @@ export interface Config {
     allowedCidrs: string[];
     /** Origin patterns postbacks may go to (empty: any); others are refused at ingest and at delivery. */
     allowedOrigins: string[];
+    /** DNS servers (ip or ip:port) delivery resolves partner names with; empty: the system's resolver. */
+    dnsServers: string[];
     /** HMAC secrets; the first signs, all sign during a rotation (at most 2). */
     signingSecrets: string[];
     responseBodyMax: number;

@@ -4,6 +4,7 @@
  * first, so one start tells the operator everything that is wrong, each
  * message naming its variable.
  */
+import { isIP } from 'node:net';
 import { parseOriginPattern } from '../postback/origin-pattern.js';
 import { parseCidr } from './cidr.js';
 import { redactUrl } from './redact.js';
@@ -181,6 +182,7 @@ export function parseConfig(env: Env): ParseResult {
       allowPrivate: r.bool('DELIVERY_ALLOW_PRIVATE', d.DELIVERY_ALLOW_PRIVATE),
       allowedCidrs: r.list('DELIVERY_ALLOWED_CIDRS'),
       allowedOrigins: r.list('DELIVERY_ALLOWED_ORIGINS'),
+      dnsServers: r.list('DELIVERY_DNS_SERVERS'),
       signingSecrets: r.list('SIGNING_SECRET'),
       responseBodyMax: r.int('RESPONSE_BODY_MAX', d.RESPONSE_BODY_MAX, 0, 1_048_576),
     },
@@ -219,6 +221,14 @@ export function parseConfig(env: Env): ParseResult {
       parseCidr(c);
     } catch (err) {
       r.problem(`DELIVERY_ALLOWED_CIDRS: ${(err as Error).message}`);
+    }
+  }
+  for (const server of del.dnsServers) {
+    const m = /^\[([0-9a-fA-F:.]+)\](?::(\d{1,5}))?$|^([0-9.]+)(?::(\d{1,5}))?$|^([0-9a-fA-F:]+)$/.exec(server);
+    const host = m ? (m[1] ?? m[3] ?? m[5]) : undefined;
+    const port = m ? Number(m[2] ?? m[4] ?? 53) : NaN;
+    if (host === undefined || isIP(host) === 0 || !(port >= 1 && port <= PORT_MAX)) {
+      r.problem(`DELIVERY_DNS_SERVERS must be a comma list of IP addresses, each with an optional port (1.1.1.1, 10.0.0.2:5353, [2001:db8::53]:53) (got "${server}")`);
     }
   }
   for (const o of del.allowedOrigins) {

@@ -46,6 +46,8 @@ export interface WorkerSettings {
   allowPrivate: boolean;
   allowedCidrs: string[];
   allowedOrigins: string[];
+  /** DELIVERY_DNS_SERVERS; empty: the system's resolver. */
+  dnsServers: string[];
   signingSecrets: string[];
 }
 

@@ -1,26 +1,28 @@
 /**
- * The SSRF guard where connections are made: the address policy
- * (address-policy.ts, pure) applied to the address a socket will actually
- * connect to. Two halves, as undici keeps `core/connect.js` apart from its
- * clients:
- * - `lookup`, handed to undici's connector: a DNS lookup that drops the
- *   addresses the policy refuses and fails when none is left, so a name
- *   that resolves (or rebinds) to 127.0.0.1 is refused as surely as the
- *   literal;
+ * Where connections are made: names resolved through the cached resolver
+ * (resolver.ts), and the SSRF guard, the address policy (address-policy.ts,
+ * pure), applied to the addresses a socket will actually connect to. Two
+ * halves, as undici keeps `core/connect.js` apart from its clients:
+ * - `lookup`, handed to undici's connector: resolves the name (cached),
+ *   drops the addresses the policy refuses, and fails when none is left,
+ *   so a name that resolves (or rebinds) to 127.0.0.1 is refused as surely
+ *   as the literal, cached answer or not;
  * - `refusal(origin)`: IP literals never reach a lookup, so they are
  *   checked here, once per origin, before a pool is made for them.
- * With DELIVERY_ALLOW_PRIVATE there is no guard at all (no lookup wrapper).
+ * With DELIVERY_ALLOW_PRIVATE the policy allows everything; names are still
+ * resolved through the cache.
  */
-import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
+import type { LookupAddress, LookupOptions } from 'node:dns';
 import { isIP } from 'node:net';
 import { createAddressPolicy, type AddressPolicy, type AddressPolicySettings } from './address-policy.js';
+import type { NameResolver } from './resolver.js';
 
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
 export type GuardedLookup = (hostname: string, options: LookupOptions, callback: LookupCallback) => void;
 
 export interface ConnectGuard {
-  /** For undici's `connect.lookup`; undefined when private targets are allowed. */
-  readonly lookup: GuardedLookup | undefined;
+  /** For undici's `connect.lookup`. */
+  readonly lookup: GuardedLookup;
   /** Why a connection to this origin's IP literal is refused, or null (names are checked at lookup). */
   refusal(origin: string): string | null;
 }
@@ -34,13 +36,16 @@ export function blockedError(host: string, address: string): NodeJS.ErrnoExcepti
   return err;
 }
 
-function guardedLookup(policy: AddressPolicy): GuardedLookup {
+function guardedLookup(resolver: NameResolver, policy: AddressPolicy | null): GuardedLookup {
   return (hostname, options, callback) => {
-    dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
+    resolver.resolve(hostname, (err, list) => {
       if (err) return callback(err, '');
-      const list = addresses as LookupAddress[];
-      const allowed = list.filter((a) => policy(a.address));
+      let allowed = policy === null ? list : list.filter((a) => policy(a.address));
       if (allowed.length === 0) return callback(blockedError(hostname, list[0]?.address ?? hostname), '');
+      if (options.family === 4 || options.family === 6) {
+        const family = allowed.filter((a) => a.family === options.family);
+        if (family.length > 0) allowed = family;
+      }
       if (options.all) return callback(null, allowed);
       const first = allowed[0] as LookupAddress;
       return callback(null, first.address, first.family);
@@ -48,10 +53,10 @@ function guardedLookup(policy: AddressPolicy): GuardedLookup {
   };
 }
 
-export function createConnectGuard(settings: AddressPolicySettings): ConnectGuard {
+export function createConnectGuard(settings: AddressPolicySettings, resolver: NameResolver): ConnectGuard {
   const policy = createAddressPolicy(settings);
   return {
-    lookup: settings.allowPrivate ? undefined : guardedLookup(policy),
+    lookup: guardedLookup(resolver, settings.allowPrivate ? null : policy),
     refusal(origin) {
       const host = new URL(origin).hostname.replace(/^\[|\]$/g, '');
       return isIP(host) !== 0 && !policy(host) ? blockedError(host, host).message : null;

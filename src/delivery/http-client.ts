@@ -16,8 +16,11 @@
  * never for the queue in front of them.
  *
  * Per-origin state is bounded: a pool idle for IDLE_POOL_MS is closed (a
- * sweep every half of it), and at MAX_POOLS the least recently used are
- * closed first.
+ * sweep every half of it), and at most IDLE_POOLS_MAX idle pools are kept,
+ * the one idle longest closed first, so with thousands of partners the
+ * process keeps neither thousands of pools nor their sockets (busy pools
+ * are bounded by DELIVERY_CONCURRENCY). The pools map is in order of when
+ * each pool last went idle.
  */
 import Denque from 'denque';
 import { Pool, type Dispatcher } from 'undici';
@@ -25,11 +28,12 @@ import type { AttemptResult, WorkerSettings } from './attempt.js';
 import { AttemptHandler } from './attempt-handler.js';
 import { createConnectGuard, type ConnectGuard } from './connect-guard.js';
 import { Deadlines } from './deadlines.js';
+import { createNameResolver, type NameResolver } from './resolver.js';
 
 export { errorCodeOf } from './attempt-handler.js';
 
 const IDLE_POOL_MS = 60_000;
-const MAX_POOLS = 10_000;
+const IDLE_POOLS_MAX = 1_024;
 
 interface PoolEntry {
   pool: Pool;
@@ -60,10 +64,14 @@ export class HttpClient {
   private readonly sweeper: NodeJS.Timeout;
   private readonly decoder = new TextDecoder('utf-8', { fatal: false });
   private readonly guard: ConnectGuard;
+  private readonly resolver: NameResolver;
+  /** Pools with nothing in flight or waiting. */
+  private idlePools = 0;
   private readonly deadlines: Deadlines;
 
   constructor(private readonly settings: WorkerSettings) {
-    this.guard = createConnectGuard({ allowPrivate: settings.allowPrivate, allowedCidrs: settings.allowedCidrs });
+    this.resolver = createNameResolver(settings.dnsServers);
+    this.guard = createConnectGuard({ allowPrivate: settings.allowPrivate, allowedCidrs: settings.allowedCidrs }, this.resolver);
     this.deadlines = new Deadlines(settings.timeoutMs);
     this.sweeper = setInterval(() => this.sweep(Date.now()), IDLE_POOL_MS / 2);
     this.sweeper.unref();
@@ -77,8 +85,7 @@ export class HttpClient {
   private pool(origin: string, now: number): PoolEntry {
     let entry = this.pools.get(origin);
     if (entry === undefined) {
-      if (this.pools.size >= MAX_POOLS) this.evict();
-      const lookup = this.guard.lookup;
+      this.idlePools++; // new, and idle until an attempt starts
       entry = {
         blocked: this.guard.refusal(origin),
         pool: new Pool(origin, {
@@ -88,7 +95,7 @@ export class HttpClient {
           bodyTimeout: this.settings.timeoutMs,
           connectTimeout: Math.min(this.settings.timeoutMs, 10_000),
           keepAliveTimeout: 4_000,
-          ...(lookup ? { connect: { lookup } } : {}),
+          connect: { lookup: this.guard.lookup },
         }),
         lastUsed: now,
         inFlight: 0,
@@ -107,14 +114,23 @@ export class HttpClient {
     }
   }
 
-  /** At MAX_POOLS: closes the idle tenth used longest ago (rare: a scan is fine). */
-  private evict(): void {
-    const idle = [...this.pools].filter(([, e]) => e.inFlight === 0).sort((a, b) => a[1].lastUsed - b[1].lastUsed);
-    for (const [origin, entry] of idle.slice(0, Math.max(1, Math.floor(MAX_POOLS / 10)))) this.drop(origin, entry);
+  /** The pool's last attempt finished: it goes to the end of the idle order; past the bound, the longest idle closes. */
+  private wentIdle(origin: string, entry: PoolEntry): void {
+    this.idlePools++;
+    this.pools.delete(origin);
+    this.pools.set(origin, entry);
+    if (this.idlePools <= IDLE_POOLS_MAX) return;
+    for (const [o, e] of this.pools) {
+      if (e.inFlight === 0) {
+        this.drop(o, e);
+        return;
+      }
+    }
   }
 
   private drop(origin: string, entry: PoolEntry): void {
     this.pools.delete(origin);
+    if (entry.inFlight === 0) this.idlePools--;
     entry.pool.close().catch(() => entry.pool.destroy());
   }
 
@@ -133,7 +149,7 @@ export class HttpClient {
     }
     return new Promise<AttemptResult>((resolve) => {
       const start = (): void => {
-        entry.inFlight++;
+        if (entry.inFlight++ === 0) this.idlePools--;
         const result = emptyResult(req.url, Date.now());
         const handler = new AttemptHandler(result, this.settings.responseBodyMax, this.decoder, this.deadlines, (r) => {
           entry.inFlight--;
@@ -141,6 +157,7 @@ export class HttpClient {
           const next = entry.waiting.shift();
           // Not from inside this attempt's callbacks: a run of synchronous failures must not nest.
           if (next !== undefined) queueMicrotask(next);
+          else if (entry.inFlight === 0) this.wentIdle(req.origin, entry);
           resolve(r);
         });
         try {

@@ -4,6 +4,7 @@
  * was read, acknowledge, close the pool, quit Redis, flush logs).
  */
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Piscina } from 'piscina';
@@ -19,6 +20,7 @@ import { encodeDefault } from '../postback/template.js';
 import { USER_AGENT } from '../version.js';
 import type { AttemptResult, BatchTask, WorkerSettings } from './attempt.js';
 import { BatchRunner } from './batch-runner.js';
+import { fdWarning, openFilesLimit } from './fd-limit.js';
 import { DeliveryMetrics } from './metrics.js';
 import { DeliveryService } from './service.js';
 
@@ -28,6 +30,14 @@ export async function runDelivery(): Promise<void> {
   const attemptLog = createAttemptLog(config);
   const d = config.delivery;
   const consumer = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  let limits = '';
+  try {
+    limits = readFileSync('/proc/self/limits', 'utf8');
+  } catch {
+    // not Linux: nothing to check
+  }
+  const fds = fdWarning(openFilesLimit(limits), d.concurrency);
+  if (fds !== null) logger.warn(fds);
 
   const redis = createRedis(config, 'delivery', `delivery:${consumer}`);
   // One blocking connection per shard: a blocked XREADGROUP holds its connection.
@@ -50,6 +60,7 @@ export async function runDelivery(): Promise<void> {
     allowPrivate: d.allowPrivate,
     allowedCidrs: d.allowedCidrs,
     allowedOrigins: d.allowedOrigins,
+    dnsServers: d.dnsServers,
     signingSecrets: d.signingSecrets,
   };
   // DELIVERY_WORKERS=0: no threads, the main thread sends the requests itself.

@@ -22,6 +22,7 @@ const SETTINGS: WorkerSettings = {
   allowPrivate: true,
   allowedCidrs: [],
   allowedOrigins: [],
+  dnsServers: [],
   signingSecrets: [],
 };
 

@@ -20,6 +20,7 @@ const base: WorkerSettings = {
   allowPrivate: false,
   allowedCidrs: [],
   allowedOrigins: [],
+  dnsServers: [],
   signingSecrets: [],
 };
 
