@@ -34,6 +34,7 @@ import { idleScenario } from './scenarios/idle.js';
 import { ingestLoopScenario } from './scenarios/ingest-loop.js';
 import { ingestScenario } from './scenarios/ingest.js';
 import { slowPartnerScenario } from './scenarios/slow-partner.js';
+import { manyOriginsScenario } from './scenarios/many-origins.js';
 
 const SCENARIOS: Scenario[] = [
   ingestScenario,
@@ -44,6 +45,7 @@ const SCENARIOS: Scenario[] = [
   idleScenario,
   bandwidthScenario,
   e2eClusterScenario,
+  manyOriginsScenario,
 ];
 
 const RESULTS_DIR = repoPath('bench', 'results');
@@ -65,6 +67,9 @@ const USAGE = `usage: npm run bench -- [options]
   --bandwidth-n N     bandwidth postbacks (default 20000)
   --bandwidth-items K items per request in bandwidth (default 2, the v1 sample)
   --bandwidth-rate R  postbacks/s sent in bandwidth (default 2000)
+  --origins N         many-origins: distinct partner origins (default 3000)
+  --many-n N          many-origins: postbacks per phase, 10 a request (default 30000)
+  --many-idle S       many-origins: seconds idle after each phase before RSS is read again (default 0)
   --aof               Redis with AOF, fsync every second (default: no persistence)
   --env KEY=VALUE     extra environment for every role (repeatable), recorded in the results
   --out FILE          results file (default bench/results/<date>-<sha>[-<scenarios>].json)
@@ -98,6 +103,9 @@ function parseOptions(argv: string[]): Options | null {
       'bandwidth-n': { type: 'string' },
       'bandwidth-items': { type: 'string' },
       'bandwidth-rate': { type: 'string' },
+      origins: { type: 'string' },
+      'many-n': { type: 'string' },
+      'many-idle': { type: 'string' },
       aof: { type: 'boolean', default: false },
       env: { type: 'string', multiple: true },
       out: { type: 'string' },
@@ -142,6 +150,9 @@ function parseOptions(argv: string[]): Options | null {
     bandwidthN: num(values['bandwidth-n'], 'bandwidth-n', 20_000, 1),
     bandwidthItems: num(values['bandwidth-items'], 'bandwidth-items', 2, 1),
     bandwidthRate: num(values['bandwidth-rate'], 'bandwidth-rate', 2_000, 1),
+    origins: num(values.origins, 'origins', 3_000, 1),
+    manyN: num(values['many-n'], 'many-n', 30_000, 10),
+    manyIdleS: num(values['many-idle'], 'many-idle', 0, 0),
     aof: values.aof,
     env,
     out: values.out,

@@ -28,6 +28,12 @@ export async function deliverBulk(o: {
   items: number;
   concurrency: number;
   route?: (i: number) => string;
+  /**
+   * The origin request i goes to, when not the sink origin its route names
+   * (a host name resolving to the sink, or one of its many ports); the
+   * sink still counts it under the route's name.
+   */
+  originOf?: (i: number) => string;
   /** Origins whose postbacks must all arrive; default every origin routed to. */
   waitFor?: string[];
   idleMs?: number;
@@ -38,11 +44,13 @@ export async function deliverBulk(o: {
   const requests = Math.ceil(o.n / o.items);
   const itemsOf = (i: number) => Math.min(o.items, o.n - i * o.items);
   const templates = new Map<string, string>();
-  const template = (name: string) => {
-    let t = templates.get(name);
+  const template = (i: number) => {
+    const origin = o.originOf ? o.originOf(i) : o.sink.origin(route(i));
+    let t = templates.get(origin);
     if (t === undefined) {
-      t = sinkTemplate(o.sink.origin(name), o.tag);
-      templates.set(name, t);
+      t = sinkTemplate(origin, o.tag);
+      // Bounded by the origins of one phase.
+      templates.set(origin, t);
     }
     return t;
   };
@@ -54,7 +62,7 @@ export async function deliverBulk(o: {
     path: '/i',
     requests,
     concurrency: o.concurrency,
-    body: (i, ts) => sinkBody(template(route(i)), itemsOf(i), ts),
+    body: (i, ts) => sinkBody(template(i), itemsOf(i), ts),
     onAccepted: (i, accepted) => {
       const name = route(i);
       expected[name] = (expected[name] ?? 0) + accepted;

@@ -25,6 +25,10 @@ export interface Options {
   bandwidthItems: number;
   /** Postbacks a second sent in the bandwidth scenario. */
   bandwidthRate: number;
+  /** many-origins: distinct origins, postbacks per phase, idle seconds before a last RSS reading. */
+  origins: number;
+  manyN: number;
+  manyIdleS: number;
   /** Redis with AOF (appendfsync everysec) instead of no persistence. */
   aof: boolean;
   /** Extra environment for every role (--env KEY=VALUE). */

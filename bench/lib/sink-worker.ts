@@ -13,13 +13,14 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { once } from 'node:events';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createHistogram, nowUs, recordUs, summarize, type Histogram } from './histogram.js';
-import type { OriginStats, SinkReply, SinkRequest } from './sink.js';
+import type { OriginSpec, OriginStats, SinkReply, SinkRequest } from './sink.js';
 
 interface OriginState {
   name: string;
   delayMs: number;
-  server: Server;
-  port: number;
+  servers: Server[];
+  /** Its ports: one, or several for an origin spread over many ports (many-origins). */
+  ports: number[];
   received: number;
   stray: number;
   noId: number;
@@ -104,13 +105,13 @@ function stats(o: OriginState, latency: boolean): OriginStats {
   };
 }
 
-async function start(list: { name: string; delayMs: number }[]): Promise<void> {
-  for (const { name, delayMs } of list) {
+async function start(list: OriginSpec[]): Promise<void> {
+  for (const { name, delayMs, ports: count } of list) {
     const o: OriginState = {
       name,
       delayMs,
-      server: undefined as unknown as Server,
-      port: 0,
+      servers: [],
+      ports: [],
       received: 0,
       stray: 0,
       noId: 0,
@@ -120,15 +121,18 @@ async function start(list: { name: string; delayMs: number }[]): Promise<void> {
       lastNewUs: 0,
       hist: createHistogram(),
     };
-    o.server = createServer({ keepAliveTimeout: 60_000, requestTimeout: 0 }, handler(o));
-    o.server.listen(0, '127.0.0.1');
-    await once(o.server, 'listening');
-    const addr = o.server.address();
-    o.port = typeof addr === 'object' && addr ? addr.port : 0;
+    for (let k = 0; k < (count ?? 1); k++) {
+      const server = createServer({ keepAliveTimeout: 60_000, requestTimeout: 0 }, handler(o));
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const addr = server.address();
+      o.servers.push(server);
+      o.ports.push(typeof addr === 'object' && addr ? addr.port : 0);
+    }
     origins.set(name, o);
   }
-  const ports: Record<string, number> = {};
-  for (const o of origins.values()) ports[o.name] = o.port;
+  const ports: Record<string, number[]> = {};
+  for (const o of origins.values()) ports[o.name] = o.ports;
   (port as NonNullable<typeof port>).postMessage({ type: 'listening', ports });
 }
 
@@ -150,4 +154,4 @@ port.on('message', (m: SinkRequest) => {
   (port as NonNullable<typeof port>).postMessage(reply);
 });
 
-void start(workerData as { name: string; delayMs: number }[]);
+void start(workerData as OriginSpec[]);

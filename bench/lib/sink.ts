@@ -39,6 +39,8 @@ export interface SinkReply {
 export interface OriginSpec {
   name: string;
   delayMs: number;
+  /** Serve this origin on this many ports (distinct origins, one set of counters); default 1. */
+  ports?: number;
 }
 
 export class Sink {
@@ -47,7 +49,7 @@ export class Sink {
 
   private constructor(
     private readonly worker: Worker,
-    readonly ports: Record<string, number>,
+    readonly ports: Record<string, number[]>,
   ) {
     worker.on('message', (m: SinkReply | { type: 'listening' }) => {
       if ('id' in m) {
@@ -64,14 +66,14 @@ export class Sink {
     const [msg] = (await Promise.race([
       once(worker, 'message'),
       once(worker, 'error').then(([err]) => Promise.reject(err as Error)),
-    ])) as [{ type: 'listening'; ports: Record<string, number> }];
+    ])) as [{ type: 'listening'; ports: Record<string, number[]> }];
     return new Sink(worker, msg.ports);
   }
 
-  /** `http://127.0.0.1:<port>` of an origin. */
-  origin(name: string): string {
-    const p = this.ports[name];
-    if (p === undefined) throw new Error(`no sink origin "${name}"`);
+  /** `http://127.0.0.1:<port>` of an origin (its `k`th port when it has several). */
+  origin(name: string, k = 0): string {
+    const p = this.ports[name]?.[k];
+    if (p === undefined) throw new Error(`no sink origin "${name}" (port ${k})`);
     return `http://127.0.0.1:${p}`;
   }
 

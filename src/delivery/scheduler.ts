@@ -6,6 +6,16 @@
  * DELIVERY_CONCURRENCY and each origin within its limit. No I/O and no
  * clock: the caller reports completions with `done()`.
  *
+ * An origin's limit follows its work: one in flight for every
+ * REQUESTS_PER_CONNECTION postbacks it has (waiting or in flight), within
+ * its fair share of the concurrency (divided among the origins with work)
+ * and `perOrigin`, and at least one. A busy partner soon gets `perOrigin`
+ * at once; a partner with ten postbacks gets two, each connection
+ * carrying several requests in turn instead of a connection per postback.
+ * Among thousands of partners that is both faster (fewer connects: the
+ * concurrency is spent on requests) and what keeps the process's sockets
+ * near DELIVERY_CONCURRENCY.
+ *
  * Memory: a job leaves its FIFO (denque, a ring buffer that clears each
  * slot it shifts) when its batch is taken, so what the scheduler holds is
  * what waits, bounded by the caller's read cap, however long an origin's
@@ -14,6 +24,9 @@
  */
 import Denque from 'denque';
 
+/** Postbacks an origin's connections carry in turn before it gets another one in flight. */
+export const REQUESTS_PER_CONNECTION = 8;
+
 export interface SchedulerLimits {
   /** Postbacks in flight in all. */
   concurrency: number;
@@ -21,6 +34,8 @@ export interface SchedulerLimits {
   perOrigin: number;
   /** Largest batch handed to a worker. */
   batchSize: number;
+  /** Postbacks an origin's connections carry in turn per one in flight (default REQUESTS_PER_CONNECTION). */
+  requestsPerConnection?: number;
 }
 
 export interface Batch<J> {
@@ -41,10 +56,24 @@ export class Scheduler<J> {
   private waiting = 0;
   private inFlight = 0;
 
-  constructor(private readonly limits: SchedulerLimits) {}
+  private readonly perConnection: number;
+
+  constructor(private readonly limits: SchedulerLimits) {
+    this.perConnection = limits.requestsPerConnection ?? REQUESTS_PER_CONNECTION;
+  }
 
   get size(): { waiting: number; inFlight: number } {
     return { waiting: this.waiting, inFlight: this.inFlight };
+  }
+
+  /** The most an origin may have in flight now: its fair share (see above). */
+  share(): number {
+    const active = Math.max(1, this.queues.size);
+    return Math.max(1, Math.min(this.limits.perOrigin, Math.floor(this.limits.concurrency / active)));
+  }
+
+  private limitOf(q: OriginQueue<J>, share: number): number {
+    return Math.max(1, Math.min(share, Math.ceil((q.jobs.length + q.inFlight) / this.perConnection)));
   }
 
   /** Jobs of one origin waiting to start. */
@@ -59,9 +88,10 @@ export class Scheduler<J> {
    */
   readyLoad(): number {
     let ready = this.inFlight;
+    const share = this.share();
     for (const origin of this.ring) {
       const q = this.queues.get(origin) as OriginQueue<J>;
-      ready += Math.max(0, Math.min(q.jobs.length, this.limits.perOrigin - q.inFlight));
+      ready += Math.max(0, Math.min(q.jobs.length, this.limitOf(q, share) - q.inFlight));
     }
     return ready;
   }
@@ -80,13 +110,14 @@ export class Scheduler<J> {
   /** Batches that may start now; their jobs count as in flight. */
   take(): Batch<J>[] {
     const out: Batch<J>[] = [];
-    const { concurrency, perOrigin, batchSize } = this.limits;
+    const { concurrency, batchSize } = this.limits;
+    const share = this.share();
     let idle = 0;
     while (this.ring.length > 0 && this.inFlight < concurrency && idle < this.ring.length) {
       if (this.cursor >= this.ring.length) this.cursor = 0;
       const origin = this.ring[this.cursor] as string;
       const q = this.queues.get(origin) as OriginQueue<J>;
-      const n = Math.min(batchSize, q.jobs.length, perOrigin - q.inFlight, concurrency - this.inFlight);
+      const n = Math.min(batchSize, q.jobs.length, this.limitOf(q, share) - q.inFlight, concurrency - this.inFlight);
       if (n <= 0) {
         idle++;
         this.cursor++;

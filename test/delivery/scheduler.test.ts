@@ -2,7 +2,7 @@ import t from 'tap';
 import { Scheduler } from '../../src/delivery/scheduler.js';
 
 t.test('batches hold one origin each and respect the batch size', async (t) => {
-  const s = new Scheduler<number>({ concurrency: 100, perOrigin: 100, batchSize: 3 });
+  const s = new Scheduler<number>({ concurrency: 100, perOrigin: 100, batchSize: 3, requestsPerConnection: 1 });
   for (let i = 0; i < 5; i++) s.push('a', i);
   for (let i = 10; i < 12; i++) s.push('b', i);
   const batches = s.take();
@@ -18,7 +18,7 @@ t.test('batches hold one origin each and respect the batch size', async (t) => {
 });
 
 t.test('total concurrency is never exceeded; completions free room', async (t) => {
-  const s = new Scheduler<number>({ concurrency: 4, perOrigin: 4, batchSize: 10 });
+  const s = new Scheduler<number>({ concurrency: 4, perOrigin: 4, batchSize: 10, requestsPerConnection: 1 });
   for (let i = 0; i < 10; i++) s.push('a', i);
   const first = s.take();
   t.same(first.map((b) => b.jobs), [[0, 1, 2, 3]]);
@@ -29,7 +29,7 @@ t.test('total concurrency is never exceeded; completions free room', async (t) =
 });
 
 t.test('one origin cannot take more than its share: others keep flowing', async (t) => {
-  const s = new Scheduler<string>({ concurrency: 10, perOrigin: 3, batchSize: 10 });
+  const s = new Scheduler<string>({ concurrency: 10, perOrigin: 3, batchSize: 10, requestsPerConnection: 1 });
   for (let i = 0; i < 20; i++) s.push('slow', `s${i}`);
   for (let i = 0; i < 4; i++) s.push('fast', `f${i}`);
   const b = s.take();
@@ -42,7 +42,7 @@ t.test('one origin cannot take more than its share: others keep flowing', async 
 });
 
 t.test('FIFO within an origin, across many takes', async (t) => {
-  const s = new Scheduler<number>({ concurrency: 2, perOrigin: 2, batchSize: 2 });
+  const s = new Scheduler<number>({ concurrency: 2, perOrigin: 2, batchSize: 2, requestsPerConnection: 1 });
   const seen: number[] = [];
   for (let i = 0; i < 9; i++) s.push('a', i);
   for (let round = 0; round < 10; round++) {
@@ -56,17 +56,17 @@ t.test('FIFO within an origin, across many takes', async (t) => {
 });
 
 t.test('drain hands back everything not started', async (t) => {
-  const s = new Scheduler<number>({ concurrency: 2, perOrigin: 2, batchSize: 2 });
+  const s = new Scheduler<number>({ concurrency: 2, perOrigin: 2, batchSize: 2, requestsPerConnection: 1 });
   for (let i = 0; i < 5; i++) s.push('a', i);
   s.push('b', 9);
-  s.take();
-  t.same(s.drain().sort(), [2, 3, 4, 9]);
+  t.same(s.take().map((b) => b.jobs), [[0], [9]], 'two origins share the two slots');
+  t.same(s.drain().sort(), [1, 2, 3, 4]);
   t.same(s.size, { waiting: 0, inFlight: 2 });
   t.same(s.take(), []);
 });
 
 t.test('readyLoad leaves out the backlog of an origin at its share', async (t) => {
-  const s = new Scheduler<number>({ concurrency: 10, perOrigin: 3, batchSize: 10 });
+  const s = new Scheduler<number>({ concurrency: 10, perOrigin: 3, batchSize: 10, requestsPerConnection: 1 });
   for (let i = 0; i < 8; i++) s.push('slow', i);
   t.equal(s.readyLoad(), 3, 'only what could start now counts');
   s.take();
@@ -75,4 +75,37 @@ t.test('readyLoad leaves out the backlog of an origin at its share', async (t) =
   t.equal(s.readyLoad(), 3, 'in flight at its share: its waiting jobs add nothing');
   s.push('fast', 100);
   t.equal(s.readyLoad(), 4);
+});
+
+t.test('fair share: the concurrency divided among the origins with work, 1 to perOrigin', async (t) => {
+  const s = new Scheduler<string>({ concurrency: 8, perOrigin: 4, batchSize: 10, requestsPerConnection: 1 });
+  for (let i = 0; i < 10; i++) s.push('alone', `a${i}`);
+  t.equal(s.share(), 4, 'one origin: its full perOrigin');
+  t.same(s.take().map((b) => b.jobs.length), [4]);
+  for (const o of ['b', 'c', 'd']) for (let i = 0; i < 3; i++) s.push(o, `${o}${i}`);
+  t.equal(s.share(), 2, 'four origins with work: 8 / 4');
+  t.same(s.take().map((b) => [b.origin, b.jobs.length]), [['b', 2], ['c', 2]], '"alone" already holds more than its share now');
+  const many = new Scheduler<number>({ concurrency: 8, perOrigin: 4, batchSize: 10, requestsPerConnection: 1 });
+  for (let o = 0; o < 20; o++) for (let i = 0; i < 10; i++) many.push(`o${o}`, i);
+  t.equal(many.share(), 1, 'more origins than slots: one each');
+  const first = many.take();
+  t.same([first.length, first.every((b) => b.jobs.length === 1)], [8, true], 'eight origins, one postback each');
+});
+
+t.test('an origin with a few postbacks gets one in flight per eight: its connections carry them in turn', async (t) => {
+  const s = new Scheduler<number>({ concurrency: 1024, perOrigin: 64, batchSize: 64 });
+  const cases: [number, number][] = [
+    [1, 1],
+    [8, 1],
+    [9, 2],
+    [10, 2],
+    [100, 13],
+    [1000, 64],
+  ];
+  for (const [jobs, want] of cases) {
+    const origin = `o${jobs}`;
+    for (let i = 0; i < jobs; i++) s.push(origin, i);
+    const batch = s.take().find((b) => b.origin === origin);
+    t.equal(batch?.jobs.length, want, `${jobs} postbacks: ${want} at once`);
+  }
 });
