@@ -35,6 +35,7 @@ import { ingestLoopScenario } from './scenarios/ingest-loop.js';
 import { ingestScenario } from './scenarios/ingest.js';
 import { slowPartnerScenario } from './scenarios/slow-partner.js';
 import { manyOriginsScenario } from './scenarios/many-origins.js';
+import { drainScenario } from './scenarios/drain.js';
 
 const SCENARIOS: Scenario[] = [
   ingestScenario,
@@ -46,6 +47,7 @@ const SCENARIOS: Scenario[] = [
   bandwidthScenario,
   e2eClusterScenario,
   manyOriginsScenario,
+  drainScenario,
 ];
 
 const RESULTS_DIR = repoPath('bench', 'results');
@@ -70,6 +72,7 @@ const USAGE = `usage: npm run bench -- [options]
   --origins N         many-origins: distinct partner origins (default 3000)
   --many-n N          many-origins: postbacks per phase, 10 a request (default 30000)
   --many-idle S       many-origins: seconds idle after each phase before RSS is read again (default 0)
+  --drain-n N         drain: postbacks queued before delivery starts (default 1000000)
   --aof               Redis with AOF, fsync every second (default: no persistence)
   --env KEY=VALUE     extra environment for every role (repeatable), recorded in the results
   --out FILE          results file (default bench/results/<date>-<sha>[-<scenarios>].json)
@@ -106,6 +109,7 @@ function parseOptions(argv: string[]): Options | null {
       origins: { type: 'string' },
       'many-n': { type: 'string' },
       'many-idle': { type: 'string' },
+      'drain-n': { type: 'string' },
       aof: { type: 'boolean', default: false },
       env: { type: 'string', multiple: true },
       out: { type: 'string' },
@@ -153,6 +157,7 @@ function parseOptions(argv: string[]): Options | null {
     origins: num(values.origins, 'origins', 3_000, 1),
     manyN: num(values['many-n'], 'many-n', 30_000, 10),
     manyIdleS: num(values['many-idle'], 'many-idle', 0, 0),
+    drainN: num(values['drain-n'], 'drain-n', 1_000_000, 100),
     aof: values.aof,
     env,
     out: values.out,

@@ -29,6 +29,8 @@ export interface Options {
   origins: number;
   manyN: number;
   manyIdleS: number;
+  /** drain: postbacks queued before delivery starts. */
+  drainN: number;
   /** Redis with AOF (appendfsync everysec) instead of no persistence. */
   aof: boolean;
   /** Extra environment for every role (--env KEY=VALUE). */
