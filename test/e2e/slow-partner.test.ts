@@ -12,7 +12,7 @@ import { waitForLines } from '../helpers/log.js';
 
 for (const workers of ['0', '2']) {
   t.test(`a partner answering in 400 ms with a 1 s timeout, DELIVERY_WORKERS=${workers}: no timeouts, no duplicates`, async (t) => {
-    const total = workers === '0' ? 1000 : 500;
+    const total = workers === '0' ? 640 : 320;
     const sink = await startSink(() => ({ status: 200, delayMs: 400 }));
     t.teardown(() => sink.close());
     const stack = await startStack(
@@ -20,8 +20,8 @@ for (const workers of ['0', '2']) {
       { deliveries: 0 },
     );
     t.teardown(() => stack.stop());
-    for (let i = 0; i < total; i += 100) {
-      const data = Array.from({ length: 100 }, (_, k) => ({ n: i + k }));
+    for (let i = 0; i < total; i += 64) {
+      const data = Array.from({ length: 64 }, (_, k) => ({ n: i + k }));
       t.equal((await stack.send({ endpoint: { method: 'GET', url: `${sink.origin}/slow?n={n}` }, data })).status, 202);
     }
     await stack.startDelivery();

@@ -28,6 +28,9 @@ export function testEnv(redisUrl: string, extra: Record<string, string> = {}): R
     DELIVERY_ALLOW_PRIVATE: 'true',
     INGEST_HOST: '127.0.0.1',
     MONITOR_HOST: '127.0.0.1',
+    // No delivery metrics listener unless a test asks for one (on a free
+    // port): the default 9091 belongs to a default install.
+    DELIVERY_METRICS_PORT: '0',
     // Under `npm test` (c8), role processes report their coverage too.
     ...(process.env.NODE_V8_COVERAGE ? { NODE_V8_COVERAGE: process.env.NODE_V8_COVERAGE } : {}),
     ...extra,
