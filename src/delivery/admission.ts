@@ -28,7 +28,7 @@ export const MAX_READ_COUNT = 256;
 export const PARK_MIN_MS = 500;
 export const PARK_MAX_MS = 60_000;
 /** Latency assumed for an origin not yet measured. */
-export const UNKNOWN_LATENCY_MS = 1_000;
+export const UNKNOWN_LATENCY_MS = 250;
 
 export interface AdmissionLimits {
   /** DELIVERY_CONCURRENCY. */

@@ -7,14 +7,15 @@
  * clock: the caller reports completions with `done()`.
  *
  * An origin's limit follows its work: one in flight for every
- * REQUESTS_PER_CONNECTION postbacks it has (waiting or in flight), within
- * its fair share of the concurrency (divided among the origins with work)
- * and `perOrigin`, and at least one. A busy partner soon gets `perOrigin`
- * at once; a partner with ten postbacks gets two, each connection
- * carrying several requests in turn instead of a connection per postback.
- * Among thousands of partners that is both faster (fewer connects: the
- * concurrency is spent on requests) and what keeps the process's sockets
- * near DELIVERY_CONCURRENCY.
+ * REQUESTS_PER_CONNECTION postbacks it has had at most (waiting and in
+ * flight) since its queue last emptied, within its fair share of the
+ * concurrency (divided among the origins with work) and `perOrigin`, and
+ * at least one. A busy partner gets `perOrigin` at once and keeps it while
+ * its backlog drains (no slow tail); a partner with ten postbacks gets
+ * two, each connection carrying several requests in turn instead of a
+ * connection per postback. Among thousands of partners that is both
+ * faster (fewer connects: the concurrency is spent on requests) and what
+ * keeps the process's sockets near DELIVERY_CONCURRENCY.
  *
  * Memory: a job leaves its FIFO (denque, a ring buffer that clears each
  * slot it shifts) when its batch is taken, so what the scheduler holds is
@@ -46,6 +47,8 @@ export interface Batch<J> {
 interface OriginQueue<J> {
   jobs: Denque<J>;
   inFlight: number;
+  /** In flight allowed by its work: REQUESTS_PER_CONNECTION postbacks each, at its most since the queue last emptied. */
+  grant: number;
 }
 
 export class Scheduler<J> {
@@ -73,7 +76,7 @@ export class Scheduler<J> {
   }
 
   private limitOf(q: OriginQueue<J>, share: number): number {
-    return Math.max(1, Math.min(share, Math.ceil((q.jobs.length + q.inFlight) / this.perConnection)));
+    return Math.max(1, Math.min(share, q.grant));
   }
 
   /** Jobs of one origin waiting to start. */
@@ -99,11 +102,12 @@ export class Scheduler<J> {
   push(origin: string, job: J): void {
     let q = this.queues.get(origin);
     if (q === undefined) {
-      q = { jobs: new Denque<J>(), inFlight: 0 };
+      q = { jobs: new Denque<J>(), inFlight: 0, grant: 0 };
       this.queues.set(origin, q);
     }
     if (q.jobs.length === 0) this.ring.push(origin);
     q.jobs.push(job);
+    q.grant = Math.max(q.grant, Math.ceil((q.jobs.length + q.inFlight) / this.perConnection));
     this.waiting++;
   }
 

@@ -74,7 +74,7 @@ t.test('park delay: backlog rounds times latency, bounded, jittered 0.75x to 1.2
   const cases: [string, number, number, number | undefined, number, number][] = [
     // name, waiting, perOrigin, latency, random, want
     ['2 rounds of 400 ms, no jitter (random 0.5)', 128, 64, 400, 0.5, 800],
-    ['unknown latency counts as 1 s', 128, 64, undefined, 0.5, 2000],
+    ['unknown latency counts as 250 ms', 128, 64, undefined, 0.5, 500],
     ['lowest jitter', 128, 64, 400, 0, 600],
     ['highest jitter', 128, 64, 400, 1, 1000],
     ['never below the minimum', 128, 64, 1, 0.5, PARK_MIN_MS],

@@ -109,3 +109,16 @@ t.test('an origin with a few postbacks gets one in flight per eight: its connect
     t.equal(batch?.jobs.length, want, `${jobs} postbacks: ${want} at once`);
   }
 });
+
+t.test('a draining backlog keeps its connections: no slow tail', async (t) => {
+  const s = new Scheduler<number>({ concurrency: 1024, perOrigin: 64, batchSize: 64 });
+  for (let i = 0; i < 640; i++) s.push('slow', i);
+  const inFlight: number[] = [];
+  for (let round = 0; round < 12; round++) {
+    const started = s.take().reduce((n, b) => n + b.jobs.length, 0);
+    inFlight.push(started);
+    s.done('slow', started);
+  }
+  t.same(inFlight.slice(0, 10), Array(10).fill(64), '64 at once until the end, however little is left');
+  t.same(inFlight.slice(10), [0, 0]);
+});
