@@ -14,6 +14,7 @@ roles:
   redis      the private redis-server in the foreground (for PM2/systemd)
   sink       a local endpoint that prints what it receives (--port 9999)
   dlq        dead letters: list [--json] | replay <id...|--all> | purge <id...|--all>
+  partners   partner policies: check FILE
   config     print the effective configuration as JSON (secrets hidden)
 `;
 
@@ -34,6 +35,8 @@ async function main(argv: string[]): Promise<void> {
       return (await import('./start/redis-role.js')).runRedisRole();
     case 'dlq':
       return (await import('./dlq/main.js')).runDlq(rest);
+    case 'partners':
+      return (await import('./partners/cli.js')).runPartners(rest);
     case 'config': {
       const { loadConfig } = await import('./config/index.js');
       const { redactConfig } = await import('./config/redact.js');

@@ -24,6 +24,8 @@ export function installShutdown(logger: Logger, timeoutMs: number, steps: Shutdo
   const cwg = closeWithGrace(
     {
       delay: timeoutMs,
+      // SIGHUP means reload (partner policies), never stop.
+      skip: ['SIGHUP'],
       logger: { error: (m: unknown) => logger.error({ detail: m }, 'shutdown') },
       onSecondSignal: (signal) => {
         logger.warn({ signal }, 'second signal: exiting now');
@@ -52,6 +54,8 @@ export function installShutdown(logger: Logger, timeoutMs: number, steps: Shutdo
   if (typeof process.send === 'function') {
     process.once('disconnect', () => cwg.close());
   }
+  // SIGHUP reloads what can be reloaded (partner policies); it never stops a role.
+  process.on('SIGHUP', () => logger.info('SIGHUP received'));
   return { close: () => cwg.close() };
 }
 

@@ -49,6 +49,12 @@ export const DEFAULTS = {
   DELIVERY_VISIBILITY_MS: 60_000,
   DELIVERY_ALLOW_PRIVATE: false,
   RESPONSE_BODY_MAX: 1_024,
+  PARTNER_BREAKER_FAILURE_RATIO: 0.5,
+  PARTNER_BREAKER_WINDOW_MS: 30_000,
+  PARTNER_BREAKER_MIN_ATTEMPTS: 20,
+  PARTNER_BREAKER_CONSECUTIVE: 10,
+  PARTNER_PROBE_INTERVAL_MS: 5_000,
+  PARTNER_DISABLE_AFTER_MS: 0,
   SHUTDOWN_TIMEOUT_MS: 15_000,
   LOG_DIR: './var/log',
   LOG_LEVEL: 'info',
@@ -116,6 +122,8 @@ export interface Config {
     port: number;
     /** Port of a delivery process's /metrics, /healthz, /readyz (on monitor.host); 0: none. */
     deliveryPort: number;
+    /** Bearer tokens for the monitor's mutating endpoints (pause, resume); empty: they answer 403. */
+    adminTokens: string[];
     /** How long per-second statistics stay in Redis. */
     retentionS: number;
   };
@@ -146,6 +154,20 @@ export interface Config {
     /** HMAC secrets; the first signs, all sign during a rotation (at most 2). */
     signingSecrets: string[];
     responseBodyMax: number;
+  };
+  partners: {
+    /** PARTNERS_FILE: the policy file (JSON or YAML), or undefined for none. */
+    file: string | undefined;
+    /** The circuit breaker's defaults, which a policy may change per partner. */
+    breaker: {
+      failureRatio: number;
+      windowMs: number;
+      minAttempts: number;
+      consecutiveFailures: number;
+      probeIntervalMs: number;
+    };
+    /** An origin open this long is paused (and reported); 0: never. */
+    disableAfterMs: number;
   };
   log: {
     dir: string;

@@ -162,6 +162,7 @@ export function parseConfig(env: Env): ParseResult {
       host: r.str('MONITOR_HOST', d.MONITOR_HOST),
       port: r.int('MONITOR_PORT', d.MONITOR_PORT, 0, PORT_MAX),
       deliveryPort: r.int('DELIVERY_METRICS_PORT', d.DELIVERY_METRICS_PORT, 0, PORT_MAX),
+      adminTokens: r.list('ADMIN_TOKENS'),
       retentionS: r.int('STATS_RETENTION_S', d.STATS_RETENTION_S, 60, 7 * 86_400),
     },
     delivery: {
@@ -185,6 +186,17 @@ export function parseConfig(env: Env): ParseResult {
       dnsServers: r.list('DELIVERY_DNS_SERVERS'),
       signingSecrets: r.list('SIGNING_SECRET'),
       responseBodyMax: r.int('RESPONSE_BODY_MAX', d.RESPONSE_BODY_MAX, 0, 1_048_576),
+    },
+    partners: {
+      file: r.optional('PARTNERS_FILE'),
+      breaker: {
+        failureRatio: r.fraction('PARTNER_BREAKER_FAILURE_RATIO', d.PARTNER_BREAKER_FAILURE_RATIO),
+        windowMs: r.int('PARTNER_BREAKER_WINDOW_MS', d.PARTNER_BREAKER_WINDOW_MS, 1_000, 3_600_000),
+        minAttempts: r.int('PARTNER_BREAKER_MIN_ATTEMPTS', d.PARTNER_BREAKER_MIN_ATTEMPTS, 1, 1_000_000),
+        consecutiveFailures: r.int('PARTNER_BREAKER_CONSECUTIVE', d.PARTNER_BREAKER_CONSECUTIVE, 1, 1_000_000),
+        probeIntervalMs: r.int('PARTNER_PROBE_INTERVAL_MS', d.PARTNER_PROBE_INTERVAL_MS, 100, 3_600_000),
+      },
+      disableAfterMs: r.int('PARTNER_DISABLE_AFTER_MS', d.PARTNER_DISABLE_AFTER_MS, 0, 30 * DAY_MS),
     },
     log: {
       dir: r.str('LOG_DIR', d.LOG_DIR),
@@ -246,11 +258,11 @@ export function parseConfig(env: Env): ParseResult {
       `INGEST_MAX_RENDERED_URL_BYTES (${config.ingest.maxRenderedUrlBytes}) must not be below INGEST_MAX_URL_BYTES (${config.ingest.maxUrlBytes})`,
     );
   }
-  for (const t of config.ingest.tokens) {
-    if (t.length < 16 || /\s/.test(t)) {
-      r.problem('INGEST_TOKENS entries must be at least 16 characters without spaces (value not shown)');
-      break;
-    }
+  for (const [name, tokens] of [['INGEST_TOKENS', config.ingest.tokens], ['ADMIN_TOKENS', config.monitor.adminTokens]] as const) {
+    if (tokens.some((t) => t.length < 16 || /\s/.test(t))) r.problem(`${name} entries must be at least 16 characters without spaces (value not shown)`);
+  }
+  if (config.monitor.adminTokens.some((t) => config.ingest.tokens.includes(t))) {
+    r.problem('ADMIN_TOKENS must not repeat an INGEST_TOKENS entry: an ingest client must not be able to pause partners (value not shown)');
   }
 
   return r.problems.length === 0 ? { ok: true, config } : { ok: false, problems: r.problems };

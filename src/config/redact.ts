@@ -25,6 +25,7 @@ export function redactConfig(c: Config): Config {
       sentinelPassword: hide(c.redis.sentinelPassword),
     },
     ingest: { ...c.ingest, tokens: c.ingest.tokens.map(() => HIDDEN) },
+    monitor: { ...c.monitor, adminTokens: c.monitor.adminTokens.map(() => HIDDEN) },
     delivery: { ...c.delivery, signingSecrets: c.delivery.signingSecrets.map(() => HIDDEN) },
   };
 }

@@ -13,9 +13,18 @@ export type BatchTemplate = [string, Method, string];
 /** `[index into templates, postback id, data]` */
 export type BatchItem = [number, string, DataObject];
 
+/** What a worker needs of the batch's partner policy (a batch is one origin). */
+export interface WorkerPolicy {
+  timeoutMs: number;
+  headers: Record<string, string>;
+  /** Sign with SIGNING_SECRET (when set). */
+  sign: boolean;
+}
+
 export interface BatchTask {
   templates: BatchTemplate[];
   items: BatchItem[];
+  policy: WorkerPolicy;
 }
 
 export interface AttemptResult {

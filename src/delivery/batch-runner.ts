@@ -9,7 +9,7 @@ import { outgoingRequest } from '../postback/outgoing.js';
 import { createSigner, type Signer } from '../postback/signature.js';
 import { parseTemplate, requestPath, type CompiledTemplate } from '../postback/template.js';
 import { parseOriginPatterns, type OriginPattern } from '../postback/origin-pattern.js';
-import { noResponse, type AttemptResult, type BatchTask, type WorkerSettings } from './attempt.js';
+import { noResponse, type AttemptResult, type BatchTask, type WorkerPolicy, type WorkerSettings } from './attempt.js';
 import { HttpClient } from './http-client.js';
 
 const COMPILED_MAX = 10_000;
@@ -39,10 +39,10 @@ export class BatchRunner {
     return t;
   }
 
-  private attempt(t: CompiledTemplate | string, id: string, data: BatchTask['items'][number][2]): Promise<AttemptResult> {
+  private attempt(t: CompiledTemplate | string, id: string, data: BatchTask['items'][number][2], policy: WorkerPolicy): Promise<AttemptResult> {
     if (typeof t === 'string') return Promise.resolve(noResponse('', 'PB_ERR_BAD_URL', t, Date.now()));
     const s = this.settings;
-    const out = outgoingRequest(t, data, id, s.encodedDefault, s.userAgent, this.signer, Date.now());
+    const out = outgoingRequest(t, data, id, s.encodedDefault, s.userAgent, { signer: policy.sign ? this.signer : null, nowMs: Date.now(), headers: policy.headers });
     let origin: string;
     let path: string;
     if (t.origin !== null) {
@@ -65,12 +65,12 @@ export class BatchRunner {
     if (this.allowed !== null && !this.allowed.some((p) => p.matches(origin))) {
       return Promise.resolve(noResponse(out.url, 'PB_ERR_ORIGIN_NOT_ALLOWED', `${origin} is not in DELIVERY_ALLOWED_ORIGINS`, Date.now()));
     }
-    return this.client.send({ origin, path, url: out.url, method: out.method, headers: out.headers, body: out.body });
+    return this.client.send({ origin, path, url: out.url, method: out.method, headers: out.headers, body: out.body }, policy.timeoutMs);
   }
 
   run(task: BatchTask): Promise<AttemptResult[]> {
     const templates = task.templates.map(([id, method, url]) => this.template(id, method, url));
-    return Promise.all(task.items.map(([ti, id, data]) => this.attempt(templates[ti] ?? 'unknown template', id, data)));
+    return Promise.all(task.items.map(([ti, id, data]) => this.attempt(templates[ti] ?? 'unknown template', id, data, task.policy)));
   }
 
   close(): Promise<void> {

@@ -9,7 +9,7 @@ import type { DataObject } from '../postback/data.js';
 import { postbackId } from '../postback/ids.js';
 import type { Entry } from '../queue/codec.js';
 import type { ShardKeys } from '../queue/keys.js';
-import type { BatchItem, BatchTask, BatchTemplate } from './attempt.js';
+import type { BatchItem, BatchTask, BatchTemplate, WorkerPolicy } from './attempt.js';
 import type { EntryOutcome, Finalizer } from './finalizer.js';
 import type { Promoter } from './promoter.js';
 import type { StreamReader } from './reader.js';
@@ -39,6 +39,8 @@ export interface Job {
   held: HeldEntry;
   /** Item index within the entry. */
   k: number;
+  /** The origin it goes to (its scheduling key): the template's, or its own rendering's. */
+  origin: string;
   /** The postback id, set when the job is sent (built once per postback). */
   id?: string;
 }
@@ -71,7 +73,7 @@ export function holdEntry(shard: Shard, stream: string, id: string, blob: Buffer
  * template once, each postback as [template index, id, data]. Sets each
  * job's id (built once per postback, here).
  */
-export function toBatchTask(jobs: readonly Job[]): BatchTask {
+export function toBatchTask(jobs: readonly Job[], policy: WorkerPolicy): BatchTask {
   const templates: BatchTemplate[] = [];
   const index = new Map<string, number>();
   const items: BatchItem[] = jobs.map((job) => {
@@ -85,5 +87,5 @@ export function toBatchTask(jobs: readonly Job[]): BatchTask {
     job.id = postbackId(e.requestId, e.firstIndex + job.k);
     return [ti, job.id, e.items[job.k] as DataObject];
   });
-  return { templates, items };
+  return { templates, items, policy };
 }

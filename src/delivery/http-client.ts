@@ -69,12 +69,12 @@ export class HttpClient {
   private readonly resolver: NameResolver;
   /** Pools with nothing in flight or waiting. */
   private idlePools = 0;
-  private readonly deadlines: Deadlines;
+  /** One deadline queue per attempt timeout in use (the default, and partners' own). */
+  private readonly deadlines = new Map<number, Deadlines>();
 
   constructor(private readonly settings: WorkerSettings) {
     this.resolver = createNameResolver(settings.dnsServers);
     this.guard = createConnectGuard({ allowPrivate: settings.allowPrivate, allowedCidrs: settings.allowedCidrs }, this.resolver);
-    this.deadlines = new Deadlines(settings.timeoutMs);
     this.sweeper = setInterval(() => this.sweep(Date.now()), IDLE_POOL_MS / 2);
     this.sweeper.unref();
   }
@@ -93,9 +93,11 @@ export class HttpClient {
         pool: new Pool(origin, {
           connections: this.settings.connectionsPerOrigin,
           pipelining: 1,
-          headersTimeout: this.settings.timeoutMs,
-          bodyTimeout: this.settings.timeoutMs,
-          connectTimeout: Math.min(this.settings.timeoutMs, 10_000),
+          // Each attempt's own deadline (deadlines.ts) ends it: a partner's
+          // timeout may differ from the default, and reloads change it.
+          headersTimeout: 0,
+          bodyTimeout: 0,
+          connectTimeout: 10_000,
           keepAliveTimeout: 4_000,
           connect: { lookup: this.guard.lookup },
         }),
@@ -141,7 +143,12 @@ export class HttpClient {
    * never rejects. Waits for a free connection of the origin first if all
    * are busy (its deadline starts when it is dispatched).
    */
-  send(req: SendRequest): Promise<AttemptResult> {
+  send(req: SendRequest, timeoutMs = this.settings.timeoutMs): Promise<AttemptResult> {
+    let deadlines = this.deadlines.get(timeoutMs);
+    if (deadlines === undefined) {
+      deadlines = new Deadlines(timeoutMs);
+      this.deadlines.set(timeoutMs, deadlines);
+    }
     const entry = this.pool(req.origin, Date.now());
     if (entry.blocked !== null) {
       const r = emptyResult(req.url, Date.now());
@@ -153,7 +160,7 @@ export class HttpClient {
       const start = (): void => {
         if (entry.inFlight++ === 0) this.idlePools--;
         const result = emptyResult(req.url, Date.now());
-        const handler = new AttemptHandler(result, this.settings.responseBodyMax, this.decoder, this.deadlines, (r) => {
+        const handler = new AttemptHandler(result, this.settings.responseBodyMax, this.decoder, deadlines, (r) => {
           entry.inFlight--;
           entry.lastUsed = Date.now();
           const next = entry.waiting.shift();

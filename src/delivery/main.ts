@@ -22,11 +22,19 @@ import type { AttemptResult, BatchTask, WorkerSettings } from './attempt.js';
 import { BatchRunner } from './batch-runner.js';
 import { fdWarning, openFilesLimit } from './fd-limit.js';
 import { DeliveryMetrics } from './metrics.js';
+import { loadPolicies, type PolicySource } from '../partners/policy-file.js';
 import { DeliveryService } from './service.js';
 
 export async function runDelivery(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config, 'delivery');
+  let policies: PolicySource;
+  try {
+    policies = loadPolicies(config, logger);
+  } catch (err) {
+    process.stderr.write(`postback-delivery: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
   const attemptLog = createAttemptLog(config);
   const d = config.delivery;
   const consumer = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
@@ -84,11 +92,12 @@ export async function runDelivery(): Promise<void> {
   // Scrapes start after the service exists (the ops server listens below).
   const metrics: DeliveryMetrics = new DeliveryMetrics(registry, () => service.sizes);
   const stats = new StatsRecorder(redis, (shards[0] as (typeof shards)[number]).keys, config.monitor.retentionS);
-  const service: DeliveryService = new DeliveryService({ config, logger, attemptLog, redis, shards, pool, inline, consumer, stats, metrics });
+  const service: DeliveryService = new DeliveryService({ config, logger, attemptLog, redis, shards, pool, inline, consumer, stats, metrics, policies });
   const ops = createOpsServer(registry, () => service.ready);
 
   installShutdown(logger, config.shutdownTimeoutMs, [
     { name: 'ops', run: () => new Promise<void>((resolve) => ops.close(() => resolve())) },
+    { name: 'policies', run: () => policies.close() },
     { name: 'delivery', run: () => service.close() },
     { name: 'workers', run: () => (pool ? pool.close() : (inline as BatchRunner).close()) },
     { name: 'redis', run: () => Promise.all([redis, ...shards.map((s) => s.blocking)].map((c) => closeRedis(c))).then(() => undefined) },

@@ -1,20 +1,33 @@
 /**
- * Pure: what an attempt's result means, per the contract. 2xx delivered;
+ * Pure: what an attempt's result means, per the contract: 2xx delivered;
  * network errors, timeouts, 408, 429 and 5xx are worth retrying; anything
  * else (other 4xx, 3xx since redirects are not followed, 1xx, a bad URL, a
- * blocked address, a missing template) fails for good.
+ * blocked address, a missing template) fails for good. A partner policy
+ * may say other statuses are delivered (a pixel partner: 3xx) or retried.
  */
 import type { ErrorCode } from '../errors.js';
+import { hasStatus, type StatusSet } from '../partners/status-set.js';
 
 export type Verdict = 'success' | 'retryable' | 'permanent';
 
 const PERMANENT_ERRORS: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['PB_ERR_BAD_URL', 'PB_ERR_BLOCKED_ADDRESS', 'PB_ERR_REDIRECT', 'PB_ERR_TEMPLATE_MISSING', 'PB_ERR_CODEC', 'PB_ERR_ORIGIN_NOT_ALLOWED']);
 
-export function classify(status: number | null, errorCode: ErrorCode | null): Verdict {
+/** Which statuses are delivered and which retried: the contract's by default, a partner policy's otherwise. */
+export interface StatusRules {
+  success: StatusSet;
+  retryOn: StatusSet;
+}
+
+const CONTRACT: StatusRules = {
+  success: { exact: new Set(), classes: new Set([2]), source: '2xx' },
+  retryOn: { exact: new Set([408, 429]), classes: new Set([5]), source: '5xx,408,429' },
+};
+
+export function classify(status: number | null, errorCode: ErrorCode | null, rules: StatusRules = CONTRACT): Verdict {
   if (status === null) {
     return errorCode !== null && PERMANENT_ERRORS.has(errorCode) ? 'permanent' : 'retryable';
   }
-  if (status >= 200 && status < 300) return 'success';
-  if (status >= 500 || status === 408 || status === 429) return 'retryable';
+  if (hasStatus(rules.success, status)) return 'success';
+  if (hasStatus(rules.retryOn, status)) return 'retryable';
   return 'permanent';
 }

@@ -19,10 +19,12 @@ import type { HeldEntry, Job } from './held-entry.js';
 import type { DeliveryMetrics } from './metrics.js';
 import { deadLetter, retryEntry } from './outcome-records.js';
 import { classify } from './outcome.js';
-import { decide, type RetrySettings } from './retry-policy.js';
+import { decide } from './retry-policy.js';
+import type { PartnerPolicy } from '../partners/policy.js';
 
 export interface RecorderDeps {
-  retry: RetrySettings;
+  /** The partner policy in force for an origin (retries, which statuses succeed). */
+  policyOf: (origin: string) => PartnerPolicy;
   ttlMs: number;
   /** UNMATCHED_DEFAULT, encoded (to render the URL of an expired postback). */
   encodedDefault: string;
@@ -43,12 +45,18 @@ export class OutcomeRecorder {
 
   /** One attempt's result: delivered, retried later, or dead (spent, permanent, or past its deadline). */
   attempt(job: Job, r: AttemptResult, now: number): void {
-    const { held, k } = job;
+    const { held, k, origin } = job;
     const e = held.entry;
     const id = job.id ?? postbackId(e.requestId, e.firstIndex + k);
     const attempt = e.attempts + 1;
-    const decision = decide(classify(r.status, r.errorCode), attempt, r.retryAfter, e.dueTime + this.deps.ttlMs, now, this.deps.retry, this.random());
-    const origin = held.template?.origin ?? 'unknown';
+    const policy = this.deps.policyOf(origin);
+    const retry = { maxAttempts: policy.maxAttempts, backoffBaseMs: policy.backoff.baseMs, backoffMaxMs: policy.backoff.maxMs, delaysMs: policy.backoff.delaysMs };
+    const decision = decide(classify(r.status, r.errorCode, policy), attempt, r.retryAfter, e.dueTime + this.deps.ttlMs, now, retry, this.random());
+    if (decision.outcome === 'delivered' && r.errorCode === 'PB_ERR_REDIRECT') {
+      // A partner whose policy counts 3xx as delivered (a pixel): not an error.
+      r.errorCode = null;
+      r.error = null;
+    }
     this.deps.stats.attempt(decision.outcome, r.latencyMs, origin, now);
     this.deps.metrics.attempt(decision.outcome, r.status, r.latencyMs, origin);
     const method = held.template?.stored.method ?? null;
@@ -94,7 +102,7 @@ export class OutcomeRecorder {
   /** The entry's template is not in Redis: each postback fails for good (an attempt is counted). */
   templateMissing(held: HeldEntry, now: number): void {
     const error = `template ${held.entry.templateId} is not in Redis`;
-    for (let k = 0; k < held.entry.items.length; k++) this.attempt({ held, k }, noResponse('', 'PB_ERR_TEMPLATE_MISSING', error, now), now);
+    for (let k = 0; k < held.entry.items.length; k++) this.attempt({ held, k, origin: 'unknown' }, noResponse('', 'PB_ERR_TEMPLATE_MISSING', error, now), now);
   }
 
   /** The whole entry goes back to Redis, due at `dueAt`; no attempt is made or counted. */

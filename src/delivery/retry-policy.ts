@@ -12,6 +12,8 @@ export interface RetrySettings {
   maxAttempts: number;
   backoffBaseMs: number;
   backoffMaxMs: number;
+  /** A partner's explicit delays before attempt 2, 3, ... (the last repeats), used as they are. */
+  delaysMs?: readonly number[] | null;
 }
 
 export type Decision =
@@ -22,6 +24,7 @@ export type Decision =
 
 /** Delay before attempt `attempts + 1`, given `attempts` made so far (>= 1). */
 export function backoff(attempts: number, s: RetrySettings, random: number): number {
+  if (s.delaysMs) return s.delaysMs[Math.min(attempts, s.delaysMs.length) - 1] as number;
   const exp = Math.min(s.backoffMaxMs, s.backoffBaseMs * 2 ** Math.min(attempts - 1, 52));
   return Math.min(s.backoffMaxMs, Math.round(exp / 2 + (exp / 2) * random));
 }
@@ -54,7 +57,7 @@ export function decide(
   if (verdict === 'permanent' || attempts >= s.maxAttempts) return { outcome: 'dead' };
   let delay = backoff(attempts, s, random);
   const asked = parseRetryAfter(retryAfter, now);
-  if (asked !== null) delay = Math.min(s.backoffMaxMs, Math.max(delay, asked));
+  if (asked !== null) delay = Math.min(Math.max(s.backoffMaxMs, delay), Math.max(delay, asked));
   const dueAt = now + delay;
   if (dueAt > deadline) return { outcome: 'expired' };
   return { outcome: 'retry', dueAt };

@@ -17,7 +17,10 @@ import type { Piscina } from 'piscina';
 import type { Config } from '../config/index.js';
 import type { AttemptLog, Logger } from '../observability/logger.js';
 import type { StatsRecorder } from '../observability/stats.js';
-import { encodeDefault } from '../postback/template.js';
+import type { DataObject } from '../postback/data.js';
+import { encodeDefault, renderedOrigin } from '../postback/template.js';
+import type { PartnerPolicy } from '../partners/policy.js';
+import type { PolicySource } from '../partners/policy-file.js';
 import { decodeEntry, type Entry } from '../queue/codec.js';
 import type { ShardKeys } from '../queue/keys.js';
 import type { RedisClient } from '../queue/redis.js';
@@ -60,9 +63,12 @@ export interface DeliveryDeps {
   consumer: string;
   stats: StatsRecorder;
   metrics: DeliveryMetrics;
+  /** PARTNERS_FILE, kept current. */
+  policies: PolicySource;
 }
 
 const BLOCK_MS = 1_000;
+const POLICY_CACHE_MAX = 10_000;
 const PRUNE_EVERY_MS = 10 * 60_000;
 const PRUNE_IDLE_MS = 60 * 60_000;
 
@@ -86,6 +92,10 @@ export class DeliveryService {
   /** Entries read and not yet handed to the finalizer, by {@link heldKey}. */
   private readonly held = new Map<string, HeldEntry>();
   private readonly latency = new LatencyAverages();
+  private readonly encodedDefault: string;
+  /** Resolved partner policies by origin, for the policy file's current version. */
+  private readonly policies = new Map<string, PartnerPolicy>();
+  private policiesVersion = -1;
   private stopping = false;
   /** Read loops waiting for room (one per shard). */
   private waiters: (() => void)[] = [];
@@ -100,6 +110,7 @@ export class DeliveryService {
 
   constructor(private readonly deps: DeliveryDeps) {
     const d = deps.config.delivery;
+    this.encodedDefault = encodeDefault(d.unmatchedDefault);
     // No more in flight to an origin than its connections carry: more would
     // wait for a connection inside the process, behind the partner's pace.
     this.perOrigin = Math.max(1, Math.min(Math.floor(d.concurrency * d.originShare), d.connectionsPerOrigin));
@@ -113,9 +124,9 @@ export class DeliveryService {
       promoter: new Promoter(deps.redis, keys, deps.logger),
     }));
     this.recorder = new OutcomeRecorder({
-      retry: { maxAttempts: d.maxAttempts, backoffBaseMs: d.backoffBaseMs, backoffMaxMs: d.backoffMaxMs },
+      policyOf: (origin) => this.policyFor(origin),
       ttlMs: d.ttlMs,
-      encodedDefault: encodeDefault(d.unmatchedDefault),
+      encodedDefault: this.encodedDefault,
       attemptLog: deps.attemptLog,
       stats: deps.stats,
       metrics: deps.metrics,
@@ -134,6 +145,22 @@ export class DeliveryService {
 
   get sizes(): { waiting: number; inFlight: number } {
     return this.scheduler.size;
+  }
+
+  /** The partner policy of an origin (cached; the cache follows reloads of PARTNERS_FILE). */
+  private policyFor(origin: string): PartnerPolicy {
+    const source = this.deps.policies;
+    if (source.version !== this.policiesVersion) {
+      this.policies.clear();
+      this.policiesVersion = source.version;
+    }
+    let policy = this.policies.get(origin);
+    if (policy === undefined) {
+      policy = source.table.resolve(origin);
+      if (this.policies.size >= POLICY_CACHE_MAX) this.policies.clear();
+      this.policies.set(origin, policy);
+    }
+    return policy;
   }
 
   private heldNow(): Held {
@@ -292,12 +319,20 @@ export class DeliveryService {
         this.recorder.expireAll(held, now);
       } else if (template === undefined) {
         this.recorder.templateMissing(held, now);
+      } else if (template.compiled !== null && template.compiled.origin === null) {
+        // A placeholder in the host: each postback goes to, and is scheduled by, its own origin.
+        const items = held.entry.items;
+        for (let k = 0; k < items.length; k++) {
+          const origin = renderedOrigin(template.compiled, items[k] as DataObject, this.encodedDefault) ?? template.origin;
+          this.scheduler.push(origin, { held, k, origin });
+        }
       } else {
-        const waiting = this.scheduler.waitingFor(template.origin);
+        const origin = template.origin;
+        const waiting = this.scheduler.waitingFor(origin);
         if (shouldPark(this.limits, waiting, this.perOrigin)) {
-          this.recorder.park(held, now + parkDelay(waiting, this.perOrigin, this.latency.get(template.origin), Math.random()), now);
+          this.recorder.park(held, now + parkDelay(waiting, this.perOrigin, this.latency.get(origin), Math.random()), now);
         } else {
-          for (let k = 0; k < held.entry.items.length; k++) this.scheduler.push(template.origin, { held, k });
+          for (let k = 0; k < held.entry.items.length; k++) this.scheduler.push(origin, { held, k, origin });
         }
       }
     }
@@ -310,7 +345,8 @@ export class DeliveryService {
 
   /** Hands a batch (one origin) to a worker thread, or runs it here without threads. */
   private run(batch: Batch<Job>): void {
-    const task = toBatchTask(batch.jobs);
+    const policy = this.policyFor(batch.origin);
+    const task = toBatchTask(batch.jobs, { timeoutMs: policy.timeoutMs, headers: { ...policy.headers }, sign: policy.signing });
     this.batchesRunning++;
     const running = this.deps.pool ? this.deps.pool.run(task) : (this.deps.inline as BatchRunner).run(task);
     running.then(

@@ -12,6 +12,7 @@ import { allShards } from '../queue/keys.js';
 import { closeRedis, createRedis, whenReady } from '../queue/redis.js';
 import { Enqueuer } from './enqueue.js';
 import { checkExposure } from './exposure.js';
+import { loadPolicies, type PolicySource } from '../partners/policy-file.js';
 import { createIngestServer } from './server.js';
 
 export async function runIngest(): Promise<void> {
@@ -22,6 +23,13 @@ export async function runIngest(): Promise<void> {
     process.exit(1);
   }
   const logger = createLogger(config, 'ingest');
+  let policies: PolicySource;
+  try {
+    policies = loadPolicies(config, logger);
+  } catch (err) {
+    process.stderr.write(`postback-delivery: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
   if (exposure.warning !== null) logger.warn(exposure.warning);
   const redis = createRedis(config, 'ingest', `ingest:${process.pid}`);
   let redisDown = false;
@@ -40,10 +48,11 @@ export async function runIngest(): Promise<void> {
     statsRetentionS: config.monitor.retentionS,
   });
   const registry = createRegistry('ingest');
-  const ingest = createIngestServer({ config, redis, enqueuer, logger, nextId: createRequestIdGenerator(), registry });
+  const ingest = createIngestServer({ config, redis, enqueuer, logger, nextId: createRequestIdGenerator(), registry, policies });
 
   installShutdown(logger, config.shutdownTimeoutMs, [
     { name: 'http', run: () => ingest.close() },
+    { name: 'policies', run: () => policies.close() },
     { name: 'redis', run: () => closeRedis(redis) },
   ]);
 

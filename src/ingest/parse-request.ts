@@ -5,7 +5,7 @@
  */
 import { PostbackError } from '../errors.js';
 import type { DataObject, Method } from '../postback/data.js';
-import { parseTemplate, render, type CompiledTemplate } from '../postback/template.js';
+import { parseTemplate, render, renderedOrigin, type CompiledTemplate } from '../postback/template.js';
 import type { OriginPattern } from '../postback/origin-pattern.js';
 
 export interface IngestLimits {
@@ -137,12 +137,8 @@ function checkOrigins(t: CompiledTemplate, items: readonly DataObject[], allowed
     return;
   }
   for (let i = 0; i < items.length; i++) {
-    let origin: string;
-    try {
-      origin = new URL(render(t, items[i] as DataObject, encodedDefault)).origin;
-    } catch {
-      throw invalid(`data[${i}] makes endpoint.url an invalid URL (check the values used in its host)`);
-    }
+    const origin = renderedOrigin(t, items[i] as DataObject, encodedDefault);
+    if (origin === null) throw invalid(`data[${i}] makes endpoint.url an invalid URL (check the values used in its host)`);
     if (!ok(origin)) throw notAllowed(`data[${i}]`, origin);
   }
 }

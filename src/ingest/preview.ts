@@ -5,6 +5,8 @@
 import { postbackId } from '../postback/ids.js';
 import { outgoingRequest, type OutgoingRequest } from '../postback/outgoing.js';
 import type { Signer } from '../postback/signature.js';
+import { renderedOrigin } from '../postback/template.js';
+import type { PartnerPolicy } from '../partners/policy.js';
 import type { IngestRequest } from './parse-request.js';
 
 export interface PreviewRequest extends OutgoingRequest {
@@ -13,6 +15,10 @@ export interface PreviewRequest extends OutgoingRequest {
   notBefore: number;
 }
 
+/**
+ * `policyOf`: the partner policy of an origin (its static headers, whether
+ * it is signed); without one, every request is as the contract says.
+ */
 export function buildPreview(
   req: IngestRequest,
   requestId: string,
@@ -20,11 +26,15 @@ export function buildPreview(
   userAgent: string,
   now: number,
   signer: Signer | null = null,
+  policyOf: ((origin: string) => Pick<PartnerPolicy, 'headers' | 'signing'>) | null = null,
 ): { requests: PreviewRequest[] } {
   const notBefore = now + req.delayMs;
   const requests = req.items.map((data, i) => {
     const id = postbackId(requestId, i);
-    return { id, ...outgoingRequest(req.template, data, id, encodedDefault, userAgent, signer, notBefore), notBefore };
+    const origin = renderedOrigin(req.template, data, encodedDefault);
+    const policy = origin !== null && policyOf !== null ? policyOf(origin) : null;
+    const opts = { signer: policy === null || policy.signing ? signer : null, nowMs: notBefore, ...(policy ? { headers: policy.headers } : {}) };
+    return { id, ...outgoingRequest(req.template, data, id, encodedDefault, userAgent, opts), notBefore };
   });
   return { requests };
 }

@@ -14,6 +14,7 @@ import type { Logger } from '../observability/logger.js';
 import { createSigner } from '../postback/signature.js';
 import { encodeDefault } from '../postback/template.js';
 import { parseOriginPatterns } from '../postback/origin-pattern.js';
+import type { PolicySource } from '../partners/policy-file.js';
 import { USER_AGENT } from '../version.js';
 import { bodyKind, decodeJson, decodeText, looksLikeJson, unsupportedType } from './body.js';
 import { decodeForm } from './form.js';
@@ -32,6 +33,8 @@ export interface IngestDeps {
   nextId: () => string;
   /** Served at GET /metrics when given. */
   registry?: Registry;
+  /** Partner policies, for /preview (their headers, signing). */
+  policies?: PolicySource;
 }
 
 type Route = 'ingest' | 'preview' | 'healthz' | 'readyz' | 'metrics' | 'unknown';
@@ -156,7 +159,8 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
     const requestId = nextId();
     const now = Date.now();
     if (route === 'preview') {
-      send(res, 200, JSON.stringify(buildPreview(parsed, requestId, encodedDefault, USER_AGENT, now, signer)));
+      const policyOf = deps.policies ? (origin: string) => (deps.policies as PolicySource).table.resolve(origin) : null;
+      send(res, 200, JSON.stringify(buildPreview(parsed, requestId, encodedDefault, USER_AGENT, now, signer, policyOf)));
       return;
     }
     if (redis.status !== 'ready') {

@@ -14,15 +14,22 @@ export interface OutgoingRequest {
   body: string | null;
 }
 
-/** `signer` null: unsigned. `nowMs`: when the request goes out (the signature's timestamp). */
+export interface OutgoingOptions {
+  /** Null: unsigned. */
+  signer?: Signer | null;
+  /** When the request goes out, ms epoch (the signature's timestamp). */
+  nowMs?: number;
+  /** A partner policy's static headers (validated: they never replace the service's own). */
+  headers?: Readonly<Record<string, string>>;
+}
+
 export function outgoingRequest(
   t: CompiledTemplate,
   data: DataObject,
   id: string,
   encodedDefault: string,
   userAgent: string,
-  signer: Signer | null = null,
-  nowMs = 0,
+  opts: OutgoingOptions = {},
 ): OutgoingRequest {
   const url = render(t, data, encodedDefault);
   const out: OutgoingRequest =
@@ -34,10 +41,9 @@ export function outgoingRequest(
           headers: { 'user-agent': userAgent, 'x-postback-id': id, 'content-type': 'application/json' },
           body: JSON.stringify(data),
         };
-  if (signer !== null) {
-    const ts = Math.floor(nowMs / 1000);
-    out.headers['x-postback-timestamp'] = String(ts);
-    out.headers['x-postback-signature'] = signer.sign(id, ts, out.method, url, out.body);
+  if (opts.headers) {
+    for (const [name, value] of Object.entries(opts.headers)) if (!(name in out.headers)) out.headers[name] = value;
   }
+  if (opts.signer) Object.assign(out.headers, opts.signer.headers(id, Math.floor((opts.nowMs ?? 0) / 1000), out.method, url, out.body));
   return out;
 }

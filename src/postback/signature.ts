@@ -9,7 +9,8 @@
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 
 export interface Signer {
-  sign(id: string, timestamp: number, method: string, url: string, body: string | null): string;
+  /** The headers that sign one request, sent at `timestamp` (unix seconds). */
+  headers(id: string, timestamp: number, method: string, url: string, body: string | null): Record<string, string>;
 }
 
 export function signedPayload(id: string, timestamp: number, method: string, url: string, body: string | null): string {
@@ -21,14 +22,14 @@ export function createSigner(secrets: readonly string[]): Signer | null {
   if (secrets.length === 0) return null;
   const keys: KeyObject[] = secrets.map((s) => createSecretKey(Buffer.from(s, 'utf8')));
   return {
-    sign(id, timestamp, method, url, body) {
+    headers(id, timestamp, method, url, body) {
       const payload = signedPayload(id, timestamp, method, url, body);
       let header = '';
       for (const key of keys) {
         if (header !== '') header += ',';
         header += `v1=${createHmac('sha256', key).update(payload).digest('hex')}`;
       }
-      return header;
+      return { 'x-postback-timestamp': String(timestamp), 'x-postback-signature': header };
     },
   };
 }

@@ -179,3 +179,19 @@ export function requestPath(t: CompiledTemplate, href: string): string {
 export function templateId(method: Method, source: string): string {
   return createHash('sha1').update(method).update('\n').update(source).digest('base64url').slice(0, 16);
 }
+
+/**
+ * The origin a data object's request goes to: the template's fixed origin,
+ * or, with a placeholder in the host, its rendering's (null when that is
+ * not a valid http(s) URL without credentials).
+ */
+export function renderedOrigin(t: CompiledTemplate, data: DataObject, encodedDefault: string): string | null {
+  if (t.origin !== null) return t.origin;
+  try {
+    const u = new URL(render(t, data, encodedDefault));
+    if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.username !== '' || u.password !== '') return null;
+    return u.origin;
+  } catch {
+    return null;
+  }
+}

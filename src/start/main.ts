@@ -52,6 +52,10 @@ export async function runStart(): Promise<void> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // SIGHUP: every role reloads what it can (partner policies).
+  process.on('SIGHUP', () => {
+    for (const c of children) c.proc?.kill('SIGHUP');
+  });
 
   let env: NodeJS.ProcessEnv;
   try {

@@ -1,5 +1,6 @@
 import t from 'tap';
 import { classify } from '../../src/delivery/outcome.js';
+import { parseStatusSet } from '../../src/partners/status-set.js';
 import type { ErrorCode } from '../../src/errors.js';
 
 t.test('outcome classification follows the contract', async (t) => {
@@ -33,4 +34,26 @@ t.test('outcome classification follows the contract', async (t) => {
     [null, 'PB_ERR_CODEC', 'permanent'],
   ];
   for (const [status, code, want] of cases) t.equal(classify(status, code), want, `${status} ${code}`);
+});
+
+t.test('a partner policy says which statuses are delivered and which retried', async (t) => {
+  const rules = (success: string[], retryOn: string[]) => {
+    const s = parseStatusSet(success);
+    const r = parseStatusSet(retryOn);
+    if (!s.ok || !r.ok) throw new Error('bad');
+    return { success: s.set, retryOn: r.set };
+  };
+  const pixel = rules(['2xx', '3xx'], ['5xx', '429', '408']);
+  const strict = rules(['200'], ['503']);
+  const cases: [number | null, ErrorCode | null, typeof pixel, string][] = [
+    [302, 'PB_ERR_REDIRECT', pixel, 'success'],
+    [204, null, pixel, 'success'],
+    [404, null, pixel, 'permanent'],
+    [204, null, strict, 'permanent'],
+    [500, null, strict, 'permanent'],
+    [503, null, strict, 'retryable'],
+    [null, 'PB_ERR_CONNECT', strict, 'retryable'],
+    [null, 'PB_ERR_BLOCKED_ADDRESS', pixel, 'permanent'],
+  ];
+  for (const [status, code, r, want] of cases) t.equal(classify(status, code, r), want, `${status} ${code} ${r.success.source}`);
 });

@@ -17,6 +17,7 @@ import { Promoter } from '../../src/delivery/promoter.js';
 import { StreamReader } from '../../src/delivery/reader.js';
 import { OutcomeRecorder } from '../../src/delivery/recorder.js';
 import { parseTemplate } from '../../src/postback/template.js';
+import { defaultPolicy, parsePolicies } from '../../src/partners/policy.js';
 import { StatsRecorder } from '../../src/observability/stats.js';
 import { decodeDeadLetter, decodeEntry, encodeEntry, type Entry } from '../../src/queue/codec.js';
 import { shardKeys, statsKey } from '../../src/queue/keys.js';
@@ -25,6 +26,12 @@ import { testConfig } from '../helpers/config.js';
 import { startRedis } from '../helpers/redis.js';
 
 const URL_TEMPLATE = 'http://partner.example/cb?n={n}';
+const PIXEL = 'http://pixel.example';
+const defaults = { timeoutMs: 10_000, maxTimeoutMs: 27_500, maxAttempts: 3, backoffBaseMs: 1000, backoffMaxMs: 60_000, signing: false, breaker: { failureRatio: 0.5, windowMs: 30_000, minAttempts: 20, consecutiveFailures: 10, probeIntervalMs: 5_000 } };
+const policy = defaultPolicy(defaults);
+const parsedPixel = parsePolicies({ partners: { [PIXEL]: { success: ['2xx', '3xx'], maxAttempts: 1 } } }, defaults);
+if (!parsedPixel.ok) throw new Error(parsedPixel.problems.join('; '));
+const pixel = parsedPixel.table.resolve(PIXEL);
 const NOW = Date.UTC(2026, 10, 28, 12, 0, 0);
 
 function result(status: number | null, extra: Partial<AttemptResult> = {}): AttemptResult {
@@ -53,7 +60,7 @@ t.test('outcomes become log lines, retries, dead letters, statistics and metrics
   const metrics = new DeliveryMetrics(registry, () => ({ waiting: 0, inFlight: 0 }));
   const stats = new StatsRecorder(redis, keys, 60);
   const recorder = new OutcomeRecorder({
-    retry: { maxAttempts: 3, backoffBaseMs: 1000, backoffMaxMs: 60_000 },
+    policyOf: (origin) => (origin === PIXEL ? pixel : policy),
     ttlMs: 3_600_000,
     encodedDefault: '',
     attemptLog: { write: (line) => lines.push(line as AttemptLine) },
@@ -87,7 +94,7 @@ t.test('outcomes become log lines, retries, dead letters, statistics and metrics
       const held = hold(over);
       lines.length = 0;
       completed.length = 0;
-      recorder.attempt({ held, k: 0, id: 'req:0' }, r, NOW);
+      recorder.attempt({ held, k: 0, id: 'req:0', origin: 'http://partner.example' }, r, NOW);
       t.equal(lines.length, 1, `${name}: one line`);
       const line = lines[0] as AttemptLine;
       t.equal(line.outcome, outcome, `${name}: outcome`);
@@ -113,13 +120,23 @@ t.test('outcomes become log lines, retries, dead letters, statistics and metrics
     }
   });
 
+  t.test('a partner policy decides: a pixel partner\'s 302 is delivered, without a redirect error', async (t) => {
+    const held = hold();
+    lines.length = 0;
+    recorder.attempt({ held, k: 0, origin: PIXEL }, { ...result(302), errorCode: 'PB_ERR_REDIRECT', error: 'redirect not followed: Location /x' }, NOW);
+    t.match(lines[0], { outcome: 'delivered', status: 302, errorCode: null, error: null });
+    const other = hold();
+    recorder.attempt({ held: other, k: 0, origin: PIXEL }, result(503), NOW);
+    t.match(lines[1], { outcome: 'dead' }, 'its maxAttempts of 1: no retry');
+  });
+
   t.test('an entry completes only when its last postback has an outcome', async (t) => {
     const held = hold({}, 3);
     completed.length = 0;
-    recorder.attempt({ held, k: 0 }, result(200), NOW);
-    recorder.attempt({ held, k: 1 }, result(200), NOW);
+    recorder.attempt({ held, k: 0, origin: 'http://partner.example' }, result(200), NOW);
+    recorder.attempt({ held, k: 1, origin: 'http://partner.example' }, result(200), NOW);
     t.same(completed, [], 'not after 2 of 3');
-    recorder.attempt({ held, k: 2 }, result(500), NOW);
+    recorder.attempt({ held, k: 2, origin: 'http://partner.example' }, result(500), NOW);
     t.same(completed, [held]);
     t.equal(held.remaining, 0);
   });
@@ -164,8 +181,8 @@ t.test('outcomes become log lines, retries, dead letters, statistics and metrics
   t.test('statistics and metrics saw every outcome', async (t) => {
     await stats.close();
     const bucket = await redis.hgetall(statsKey(keys, Math.floor(NOW / 1000)));
-    // delivered: 1 + 2; retry: 2 + 1; dead: 3 + 2 (template); expired: 1 + 2 (expireAll); parked 4
-    t.match(bucket, { delivered: '3', retried: '3', dead: '5', expired: '3', parked: '4' });
+    // delivered: 1 + 1 (pixel) + 2; retry: 2 + 1; dead: 3 + 1 (pixel) + 2 (template); expired: 1 + 2 (expireAll); parked 4
+    t.match(bucket, { delivered: '4', retried: '3', dead: '6', expired: '3', parked: '4' });
     const text = await registry.getSingleMetricAsString('pb_delivery_attempts_total');
     t.match(text, /outcome="delivered",status_class="2xx"\} 3/);
     t.match(text, /outcome="expired",status_class="none"\} 2/);

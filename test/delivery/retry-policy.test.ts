@@ -45,3 +45,12 @@ t.test('decisions', async (t) => {
   t.same(decide('retryable', 1, null, NOW + 1000, NOW, s, 1), { outcome: 'retry', dueAt: NOW + 1000 }, 'exactly at the deadline still goes');
   t.same(decide('retryable', 1, null, FAR, NOW, { ...s, maxAttempts: 1 }, 1), { outcome: 'dead' }, 'one attempt in all');
 });
+
+t.test('explicit delays of a partner policy, used as they are; the last repeats', async (t) => {
+  const s = { maxAttempts: 10, backoffBaseMs: 1000, backoffMaxMs: 600_000, delaysMs: [500, 5_000, 60_000] };
+  const cases: [number, number][] = [[1, 500], [2, 5_000], [3, 60_000], [4, 60_000], [9, 60_000]];
+  for (const [attempts, want] of cases) t.equal(backoff(attempts, s, 0.123), want, `after attempt ${attempts}`);
+  const now = 1_000_000;
+  t.same(decide('retryable', 1, null, now + 86_400_000, now, s, 0.5), { outcome: 'retry', dueAt: now + 500 });
+  t.same(decide('retryable', 1, '30', now + 86_400_000, now, s, 0.5), { outcome: 'retry', dueAt: now + 30_000 }, 'Retry-After still stretches it');
+});
