@@ -14,7 +14,7 @@ roles:
   redis      the private redis-server in the foreground (for PM2/systemd)
   sink       a local endpoint that prints what it receives (--port 9999)
   dlq        dead letters: list [--json] | replay <id...|--all> | purge <id...|--all>
-  partners   partner policies: check FILE
+  partners   partner policies and control: check FILE | list | show | pause | resume | limit
   config     print the effective configuration as JSON (secrets hidden)
 `;
 

@@ -1,7 +1,7 @@
 /**
- * Records finished entries in Redis through `finalize-4.lua`: each entry's
- * acknowledgement goes together with its retries, dead letters and
- * hand-backs, atomically. Entries finished within a few milliseconds
+ * Records finished entries in Redis through `finalize-5.lua`: each entry's
+ * acknowledgement goes together with its retries, dead letters, hand-backs
+ * and entries held for paused partners, atomically. Entries finished within a few milliseconds
  * share one script call per stream. A failed call is retried with backoff until it
  * succeeds (at shutdown, a few times): until then the entries stay pending,
  * so the worst case is a second delivery after reclaim, never a loss.
@@ -20,6 +20,8 @@ export interface EntryOutcome {
   deadLetters: Buffer[];
   /** Encoded entries handed back to the same stream (shutdown). */
   handBack: Buffer[];
+  /** Entries held for a paused partner (or one whose breaker is open): [origin, postbacks, due ms, encoded entry]. */
+  held: [string, number, number, Buffer][];
 }
 
 const MAX_PER_CALL = 500;
@@ -91,11 +93,12 @@ export class Finalizer {
   }
 
   private async write(stream: string, outcomes: EntryOutcome[]): Promise<void> {
-    const args: (string | number | Buffer)[] = [stream, this.keys.retries, this.keys.dead, this.keys.count, GROUP];
+    const args: (string | number | Buffer)[] = [stream, this.keys.retries, this.keys.dead, this.keys.count, this.keys.heldIndex, GROUP, this.keys.heldPrefix];
     for (const o of outcomes) {
       args.push(o.id, o.finished, o.retries.length);
       for (const [due, blob] of o.retries) args.push(due, blob);
-      args.push(o.deadLetters.length, ...o.deadLetters, o.handBack.length, ...o.handBack);
+      args.push(o.deadLetters.length, ...o.deadLetters, o.handBack.length, ...o.handBack, o.held.length);
+      for (const [origin, postbacks, due, blob] of o.held) args.push(origin, postbacks, due, blob);
     }
     for (let attempt = 1; ; attempt++) {
       try {

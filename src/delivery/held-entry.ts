@@ -43,6 +43,8 @@ export interface Job {
   origin: string;
   /** The postback id, set when the job is sent (built once per postback). */
   id?: string;
+  /** Sent as a circuit breaker's probe while the breaker is open. */
+  probe?: boolean;
 }
 
 /** Key of a held entry: its stream and id. */
@@ -60,6 +62,7 @@ export function holdEntry(shard: Shard, stream: string, id: string, blob: Buffer
     retries: [],
     deadLetters: [],
     handBack: [],
+    held: [],
     entry,
     blob,
     template: undefined,

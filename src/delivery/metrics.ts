@@ -27,6 +27,7 @@ export class DeliveryMetrics {
   /** Per-origin attempts not yet handed over, by origin label x outcome. */
   private readonly pendingOrigins = new Map<string, Float64Array>();
   readonly parked: Counter;
+  readonly held: Counter;
   readonly reclaimed: Counter;
   readonly handedBack: Counter;
 
@@ -70,6 +71,7 @@ export class DeliveryMetrics {
       },
     });
     this.parked = new Counter({ name: 'pb_delivery_parked_total', help: 'Postbacks parked back in Redis because their origin was saturated', registers });
+    this.held = new Counter({ name: 'pb_delivery_held_total', help: 'Postbacks held in Redis because their partner was paused or its breaker open (no attempt counted)', registers });
     this.reclaimed = new Counter({ name: 'pb_delivery_reclaimed_entries_total', help: 'Entries reclaimed from stopped consumers', registers });
     this.handedBack = new Counter({ name: 'pb_delivery_handed_back_total', help: 'Postbacks handed back at shutdown', registers });
     new Gauge({

@@ -52,3 +52,8 @@ export function deadLetter(
 export function handBackEntry(e: Entry, k: number): Buffer {
   return encodeEntry({ ...e, firstIndex: e.firstIndex + k, items: e.items.slice(k) });
 }
+
+/** Item `k` alone, unattempted (its attempts so far and last result kept). */
+export function itemEntry(e: Entry, k: number): Buffer {
+  return encodeEntry({ ...e, firstIndex: e.firstIndex + k, items: [e.items[k] as DataObject] });
+}

@@ -1,9 +1,11 @@
 /**
- * Brings due postbacks back: runs `promote-4.lua` (delayed first attempts
+ * Brings due postbacks back: runs `promote-5.lua` (delayed first attempts
  * to the stream, due retries to the retry stream) when the earliest due
  * time says so, and at least every second to see what other processes
  * scheduled. One Redis call per tick; none when nothing is due soon beyond
- * that one-second look.
+ * that one-second look. When the script reports postbacks held for paused
+ * partners (or open breakers), the `release` callback gets a turn, at most
+ * every RELEASE_MS: it decides what may go back (see service.ts).
  */
 import type { RedisClient } from '../queue/redis.js';
 import type { Logger } from '../observability/logger.js';
@@ -11,6 +13,8 @@ import type { ShardKeys } from '../queue/keys.js';
 
 const LOOK_MS = 1_000;
 const BATCH = 1_000;
+/** How often held postbacks are looked at while any exist. */
+export const RELEASE_MS = 500;
 
 export class Promoter {
   private timer: NodeJS.Timeout | null = null;
@@ -18,11 +22,14 @@ export class Promoter {
   private running = false;
   private stopped = false;
   private failures = 0;
+  private releasedAt = 0;
 
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: ShardKeys,
     private readonly logger: Logger,
+    /** Called when postbacks are held in this shard: releases what may go. */
+    private readonly release: ((keys: ShardKeys) => Promise<void>) | null = null,
   ) {}
 
   start(): void {
@@ -56,12 +63,20 @@ export class Promoter {
     const k = this.keys;
     try {
       const now = Date.now();
-      const [moved, next] = await this.redis.pbPromote(k.delayed, k.stream, k.retries, k.retry, now, BATCH);
+      const [moved, next, held] = await this.redis.pbPromote(k.delayed, k.stream, k.retries, k.retry, k.heldIndex, now, BATCH);
       if (this.failures > 0) this.logger.info('promoting due postbacks again');
       this.failures = 0;
+      let wake = next === -1 ? LOOK_MS : next - Date.now();
+      if (held > 0 && this.release !== null) {
+        if (now - this.releasedAt >= RELEASE_MS) {
+          this.releasedAt = now;
+          await this.release(k);
+        }
+        wake = Math.min(wake, RELEASE_MS);
+      }
       this.running = false;
       if (moved >= BATCH) this.schedule(0);
-      else this.schedule(next === -1 ? LOOK_MS : next - Date.now());
+      else this.schedule(wake);
     } catch (err) {
       if (this.failures++ === 0) this.logger.warn({ err: (err as Error).message }, 'promoting due postbacks failed: retrying');
       this.running = false;

@@ -19,6 +19,8 @@ export interface RawEntry {
   id: string;
   /** Null when the entry was deleted while pending. */
   blob: Buffer | null;
+  /** Released as a circuit breaker's probe (field `p`): its first postback goes out while the breaker is open. */
+  probe?: boolean;
 }
 
 type ReadReply = [Buffer, [Buffer, Buffer[] | null][]][] | null;
@@ -35,7 +37,11 @@ interface BufferStreamCommands {
 }
 
 function toRaw(stream: string, entries: [Buffer, Buffer[] | null][]): RawEntry[] {
-  return entries.map(([id, fields]) => ({ stream, id: id.toString(), blob: fields?.[1] ?? null }));
+  return entries.map(([id, fields]) => {
+    const raw: RawEntry = { stream, id: id.toString(), blob: fields?.[1] ?? null };
+    if (fields !== null && fields.length >= 4 && fields[2]?.toString() === 'p') raw.probe = true;
+    return raw;
+  });
 }
 
 export class StreamReader {

@@ -17,7 +17,7 @@ import { noResponse, type AttemptResult } from './attempt.js';
 import { attemptLine, expiryLine } from './attempt-log.js';
 import type { HeldEntry, Job } from './held-entry.js';
 import type { DeliveryMetrics } from './metrics.js';
-import { deadLetter, retryEntry } from './outcome-records.js';
+import { deadLetter, handBackEntry, itemEntry, retryEntry } from './outcome-records.js';
 import { classify } from './outcome.js';
 import { decide } from './retry-policy.js';
 import type { PartnerPolicy } from '../partners/policy.js';
@@ -103,6 +103,29 @@ export class OutcomeRecorder {
   templateMissing(held: HeldEntry, now: number): void {
     const error = `template ${held.entry.templateId} is not in Redis`;
     for (let k = 0; k < held.entry.items.length; k++) this.attempt({ held, k, origin: 'unknown' }, noResponse('', 'PB_ERR_TEMPLATE_MISSING', error, now), now);
+  }
+
+  /**
+   * Postbacks `ks` of an entry are held in Redis for their origin (its
+   * partner is paused, or its breaker open), until released: no attempt
+   * is made or counted. They are scored by when their TTL runs out (the
+   * first to expire go first; expired ones are released to be logged as
+   * expired). The rest of the entry (`ks` is ascending) is the caller's. A
+   * run to the entry's end is held as one entry.
+   */
+  hold(held: HeldEntry, origin: string, ks: readonly number[]): void {
+    const e = held.entry;
+    const n = e.items.length;
+    const first = ks[0] as number;
+    const expiresAt = e.dueTime + this.deps.ttlMs;
+    if (ks.length === n - first) {
+      held.held.push([origin, ks.length, expiresAt, first === 0 ? held.blob : handBackEntry(e, first)]);
+    } else {
+      for (const k of ks) held.held.push([origin, 1, expiresAt, itemEntry(e, k)]);
+    }
+    this.deps.metrics.held.inc(ks.length);
+    held.remaining -= ks.length;
+    if (held.remaining === 0) this.deps.complete(held);
   }
 
   /** The whole entry goes back to Redis, due at `dueAt`; no attempt is made or counted. */

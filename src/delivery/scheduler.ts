@@ -152,6 +152,22 @@ export class Scheduler<J> {
     if (q.inFlight === 0 && q.jobs.length === 0) this.queues.delete(origin);
   }
 
+  /** Removes and returns the jobs of one origin not yet started (its partner was paused). */
+  drainOrigin(origin: string): J[] {
+    const q = this.queues.get(origin);
+    if (q === undefined || q.jobs.length === 0) return [];
+    const out = q.jobs.toArray();
+    q.jobs.clear();
+    this.waiting -= out.length;
+    const at = this.ring.indexOf(origin);
+    if (at !== -1) {
+      this.ring.splice(at, 1);
+      if (at < this.cursor) this.cursor--;
+    }
+    if (q.inFlight === 0) this.queues.delete(origin);
+    return out;
+  }
+
   /** Removes and returns every job not yet started (for hand-back at shutdown). */
   drain(): J[] {
     const out: J[] = [];

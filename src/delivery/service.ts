@@ -19,10 +19,12 @@ import type { AttemptLog, Logger } from '../observability/logger.js';
 import type { StatsRecorder } from '../observability/stats.js';
 import type { DataObject } from '../postback/data.js';
 import { encodeDefault, renderedOrigin } from '../postback/template.js';
-import type { PartnerPolicy } from '../partners/policy.js';
+import { withOverride, type PartnerPolicy } from '../partners/policy.js';
 import type { PolicySource } from '../partners/policy-file.js';
+import { PartnerControl } from '../partners/control.js';
+import { releaseBudget } from '../partners/pace.js';
 import { decodeEntry, type Entry } from '../queue/codec.js';
-import type { ShardKeys } from '../queue/keys.js';
+import { controlKeys, type ShardKeys } from '../queue/keys.js';
 import type { RedisClient } from '../queue/redis.js';
 import {
   handBackPlan,
@@ -42,7 +44,7 @@ import { Finalizer } from './finalizer.js';
 import { heldKey, holdEntry, toBatchTask, type HeldEntry, type Job, type Shard } from './held-entry.js';
 import type { DeliveryMetrics } from './metrics.js';
 import { handBackEntry } from './outcome-records.js';
-import { Promoter } from './promoter.js';
+import { Promoter, RELEASE_MS } from './promoter.js';
 import { StreamReader, type RawEntry } from './reader.js';
 import { OutcomeRecorder } from './recorder.js';
 import { Scheduler, type Batch } from './scheduler.js';
@@ -69,8 +71,17 @@ export interface DeliveryDeps {
 
 const BLOCK_MS = 1_000;
 const POLICY_CACHE_MAX = 10_000;
+/** Origins whose release (after a pause or an open breaker) is ramping up, at most. */
+const RAMPS_MAX = 10_000;
+/** Held origins looked at per shard and release pass (HSCAN COUNT). */
+const RELEASE_SCAN = 200;
 const PRUNE_EVERY_MS = 10 * 60_000;
 const PRUNE_IDLE_MS = 60 * 60_000;
+
+/** [from, to). */
+function range(from: number, to: number): number[] {
+  return Array.from({ length: to - from }, (_, i) => from + i);
+}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -107,6 +118,12 @@ export class DeliveryService {
   private timers: NodeJS.Timeout[] = [];
   private groupsReady = false;
   private readFailing = false;
+  /** Pauses, limits and breakers of the whole cluster. */
+  readonly control: PartnerControl;
+  /** When the release of an origin's held postbacks began (its ramp), by origin. */
+  private readonly ramps = new Map<string, number>();
+  /** HSCAN cursor of each shard's held index. */
+  private readonly heldCursors = new Map<number, string>();
 
   constructor(private readonly deps: DeliveryDeps) {
     const d = deps.config.delivery;
@@ -121,8 +138,9 @@ export class DeliveryService {
       keys,
       reader: new StreamReader(deps.redis, blocking, keys, deps.consumer, deps.logger),
       finalizer: new Finalizer(deps.redis, keys, deps.logger),
-      promoter: new Promoter(deps.redis, keys, deps.logger),
+      promoter: new Promoter(deps.redis, keys, deps.logger, (k) => this.release(k)),
     }));
+    this.control = new PartnerControl(deps.redis, controlKeys(deps.config.redis.prefix), deps.consumer, deps.logger, (origins) => this.onControlChange(origins));
     this.recorder = new OutcomeRecorder({
       policyOf: (origin) => this.policyFor(origin),
       ttlMs: d.ttlMs,
@@ -147,7 +165,10 @@ export class DeliveryService {
     return this.scheduler.size;
   }
 
-  /** The partner policy of an origin (cached; the cache follows reloads of PARTNERS_FILE). */
+  /**
+   * The partner policy of an origin: PARTNERS_FILE's, with the operator's
+   * limits over it (cached; the cache follows reloads and control changes).
+   */
   private policyFor(origin: string): PartnerPolicy {
     const source = this.deps.policies;
     if (source.version !== this.policiesVersion) {
@@ -156,7 +177,7 @@ export class DeliveryService {
     }
     let policy = this.policies.get(origin);
     if (policy === undefined) {
-      policy = source.table.resolve(origin);
+      policy = withOverride(source.table.resolve(origin), this.control.limitOf(origin));
       if (this.policies.size >= POLICY_CACHE_MAX) this.policies.clear();
       this.policies.set(origin, policy);
     }
@@ -180,6 +201,7 @@ export class DeliveryService {
         await sleep(Math.min(1_000, 100 * attempt));
       }
     }
+    await this.control.start();
     const v = this.deps.config.delivery.visibilityMs;
     this.every(Math.max(250, Math.floor(v / 4)), () => this.heartbeat());
     this.every(Math.max(500, Math.min(30_000, Math.floor(v / 2))), () => this.reclaim());
@@ -282,15 +304,17 @@ export class DeliveryService {
   private async accept(shard: Shard, raw: RawEntry[]): Promise<void> {
     const now = Date.now();
     const accepted: HeldEntry[] = [];
-    for (const { stream, id, blob } of raw) {
+    const probes = new Set<string>();
+    for (const { stream, id, blob, probe } of raw) {
       if (blob === null) continue;
+      if (probe === true) probes.add(heldKey(stream, id));
       let entry: Entry;
       try {
         entry = decodeEntry(blob);
       } catch (err) {
         // Not ours to read (corrupt or foreign): keep it whole as a dead letter.
         this.deps.logger.error({ stream, streamId: id, errorCode: 'PB_ERR_CODEC', err: (err as Error).message }, 'undecodable entry: dead-lettered');
-        shard.finalizer.add({ stream, id, finished: 0, retries: [], deadLetters: [blob], handBack: [] });
+        shard.finalizer.add({ stream, id, finished: 0, retries: [], deadLetters: [blob], handBack: [], held: [] });
         continue;
       }
       const held = holdEntry(shard, stream, id, blob, entry, now);
@@ -322,10 +346,27 @@ export class DeliveryService {
       } else if (template.compiled !== null && template.compiled.origin === null) {
         // A placeholder in the host: each postback goes to, and is scheduled by, its own origin.
         const items = held.entry.items;
+        let holds: Map<string, number[]> | undefined;
         for (let k = 0; k < items.length; k++) {
           const origin = renderedOrigin(template.compiled, items[k] as DataObject, this.encodedDefault) ?? template.origin;
-          this.scheduler.push(origin, { held, k, origin });
+          if (this.blocked(origin, now)) {
+            holds ??= new Map();
+            const ks = holds.get(origin);
+            if (ks) ks.push(k);
+            else holds.set(origin, [k]);
+          } else {
+            this.scheduler.push(origin, { held, k, origin });
+          }
         }
+        if (holds) for (const [origin, ks] of holds) this.recorder.hold(held, origin, ks);
+      } else if (this.blocked(template.origin, now)) {
+        // Paused, or its breaker open: the postbacks wait in Redis, no attempt
+        // spent. A probe's first postback goes out to test the partner.
+        const origin = template.origin;
+        const n = held.entry.items.length;
+        const probe = probes.has(heldKey(held.stream, held.id));
+        if (probe) this.scheduler.push(origin, { held, k: 0, origin, probe: true });
+        if (n > (probe ? 1 : 0)) this.recorder.hold(held, origin, range(probe ? 1 : 0, n));
       } else {
         const origin = template.origin;
         const waiting = this.scheduler.waitingFor(origin);
@@ -337,6 +378,63 @@ export class DeliveryService {
       }
     }
     this.pump();
+  }
+
+  /** Whether an origin's postbacks wait in Redis now: it is paused, or its breaker is open. */
+  private blocked(origin: string, now: number): boolean {
+    return this.control.pauseOf(origin, now) !== null;
+  }
+
+  /**
+   * The control plane changed for `origins` (read from Redis, or set here):
+   * their policies are looked up again, and a paused one's postbacks not
+   * yet started go to Redis to wait.
+   */
+  private onControlChange(origins: Set<string>): void {
+    const now = Date.now();
+    for (const origin of origins) {
+      this.policies.delete(origin);
+      if (!this.blocked(origin, now)) continue;
+      this.ramps.delete(origin);
+      const byEntry = new Map<HeldEntry, number[]>();
+      for (const job of this.scheduler.drainOrigin(origin)) {
+        const ks = byEntry.get(job.held);
+        if (ks) ks.push(job.k);
+        else byEntry.set(job.held, [job.k]);
+      }
+      for (const [held, ks] of byEntry) this.recorder.hold(held, origin, ks.sort((a, b) => a - b));
+    }
+    this.pump();
+    this.notify();
+  }
+
+  /**
+   * One release pass over a shard's held postbacks (the promoter calls it
+   * while any are held): an origin free again gets its postbacks back to
+   * the retry stream at its rate, or ramping up; one still held gets only
+   * those whose TTL ran out back (to be logged as expired).
+   */
+  private async release(keys: ShardKeys): Promise<void> {
+    const { redis } = this.deps;
+    const [cursor, flat] = await redis.hscan(keys.heldIndex, this.heldCursors.get(keys.shard) ?? '0', 'COUNT', RELEASE_SCAN);
+    this.heldCursors.set(keys.shard, cursor);
+    const now = Date.now();
+    for (let i = 0; i < flat.length; i += 2) {
+      const origin = flat[i] as string;
+      if (this.blocked(origin, now)) {
+        await redis.pbRelease(keys.heldIndex, keys.retry, keys.heldPrefix, origin, RELEASE_SCAN, '', now);
+        continue;
+      }
+      let since = this.ramps.get(origin);
+      if (since === undefined) {
+        if (this.ramps.size >= RAMPS_MAX) this.ramps.clear();
+        since = now;
+        this.ramps.set(origin, now);
+      }
+      const budget = releaseBudget(this.policyFor(origin).rate, this.control.live, RELEASE_MS, now - since);
+      const [, , left] = await redis.pbRelease(keys.heldIndex, keys.retry, keys.heldPrefix, origin, budget, '', '+inf');
+      if (left === 0) this.ramps.delete(origin);
+    }
   }
 
   private pump(): void {
@@ -393,6 +491,7 @@ export class DeliveryService {
       this.stopping = true;
       for (const t of this.timers) clearInterval(t);
       for (const shard of this.shards) shard.promoter.stop();
+      this.control.stop();
       this.notify();
       // A blocked read returns within BLOCK_MS; with Redis gone it may not.
       await Promise.race([Promise.all(this.readLoops), sleep(BLOCK_MS + 500)]);

@@ -27,6 +27,40 @@ export interface ShardKeys {
   readonly templatePrefix: string;
   /** Prefix of the per-second statistics buckets of this shard. */
   readonly statsPrefix: string;
+  /** Prefix of the per-origin sorted sets of postbacks held while their partner is paused or its breaker open (score: due ms). */
+  readonly heldPrefix: string;
+  /** Hash: origin -> postbacks held for it in this shard. */
+  readonly heldIndex: string;
+}
+
+/**
+ * The control plane, shared by every process: partner overrides (pauses,
+ * limits), circuit breakers, rate budgets, live delivery processes. One
+ * hash tag, so its scripts stay legal on a Cluster (one slot: its traffic
+ * is small).
+ */
+export interface ControlKeys {
+  /** Hash: origin -> JSON of operator and automatic overrides (pause, limit). */
+  readonly partners: string;
+  /** Hash: origin -> JSON of a breaker that is not closed. */
+  readonly breakers: string;
+  /** Counter bumped on every change of the two above: processes poll it. */
+  readonly version: string;
+  /** Sorted set: delivery consumer -> last heartbeat ms. */
+  readonly members: string;
+  /** Prefix of per-origin keys: rate budget (GCRA), breaker window, probe token. */
+  readonly originPrefix: string;
+}
+
+export function controlKeys(prefix: string): ControlKeys {
+  const base = `${prefix}:{ctl}:`;
+  return {
+    partners: `${base}partners`,
+    breakers: `${base}breakers`,
+    version: `${base}version`,
+    members: `${base}members`,
+    originPrefix: `${base}o:`,
+  };
 }
 
 export function shardKeys(prefix: string, shard: number): ShardKeys {
@@ -41,6 +75,8 @@ export function shardKeys(prefix: string, shard: number): ShardKeys {
     count: `${base}count`,
     templatePrefix: `${base}tpl:`,
     statsPrefix: `${base}stats:`,
+    heldPrefix: `${base}held:`,
+    heldIndex: `${base}held`,
   };
 }
 
@@ -56,4 +92,9 @@ export function allShards(prefix: string, shards: number): ShardKeys[] {
 
 export function templateKey(keys: ShardKeys, templateId: string): string {
   return keys.templatePrefix + templateId;
+}
+
+/** The sorted set of postbacks held for an origin in a shard. */
+export function heldKey(keys: ShardKeys, origin: string): string {
+  return keys.heldPrefix + origin;
 }

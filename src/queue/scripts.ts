@@ -14,7 +14,9 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     pbEnqueue(...args: Arg[]): Result<number[], Context>;
     pbFinalize(...args: Arg[]): Result<number, Context>;
-    pbPromote(...args: Arg[]): Result<[number, number], Context>;
+    pbPromote(...args: Arg[]): Result<[number, number, number], Context>;
+    pbRelease(...args: Arg[]): Result<[number, number, number], Context>;
+    pbControlSet(...args: Arg[]): Result<number, Context>;
     pbStats(...args: Arg[]): Result<number, Context>;
     pbEnsureGroup(...args: Arg[]): Result<number, Context>;
   }
@@ -27,8 +29,10 @@ export const ENQUEUE_QUEUE_FULL = -2;
 const SCRIPTS = [
   { command: 'pbEnqueue', file: 'enqueue-5.lua', keys: 5 },
   { command: 'pbStats', file: 'stats-1.lua', keys: 1 },
-  { command: 'pbFinalize', file: 'finalize-4.lua', keys: 4 },
-  { command: 'pbPromote', file: 'promote-4.lua', keys: 4 },
+  { command: 'pbFinalize', file: 'finalize-5.lua', keys: 5 },
+  { command: 'pbPromote', file: 'promote-5.lua', keys: 5 },
+  { command: 'pbRelease', file: 'release-2.lua', keys: 2 },
+  { command: 'pbControlSet', file: 'control-set-2.lua', keys: 2 },
   { command: 'pbEnsureGroup', file: 'ensure-group-1.lua', keys: 1 },
 ] as const;
 

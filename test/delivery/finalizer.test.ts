@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import pino from 'pino';
 import { Finalizer, type EntryOutcome } from '../../src/delivery/finalizer.js';
 import { StreamReader } from '../../src/delivery/reader.js';
-import { GROUP, shardKeys } from '../../src/queue/keys.js';
+import { GROUP, heldKey, shardKeys } from '../../src/queue/keys.js';
 import { createRedis, type RedisClient } from '../../src/queue/redis.js';
 import { testConfig } from '../helpers/config.js';
 import { startRedis } from '../helpers/redis.js';
@@ -19,7 +19,7 @@ import { until } from '../helpers/count.js';
 const logger = pino({ level: 'silent' });
 
 function outcome(stream: string, id: string, over: Partial<EntryOutcome> = {}): EntryOutcome {
-  return { stream, id, finished: 0, retries: [], deadLetters: [], handBack: [], ...over };
+  return { stream, id, finished: 0, retries: [], deadLetters: [], handBack: [], held: [], ...over };
 }
 
 t.test('finalizer against a real Redis', async (t) => {
@@ -60,6 +60,24 @@ t.test('finalizer against a real Redis', async (t) => {
     t.same(await check.zrange(keys.retries, 0, -1, 'WITHSCORES'), ['r1', '5000', 'r2', '6000'], 'retries due at their times');
     t.same(((await check.xrange(keys.dead, '-', '+')) as [string, string[]][]).map(([, f]) => f[1]), ['d1']);
     t.equal(await check.get(keys.count), '5', 'the count went down by the 5 that left the system');
+  });
+
+  t.test('held postbacks go to their origin\'s held set, counted per origin, and come back through release', async (t) => {
+    const { keys, redis, ids, finalizer } = await setup(2, 3);
+    const [a, b] = ids as [string, string];
+    finalizer.add(outcome(keys.stream, a, { held: [['https://p.example', 2, 100, Buffer.from('two')]] }));
+    finalizer.add(outcome(keys.stream, b, { finished: 0, held: [['https://p.example', 1, 50, Buffer.from('one')], ['https://q.example', 1, 70, Buffer.from('q')]] }));
+    await finalizer.drain();
+    t.equal(finalizer.acknowledged, 2);
+    t.same(await check.hgetall(keys.heldIndex), { 'https://p.example': '3', 'https://q.example': '1' });
+    t.same(await check.zrange(heldKey(keys, 'https://p.example'), 0, -1), ['1:one', '2:two'], 'oldest due first, each with its postbacks');
+    t.equal(await check.get(keys.count), '3', 'held postbacks are still in the system');
+    t.same(await redis.pbRelease(keys.heldIndex, keys.retry, keys.heldPrefix, 'https://p.example', 10, '', 60), [1, 1, 2], 'only what expired by 60: one entry back, two postbacks still held');
+    t.same(await redis.pbRelease(keys.heldIndex, keys.retry, keys.heldPrefix, 'https://p.example', 10, 'p', '+inf'), [1, 2, 0]);
+    const back = (await check.xrange(keys.retry, '-', '+')) as [string, string[]][];
+    t.same(back.map(([, f]) => f), [['m', 'one'], ['m', 'two', 'p', '1']], 'to the retry stream, the probe marked');
+    t.same(await check.hgetall(keys.heldIndex), { 'https://q.example': '1' }, 'an origin with nothing held leaves the index');
+    t.equal(await check.exists(heldKey(keys, 'https://p.example')), 0);
   });
 
   t.test('an entry another consumer reclaimed and finished writes nothing', async (t) => {

@@ -1,5 +1,5 @@
 /**
- * The promoter and promote-4.lua in-process against a real Redis: due
+ * The promoter and promote-5.lua in-process against a real Redis: due
  * delayed postbacks go to the stream and due retries to the retry stream,
  * never before their time; the script reports the next due time; two
  * promoters racing never move the same postback twice.
@@ -44,25 +44,25 @@ t.test('promotion against a real Redis', async (t) => {
     const now = Date.now();
     await check.zadd(keys.delayed, now - 10, 'd-due', now + 60_000, 'd-later');
     await check.zadd(keys.retries, now - 5, 'r-due1', now, 'r-due2', now + 30_000, 'r-later');
-    const [moved, next] = await redis.pbPromote(keys.delayed, keys.stream, keys.retries, keys.retry, now, 1000);
+    const [moved, next] = await redis.pbPromote(keys.delayed, keys.stream, keys.retries, keys.retry, keys.heldIndex, now, 1000);
     t.equal(moved, 3);
     t.equal(next, now + 30_000, 'the earliest left in either set');
     t.same(await members(keys.stream), ['d-due'], 'delayed first attempts to the stream');
     t.same(await members(keys.retry), ['r-due1', 'r-due2'], 'retries to the retry stream, in due order');
     t.same(await check.zrange(keys.delayed, 0, -1), ['d-later']);
     t.same(await check.zrange(keys.retries, 0, -1), ['r-later']);
-    const [none, empty] = await redis.pbPromote(keys.delayed, keys.stream, keys.retries, keys.retry, now, 1000);
+    const [none, empty] = await redis.pbPromote(keys.delayed, keys.stream, keys.retries, keys.retry, keys.heldIndex, now, 1000);
     t.equal(none, 0);
     t.equal(empty, now + 30_000);
     await check.del(keys.delayed, keys.retries);
-    t.same(await redis.pbPromote(keys.delayed, keys.stream, keys.retries, keys.retry, now, 1000), [0, -1], 'both empty: -1');
+    t.same(await redis.pbPromote(keys.delayed, keys.stream, keys.retries, keys.retry, keys.heldIndex, now, 1000), [0, -1, 0], 'both empty: -1 (and nothing held)');
   });
 
   t.test('the script moves at most the limit per set', async (t) => {
     const { keys, redis } = setup();
     const now = Date.now();
     for (let i = 0; i < 5; i++) await check.zadd(keys.retries, now - 100 + i, `r${i}`);
-    const [moved] = await redis.pbPromote(keys.delayed, keys.stream, keys.retries, keys.retry, now, 2);
+    const [moved] = await redis.pbPromote(keys.delayed, keys.stream, keys.retries, keys.retry, keys.heldIndex, now, 2);
     t.equal(moved, 2);
     t.same(await members(keys.retry), ['r0', 'r1'], 'the earliest first');
   });

@@ -122,3 +122,18 @@ t.test('a draining backlog keeps its connections: no slow tail', async (t) => {
   t.same(inFlight.slice(0, 10), Array(10).fill(64), '64 at once until the end, however little is left');
   t.same(inFlight.slice(10), [0, 0]);
 });
+
+t.test('one origin\'s waiting jobs can be taken out (its partner was paused); the others go on', async (t) => {
+  const s = new Scheduler<string>({ concurrency: 4, perOrigin: 2, batchSize: 10, requestsPerConnection: 1 });
+  for (let i = 0; i < 5; i++) s.push('paused', `p${i}`);
+  for (let i = 0; i < 3; i++) s.push('other', `o${i}`);
+  t.same(s.take().map((b) => [b.origin, b.jobs]), [['paused', ['p0', 'p1']], ['other', ['o0', 'o1']]]);
+  t.same(s.drainOrigin('paused'), ['p2', 'p3', 'p4']);
+  t.same(s.drainOrigin('paused'), [], 'nothing left');
+  t.same(s.size, { waiting: 1, inFlight: 4 });
+  s.done('other', 2);
+  t.same(s.take().map((b) => [b.origin, b.jobs]), [['other', ['o2']]]);
+  s.done('paused', 2);
+  s.push('paused', 'p5');
+  t.same(s.take().map((b) => b.jobs), [['p5']], 'the origin comes back when it gets work again');
+});

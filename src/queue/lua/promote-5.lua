@@ -4,9 +4,11 @@
 -- runs in a full Redis too (see below), so retries keep flowing while
 -- delivery drains it.
 -- KEYS[1] delayed set   KEYS[2] stream   KEYS[3] retries set   KEYS[4] retry stream
+-- KEYS[5] held index (origins with postbacks held, read only)
 -- ARGV[1] now, ms epoch   ARGV[2] most to move per set
--- Returns { moved, next } where next is the earliest due time left in
--- either set (ms epoch), or -1 when both are empty.
+-- Returns { moved, next, held } where next is the earliest due time left in
+-- either set (ms epoch), or -1 when both are empty, and held the number of
+-- origins with postbacks held in this shard (0: nothing to release).
 local now = ARGV[1]
 local limit = tonumber(ARGV[2])
 local moved = 0
@@ -32,4 +34,4 @@ for pair = 0, 1 do
     if next == -1 or score < next then next = score end
   end
 end
-return { moved, next }
+return { moved, next, redis.call('HLEN', KEYS[5]) }

@@ -1,0 +1,36 @@
+-- Releases postbacks held for an origin (paused, or its breaker open) once
+-- it may be called again: up to ARGV[3] entries, the first to expire first
+-- (members are scored by when their TTL runs out), back to the retry
+-- stream, no attempt counted. While the origin is still held, ARGV[5] = now
+-- releases only what has expired, so that it is logged as expired on time. The held set is
+-- <held prefix><origin> under the shard's hash tag (the declared keys'
+-- slot); members are "<postbacks>:<entry>".
+-- KEYS[1] held index (hash: origin -> postbacks held)   KEYS[2] retry stream
+-- ARGV[1] held set prefix   ARGV[2] origin   ARGV[3] most entries to move
+-- ARGV[4] 'p': the entries are a circuit breaker's probe (marked so in the
+--   stream: the process that reads them sends the first postback while the
+--   breaker is open); '' otherwise
+-- ARGV[5] highest score to release ('+inf': any)
+-- Returns { entries moved, postbacks moved, postbacks still held }.
+local set = ARGV[1] .. ARGV[2]
+local members = redis.call('ZRANGEBYSCORE', set, '-inf', ARGV[5], 'LIMIT', 0, tonumber(ARGV[3]))
+local postbacks = 0
+if #members > 0 then
+  -- ZREM first: a release frees what it adds (a full Redis lets it run).
+  redis.call('ZREM', set, unpack(members))
+  for _, member in ipairs(members) do
+    local colon = string.find(member, ':', 1, true)
+    postbacks = postbacks + tonumber(string.sub(member, 1, colon - 1))
+    if ARGV[4] == 'p' then
+      redis.call('XADD', KEYS[2], '*', 'm', string.sub(member, colon + 1), 'p', '1')
+    else
+      redis.call('XADD', KEYS[2], '*', 'm', string.sub(member, colon + 1))
+    end
+  end
+end
+local left = redis.call('HINCRBY', KEYS[1], ARGV[2], -postbacks)
+if left <= 0 or redis.call('EXISTS', set) == 0 then
+  redis.call('HDEL', KEYS[1], ARGV[2])
+  left = 0
+end
+return { #members, postbacks, left }
