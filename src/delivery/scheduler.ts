@@ -37,6 +37,12 @@ export interface SchedulerLimits {
   batchSize: number;
   /** Postbacks an origin's connections carry in turn per one in flight (default REQUESTS_PER_CONNECTION). */
   requestsPerConnection?: number;
+  /**
+   * How many of `n` jobs of an origin (with `inFlight` already) may start
+   * now, by its partner's limits (rate, cluster-wide concurrency); 0 makes
+   * take() pass it by this round. Default: all.
+   */
+  gate?: (origin: string, n: number, inFlight: number) => number;
 }
 
 export interface Batch<J> {
@@ -121,7 +127,8 @@ export class Scheduler<J> {
       if (this.cursor >= this.ring.length) this.cursor = 0;
       const origin = this.ring[this.cursor] as string;
       const q = this.queues.get(origin) as OriginQueue<J>;
-      const n = Math.min(batchSize, q.jobs.length, this.limitOf(q, share) - q.inFlight, concurrency - this.inFlight);
+      let n = Math.min(batchSize, q.jobs.length, this.limitOf(q, share) - q.inFlight, concurrency - this.inFlight);
+      if (n > 0 && this.limits.gate !== undefined) n = this.limits.gate(origin, n, q.inFlight);
       if (n <= 0) {
         idle++;
         this.cursor++;

@@ -22,7 +22,8 @@ import { encodeDefault, renderedOrigin } from '../postback/template.js';
 import { withOverride, type PartnerPolicy } from '../partners/policy.js';
 import type { PolicySource } from '../partners/policy-file.js';
 import { PartnerControl } from '../partners/control.js';
-import { releaseBudget } from '../partners/pace.js';
+import { concurrencyShare, parkForRate, rateSlot, releaseBudget } from '../partners/pace.js';
+import { RateLeases } from '../partners/rate-leases.js';
 import { decodeEntry, type Entry } from '../queue/codec.js';
 import { controlKeys, type ShardKeys } from '../queue/keys.js';
 import type { RedisClient } from '../queue/redis.js';
@@ -124,6 +125,10 @@ export class DeliveryService {
   private readonly ramps = new Map<string, number>();
   /** HSCAN cursor of each shard's held index. */
   private readonly heldCursors = new Map<number, string>();
+  /** Cluster-wide rate budgets, leased. */
+  private readonly leases: RateLeases;
+  /** Next free slot (ms) of each rate-limited origin parking its backlog here. */
+  private readonly rateCursors = new Map<string, number>();
 
   constructor(private readonly deps: DeliveryDeps) {
     const d = deps.config.delivery;
@@ -132,7 +137,12 @@ export class DeliveryService {
     // wait for a connection inside the process, behind the partner's pace.
     this.perOrigin = Math.max(1, Math.min(Math.floor(d.concurrency * d.originShare), d.connectionsPerOrigin));
     this.limits = { concurrency: d.concurrency, batchSize: d.batchSize, shards: deps.shards.length };
-    this.scheduler = new Scheduler<Job>({ concurrency: d.concurrency, perOrigin: this.perOrigin, batchSize: d.batchSize });
+    this.scheduler = new Scheduler<Job>({
+      concurrency: d.concurrency,
+      perOrigin: this.perOrigin,
+      batchSize: d.batchSize,
+      gate: (origin, n, inFlight) => this.gate(origin, n, inFlight),
+    });
     this.templates = new TemplateStore(deps.redis);
     this.shards = deps.shards.map(({ keys, blocking }) => ({
       keys,
@@ -140,6 +150,7 @@ export class DeliveryService {
       finalizer: new Finalizer(deps.redis, keys, deps.logger),
       promoter: new Promoter(deps.redis, keys, deps.logger, (k) => this.release(k)),
     }));
+    this.leases = new RateLeases(deps.redis, controlKeys(deps.config.redis.prefix), () => this.pump());
     this.control = new PartnerControl(deps.redis, controlKeys(deps.config.redis.prefix), deps.consumer, deps.logger, (origins) => this.onControlChange(origins));
     this.recorder = new OutcomeRecorder({
       policyOf: (origin) => this.policyFor(origin),
@@ -336,6 +347,7 @@ export class DeliveryService {
       return;
     }
     const ttl = this.deps.config.delivery.ttlMs;
+    let ratePark: Map<string, HeldEntry[]> | undefined;
     for (const held of accepted) {
       const template = this.templates.get(held.entry.templateId);
       held.template = template;
@@ -370,7 +382,15 @@ export class DeliveryService {
       } else {
         const origin = template.origin;
         const waiting = this.scheduler.waitingFor(origin);
-        if (shouldPark(this.limits, waiting, this.perOrigin)) {
+        const rate = this.policyFor(origin).rate;
+        if (rate !== null && parkForRate(rate, this.control.live, waiting + (ratePark?.get(origin)?.length ?? 0))) {
+          // Over what its rate sends in a couple of seconds: back to Redis,
+          // due when its turn comes at its rate (below).
+          ratePark ??= new Map();
+          const list = ratePark.get(origin);
+          if (list) list.push(held);
+          else ratePark.set(origin, [held]);
+        } else if (shouldPark(this.limits, waiting, this.perOrigin)) {
           this.recorder.park(held, now + parkDelay(waiting, this.perOrigin, this.latency.get(origin), Math.random()), now);
         } else {
           for (let k = 0; k < held.entry.items.length; k++) this.scheduler.push(origin, { held, k, origin });
@@ -378,6 +398,42 @@ export class DeliveryService {
       }
     }
     this.pump();
+    if (ratePark) for (const [origin, list] of ratePark) await this.parkForRate(origin, list, now);
+  }
+
+  /** Parks entries of a rate-limited origin, each due at its turn at the origin's rate. */
+  private async parkForRate(origin: string, list: HeldEntry[], now: number): Promise<void> {
+    const policy = this.policyFor(origin);
+    const rate = policy.rate as number;
+    const sizes = list.map((held) => held.entry.items.length);
+    const slots = await this.leases.parkSlots(origin, rate, policy.burst, sizes);
+    let cursor = this.rateCursors.get(origin) ?? 0;
+    for (let i = 0; i < list.length; i++) {
+      let due = slots?.[i];
+      if (due === undefined) {
+        // Redis could not be asked: this process's share of the rate, on its own cursor.
+        const slot = rateSlot(cursor, now, this.scheduler.waitingFor(origin), sizes[i] as number, rate, this.control.live);
+        cursor = slot.cursor;
+        due = slot.due;
+      }
+      this.recorder.park(list[i] as HeldEntry, due, now);
+    }
+    if (slots === null) {
+      if (this.rateCursors.size >= RAMPS_MAX) this.rateCursors.clear();
+      this.rateCursors.set(origin, cursor);
+    }
+  }
+
+  /**
+   * The scheduler's gate: how many of `n` postbacks to an origin may start
+   * now under its partner's cluster-wide limits (its share of the
+   * concurrency, tokens from its rate budget).
+   */
+  private gate(origin: string, n: number, inFlight: number): number {
+    const policy = this.policyFor(origin);
+    if (policy.concurrency !== null) n = Math.min(n, concurrencyShare(policy.concurrency, this.control.live) - inFlight);
+    if (n > 0 && policy.rate !== null) n = this.leases.take(origin, policy.rate, policy.burst, this.control.live, n);
+    return n;
   }
 
   /** Whether an origin's postbacks wait in Redis now: it is paused, or its breaker is open. */
@@ -492,6 +548,7 @@ export class DeliveryService {
       for (const t of this.timers) clearInterval(t);
       for (const shard of this.shards) shard.promoter.stop();
       this.control.stop();
+      this.leases.close();
       this.notify();
       // A blocked read returns within BLOCK_MS; with Redis gone it may not.
       await Promise.race([Promise.all(this.readLoops), sleep(BLOCK_MS + 500)]);

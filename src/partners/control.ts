@@ -15,7 +15,7 @@ import { activePause, expiredPause, parseBreaker, parseControl, type BreakerReco
 import type { LimitOverride } from './policy.js';
 
 const POLL_MS = 1_000;
-const HEARTBEAT_EVERY = 5;
+const HEARTBEAT_EVERY = 3;
 /** A delivery process silent this long no longer counts as live. */
 const MEMBER_TTL_MS = 15_000;
 

@@ -16,13 +16,37 @@
 
 /** Each rate lease is this much of the process's share of the rate. */
 export const LEASE_MS = 100;
-/** Unused lease tokens are dropped after this long (they would bunch requests). */
-export const LEASE_TTL_MS = 250;
+/**
+ * Allowance for the time between a grant in Redis and the request reaching
+ * the partner (event loop, dispatch, network): unspent lease tokens are
+ * dropped after it, and the budget is kept this much tighter (see
+ * {@link gcraParams}), so the partner itself never counts more than
+ * rate + burst in a second.
+ */
+export const JITTER_MS = 60;
+/** The most of the rate given up for it when the burst cannot absorb it (5%). */
+export const JITTER_RATE_MS = 50;
+export const LEASE_TTL_MS = 20;
 /** A rate-limited origin keeps this many seconds of its share waiting in memory; the rest is parked. */
 export const RATE_HOLD_S = 2;
 /** Held entries released per pass after a recovery, doubling each second, at most RAMP_MAX. */
 export const RAMP_START = 8;
 export const RAMP_MAX = 1_000;
+
+/**
+ * The GCRA parameters for a rate and burst: the interval between requests
+ * and the tolerance (burst - 1 intervals), less JITTER_MS so that requests
+ * granted a little apart and delivered closer together still fit. When the
+ * burst cannot absorb it, the rate gives up the rest (at most
+ * JITTER_RATE_MS of every second: 5%).
+ */
+export function gcraParams(rate: number, burst: number): { intervalMs: number; toleranceMs: number } {
+  const interval = 1000 / rate;
+  const tolerance = (burst - 1) * interval;
+  if (tolerance >= JITTER_MS) return { intervalMs: interval, toleranceMs: tolerance - JITTER_MS };
+  const short = Math.min(JITTER_MS - tolerance, JITTER_RATE_MS);
+  return { intervalMs: interval / (1 - short / 1000), toleranceMs: 0 };
+}
 
 /** A process's share of a cluster-wide limit: divided evenly among the live processes. */
 export function processShare(limit: number, live: number): number {

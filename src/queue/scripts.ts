@@ -17,6 +17,8 @@ declare module 'ioredis' {
     pbPromote(...args: Arg[]): Result<[number, number, number], Context>;
     pbRelease(...args: Arg[]): Result<[number, number, number], Context>;
     pbControlSet(...args: Arg[]): Result<number, Context>;
+    pbRateTake(...args: Arg[]): Result<[number, number], Context>;
+    pbRatePark(...args: Arg[]): Result<number[], Context>;
     pbStats(...args: Arg[]): Result<number, Context>;
     pbEnsureGroup(...args: Arg[]): Result<number, Context>;
   }
@@ -33,6 +35,8 @@ const SCRIPTS = [
   { command: 'pbPromote', file: 'promote-5.lua', keys: 5 },
   { command: 'pbRelease', file: 'release-2.lua', keys: 2 },
   { command: 'pbControlSet', file: 'control-set-2.lua', keys: 2 },
+  { command: 'pbRateTake', file: 'rate-take-1.lua', keys: 1 },
+  { command: 'pbRatePark', file: 'rate-park-1.lua', keys: 1 },
   { command: 'pbEnsureGroup', file: 'ensure-group-1.lua', keys: 1 },
 ] as const;
 

@@ -7,7 +7,7 @@
 import t from 'tap';
 import { activePause, expiredPause, normalizeOrigin, parseBreaker, parseControl, partnerState } from '../../src/partners/control-state.js';
 import { parsePartnersArgs } from '../../src/partners/args.js';
-import { concurrencyShare, leaseSize, parkForRate, rateSlot, releaseBudget, RAMP_MAX, RAMP_START } from '../../src/partners/pace.js';
+import { concurrencyShare, gcraParams, leaseSize, parkForRate, rateSlot, releaseBudget, RAMP_MAX, RAMP_START } from '../../src/partners/pace.js';
 
 t.test('records are read tolerantly: what is malformed is left out', async (t) => {
   const table: [string, object][] = [
@@ -122,4 +122,8 @@ t.test('pace: shares, leases, parking slots, release budgets', async (t) => {
   t.equal(releaseBudget(null, 1, 500, 3_000), RAMP_START * 8);
   t.equal(releaseBudget(null, 2, 500, 3_000), RAMP_START * 4, 'divided among the processes');
   t.equal(releaseBudget(null, 1, 500, 60_000), RAMP_MAX, 'up to a cap');
+  t.same(gcraParams(200, 20), { intervalMs: 5, toleranceMs: 35 }, 'the jitter allowance comes out of the burst');
+  t.same(gcraParams(200, 1), { intervalMs: 5 / 0.95, toleranceMs: 0 }, 'or, without one, at most 5% of the rate');
+  t.same(gcraParams(200, 11), { intervalMs: 5 / 0.99, toleranceMs: 0 }, 'or part of each');
+  t.same(gcraParams(1, 3), { intervalMs: 1000, toleranceMs: 1940 }, 'a slow partner loses nothing');
 });
