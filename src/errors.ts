@@ -52,6 +52,8 @@ export const ERRORS = {
   // delivery: what it found in Redis
   PB_ERR_TEMPLATE_MISSING: { status: null, error: 'template_missing' },
   PB_ERR_CODEC: { status: null, error: 'undecodable' },
+  // delivery: partner control
+  PB_ERR_PARTNER_DISABLED: { status: null, error: 'partner_disabled' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

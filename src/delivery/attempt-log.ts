@@ -25,6 +25,8 @@ export interface AttemptLine {
   errorCode: ErrorCode | null;
   /** For a retry: when the next attempt is due (ms epoch). */
   nextAttemptAt?: number;
+  /** A circuit breaker's probe that failed: the postback waits again, the attempt not spent. */
+  probe?: true;
 }
 
 export function attemptLine(

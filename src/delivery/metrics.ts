@@ -28,6 +28,7 @@ export class DeliveryMetrics {
   private readonly pendingOrigins = new Map<string, Float64Array>();
   readonly parked: Counter;
   readonly held: Counter;
+  readonly breakerTransitions: Counter<'to'>;
   readonly reclaimed: Counter;
   readonly handedBack: Counter;
 
@@ -72,6 +73,12 @@ export class DeliveryMetrics {
     });
     this.parked = new Counter({ name: 'pb_delivery_parked_total', help: 'Postbacks parked back in Redis because their origin was saturated', registers });
     this.held = new Counter({ name: 'pb_delivery_held_total', help: 'Postbacks held in Redis because their partner was paused or its breaker open (no attempt counted)', registers });
+    this.breakerTransitions = new Counter({
+      name: 'pb_partner_breaker_transitions_total',
+      help: 'Circuit breaker transitions this process made or saw first: to open, half-open (a probe), closed',
+      labelNames: ['to'],
+      registers,
+    });
     this.reclaimed = new Counter({ name: 'pb_delivery_reclaimed_entries_total', help: 'Entries reclaimed from stopped consumers', registers });
     this.handedBack = new Counter({ name: 'pb_delivery_handed_back_total', help: 'Postbacks handed back at shutdown', registers });
     new Gauge({

@@ -31,3 +31,22 @@ export function classify(status: number | null, errorCode: ErrorCode | null, rul
   if (hasStatus(rules.retryOn, status)) return 'retryable';
   return 'permanent';
 }
+
+/**
+ * What an attempt says about the partner's health, for its circuit
+ * breaker: `down` (no connection, a timeout, a reset: counts toward the
+ * failures in a row), `fail` (an answer worth retrying: 5xx, 429, 408, or
+ * garbage), `ok` (it answered as it meant to, even a 404), or `none` (our
+ * side: a bad URL, a blocked address, a missing template).
+ */
+export type Health = 'ok' | 'fail' | 'down' | 'none';
+
+const DOWN_ERRORS: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['PB_ERR_CONNECT', 'PB_ERR_DELIVERY_TIMEOUT', 'PB_ERR_SOCKET']);
+
+export function health(status: number | null, errorCode: ErrorCode | null, rules: StatusRules = CONTRACT): Health {
+  if (status === null) {
+    if (errorCode !== null && DOWN_ERRORS.has(errorCode)) return 'down';
+    return errorCode === 'PB_ERR_PROTOCOL' ? 'fail' : 'none';
+  }
+  return classify(status, errorCode, rules) === 'retryable' ? 'fail' : 'ok';
+}

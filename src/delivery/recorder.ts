@@ -128,6 +128,24 @@ export class OutcomeRecorder {
     if (held.remaining === 0) this.deps.complete(held);
   }
 
+  /**
+   * A circuit breaker's probe failed: the attempt is logged (marked
+   * `probe`) and counted in the metrics, but not spent: the postback waits
+   * again with the others, so a long outage cannot wear out the postbacks
+   * used to probe it.
+   */
+  probeFailed(job: Job, r: AttemptResult, now: number): void {
+    const { held, k, origin } = job;
+    const e = held.entry;
+    const id = job.id ?? postbackId(e.requestId, e.firstIndex + k);
+    const line = attemptLine(id, held.template?.stored.method ?? null, e.attempts + 1, e.requestTime, r, 'retry');
+    line.probe = true;
+    this.deps.attemptLog.write(line);
+    this.deps.stats.attempt('retry', r.latencyMs, origin, now);
+    this.deps.metrics.attempt('retry', r.status, r.latencyMs, origin);
+    this.hold(held, origin, [k]);
+  }
+
   /** The whole entry goes back to Redis, due at `dueAt`; no attempt is made or counted. */
   park(held: HeldEntry, dueAt: number, now: number): void {
     const n = held.entry.items.length;

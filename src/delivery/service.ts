@@ -24,6 +24,8 @@ import type { PolicySource } from '../partners/policy-file.js';
 import { PartnerControl } from '../partners/control.js';
 import { concurrencyShare, parkForRate, rateSlot, releaseBudget } from '../partners/pace.js';
 import { RateLeases } from '../partners/rate-leases.js';
+import { BreakerReporter } from '../partners/breaker.js';
+import type { BreakerRecord } from '../partners/control-state.js';
 import { decodeEntry, type Entry } from '../queue/codec.js';
 import { controlKeys, type ShardKeys } from '../queue/keys.js';
 import type { RedisClient } from '../queue/redis.js';
@@ -46,6 +48,8 @@ import { heldKey, holdEntry, toBatchTask, type HeldEntry, type Job, type Shard }
 import type { DeliveryMetrics } from './metrics.js';
 import { handBackEntry } from './outcome-records.js';
 import { Promoter, RELEASE_MS } from './promoter.js';
+import { health } from './outcome.js';
+import { parseRetryAfter } from './retry-policy.js';
 import { StreamReader, type RawEntry } from './reader.js';
 import { OutcomeRecorder } from './recorder.js';
 import { Scheduler, type Batch } from './scheduler.js';
@@ -76,6 +80,10 @@ const POLICY_CACHE_MAX = 10_000;
 const RAMPS_MAX = 10_000;
 /** Held origins looked at per shard and release pass (HSCAN COUNT). */
 const RELEASE_SCAN = 200;
+/** The longest pause a partner's Retry-After gets (a partner asking for a day gets an hour, then is asked again). */
+const MAX_RETRY_AFTER_PAUSE_MS = 3_600_000;
+/** A Retry-After pause is not extended for less than this (64 answers at once make one write). */
+const RETRY_AFTER_SLACK_MS = 250;
 const PRUNE_EVERY_MS = 10 * 60_000;
 const PRUNE_IDLE_MS = 60 * 60_000;
 
@@ -129,6 +137,8 @@ export class DeliveryService {
   private readonly leases: RateLeases;
   /** Next free slot (ms) of each rate-limited origin parking its backlog here. */
   private readonly rateCursors = new Map<string, number>();
+  /** Circuit breakers: this process's reports and probes. */
+  private readonly breakers: BreakerReporter;
 
   constructor(private readonly deps: DeliveryDeps) {
     const d = deps.config.delivery;
@@ -151,6 +161,13 @@ export class DeliveryService {
       promoter: new Promoter(deps.redis, keys, deps.logger, (k) => this.release(k)),
     }));
     this.leases = new RateLeases(deps.redis, controlKeys(deps.config.redis.prefix), () => this.pump());
+    this.breakers = new BreakerReporter(
+      deps.redis,
+      controlKeys(deps.config.redis.prefix),
+      deps.logger,
+      (origin, record) => this.breakerOpened(origin, record),
+      (origin, record) => this.control.setBreaker(origin, record),
+    );
     this.control = new PartnerControl(deps.redis, controlKeys(deps.config.redis.prefix), deps.consumer, deps.logger, (origins) => this.onControlChange(origins));
     this.recorder = new OutcomeRecorder({
       policyOf: (origin) => this.policyFor(origin),
@@ -213,6 +230,7 @@ export class DeliveryService {
       }
     }
     await this.control.start();
+    this.breakers.start();
     const v = this.deps.config.delivery.visibilityMs;
     this.every(Math.max(250, Math.floor(v / 4)), () => this.heartbeat());
     this.every(Math.max(500, Math.min(30_000, Math.floor(v / 2))), () => this.reclaim());
@@ -361,7 +379,7 @@ export class DeliveryService {
         let holds: Map<string, number[]> | undefined;
         for (let k = 0; k < items.length; k++) {
           const origin = renderedOrigin(template.compiled, items[k] as DataObject, this.encodedDefault) ?? template.origin;
-          if (this.blocked(origin, now)) {
+          if (this.blockedBy(origin, now) !== null) {
             holds ??= new Map();
             const ks = holds.get(origin);
             if (ks) ks.push(k);
@@ -371,12 +389,13 @@ export class DeliveryService {
           }
         }
         if (holds) for (const [origin, ks] of holds) this.recorder.hold(held, origin, ks);
-      } else if (this.blocked(template.origin, now)) {
+      } else if (this.blockedBy(template.origin, now) !== null) {
         // Paused, or its breaker open: the postbacks wait in Redis, no attempt
-        // spent. A probe's first postback goes out to test the partner.
+        // spent. A probe's first postback goes out to test the partner
+        // (while its breaker is open, not while it is paused).
         const origin = template.origin;
         const n = held.entry.items.length;
-        const probe = probes.has(heldKey(held.stream, held.id));
+        const probe = probes.has(heldKey(held.stream, held.id)) && this.blockedBy(origin, now) === 'breaker';
         if (probe) this.scheduler.push(origin, { held, k: 0, origin, probe: true });
         if (n > (probe ? 1 : 0)) this.recorder.hold(held, origin, range(probe ? 1 : 0, n));
       } else {
@@ -436,9 +455,51 @@ export class DeliveryService {
     return n;
   }
 
-  /** Whether an origin's postbacks wait in Redis now: it is paused, or its breaker is open. */
-  private blocked(origin: string, now: number): boolean {
-    return this.control.pauseOf(origin, now) !== null;
+  /** Why an origin's postbacks wait in Redis now: it is paused, or its breaker is open; null: they go. */
+  private blockedBy(origin: string, now: number): 'pause' | 'breaker' | null {
+    if (this.control.pauseOf(origin, now) !== null) return 'pause';
+    return this.control.breakerOf(origin) !== null ? 'breaker' : null;
+  }
+
+  private breakerOpened(origin: string, record: BreakerRecord): void {
+    this.deps.metrics.breakerTransitions.inc({ to: 'open' });
+    this.deps.logger.warn({ origin, reason: record.reason, probeEveryMs: this.policyFor(origin).breaker.probeIntervalMs }, 'circuit breaker opened: the partner\'s postbacks wait in Redis, one probe per interval');
+    this.control.setBreaker(origin, record);
+  }
+
+  /** A probe's outcome: the breaker closes (its backlog ramps up) or stays open. */
+  private async probeDone(origin: string, ok: boolean): Promise<void> {
+    const policy = this.policyFor(origin);
+    const result = await this.breakers.probeResult(origin, ok, policy.breaker);
+    if (result === 'closed') {
+      this.deps.metrics.breakerTransitions.inc({ to: 'closed' });
+      this.deps.logger.info({ origin }, 'circuit breaker closed: the probe succeeded; waiting postbacks go out at the partner\'s rate, or ramping up');
+      this.ramps.delete(origin);
+      this.control.setBreaker(origin, null);
+    } else if (result === 'open') {
+      this.deps.metrics.breakerTransitions.inc({ to: 'open' });
+      this.deps.logger.info({ origin }, 'circuit breaker stays open: the probe failed');
+    }
+  }
+
+  /** A 429 or 503 with Retry-After pauses the whole origin until then, for every process. */
+  private retryAfter(origin: string, r: AttemptResult, now: number): void {
+    if ((r.status !== 429 && r.status !== 503) || r.retryAfter === null) return;
+    const ms = parseRetryAfter(r.retryAfter, now);
+    if (ms === null || ms <= 0) return;
+    const until = now + Math.min(ms, MAX_RETRY_AFTER_PAUSE_MS);
+    const current = this.control.pauseOf(origin, now);
+    if (current !== null && (current.until === null || current.by === 'operator' || current.until >= until - RETRY_AFTER_SLACK_MS)) return;
+    this.control
+      .pause(origin, until, 'retry-after', `HTTP ${r.status} Retry-After: ${r.retryAfter.slice(0, 64)}`, 'extend')
+      .catch((err: unknown) => this.deps.logger.warn({ err: (err as Error).message, origin }, 'could not pause for Retry-After'));
+  }
+
+  /** An origin open longer than PARTNER_DISABLE_AFTER_MS is paused (until an operator resumes it) and reported. */
+  private async disable(origin: string, b: BreakerRecord, now: number): Promise<void> {
+    const reason = `circuit open since ${new Date(b.since).toISOString()} (${b.reason})`;
+    await this.control.pause(origin, null, 'breaker', reason, 'extend');
+    this.deps.logger.error({ origin, openForMs: now - b.since, errorCode: 'PB_ERR_PARTNER_DISABLED' }, 'partner disabled: its breaker stayed open past PARTNER_DISABLE_AFTER_MS; paused until an operator resumes it (partners resume)');
   }
 
   /**
@@ -450,10 +511,15 @@ export class DeliveryService {
     const now = Date.now();
     for (const origin of origins) {
       this.policies.delete(origin);
-      if (!this.blocked(origin, now)) continue;
+      const by = this.blockedBy(origin, now);
+      if (by === null) continue;
       this.ramps.delete(origin);
       const byEntry = new Map<HeldEntry, number[]>();
       for (const job of this.scheduler.drainOrigin(origin)) {
+        if (job.probe === true && by === 'breaker') {
+          this.scheduler.push(origin, job);
+          continue;
+        }
         const ks = byEntry.get(job.held);
         if (ks) ks.push(job.k);
         else byEntry.set(job.held, [job.k]);
@@ -477,7 +543,9 @@ export class DeliveryService {
     const now = Date.now();
     for (let i = 0; i < flat.length; i += 2) {
       const origin = flat[i] as string;
-      if (this.blocked(origin, now)) {
+      const by = this.blockedBy(origin, now);
+      if (by === 'breaker') await this.probe(keys, origin, now);
+      if (by !== null) {
         await redis.pbRelease(keys.heldIndex, keys.retry, keys.heldPrefix, origin, RELEASE_SCAN, '', now);
         continue;
       }
@@ -491,6 +559,20 @@ export class DeliveryService {
       const [, , left] = await redis.pbRelease(keys.heldIndex, keys.retry, keys.heldPrefix, origin, budget, '', '+inf');
       if (left === 0) this.ramps.delete(origin);
     }
+  }
+
+  /** While an origin's breaker is open: disable it if open too long, else claim and send the interval's probe. */
+  private async probe(keys: ShardKeys, origin: string, now: number): Promise<void> {
+    const b = this.control.breakerOf(origin) as BreakerRecord;
+    const disableAfter = this.deps.config.partners.disableAfterMs;
+    if (disableAfter > 0 && now - b.since >= disableAfter) return this.disable(origin, b, now);
+    if (now < b.probeAt) return;
+    const settings = this.policyFor(origin).breaker;
+    if (!(await this.breakers.claimProbe(origin, settings))) return;
+    this.control.setBreaker(origin, { ...b, state: 'half-open', probeAt: now + settings.probeIntervalMs });
+    const [moved] = await this.deps.redis.pbRelease(keys.heldIndex, keys.retry, keys.heldPrefix, origin, 1, 'p', '+inf');
+    this.deps.metrics.breakerTransitions.inc({ to: 'half-open' });
+    this.deps.logger.info({ origin, probe: moved === 1 }, 'circuit breaker half-open: one postback probes the partner');
   }
 
   private pump(): void {
@@ -521,10 +603,25 @@ export class DeliveryService {
     this.batchesRunning--;
     const now = Date.now();
     let latency = 0;
+    const origin = batch.origin;
+    const policy = this.policyFor(origin);
+    const watched = this.control.breakerOf(origin) === null;
     for (let i = 0; i < batch.jobs.length; i++) {
       const r = results[i] as AttemptResult;
+      const job = batch.jobs[i] as Job;
       latency += r.latencyMs;
-      this.recorder.attempt(batch.jobs[i] as Job, r, now);
+      const h = health(r.status, r.errorCode, policy);
+      if (job.probe === true && h !== 'none') {
+        void this.probeDone(origin, h === 'ok').catch((err: unknown) => this.deps.logger.warn({ err: (err as Error).message, origin }, 'could not record the probe\'s outcome'));
+        if (h !== 'ok') {
+          this.recorder.probeFailed(job, r, now);
+          continue;
+        }
+      } else if (watched) {
+        this.breakers.record(origin, h, policy.breaker, now);
+      }
+      this.retryAfter(origin, r, now);
+      this.recorder.attempt(job, r, now);
     }
     this.latency.add(batch.origin, latency / Math.max(1, batch.jobs.length));
     this.scheduler.done(batch.origin, batch.jobs.length);
@@ -549,6 +646,7 @@ export class DeliveryService {
       for (const shard of this.shards) shard.promoter.stop();
       this.control.stop();
       this.leases.close();
+      this.breakers.stop();
       this.notify();
       // A blocked read returns within BLOCK_MS; with Redis gone it may not.
       await Promise.race([Promise.all(this.readLoops), sleep(BLOCK_MS + 500)]);

@@ -19,6 +19,7 @@ declare module 'ioredis' {
     pbControlSet(...args: Arg[]): Result<number, Context>;
     pbRateTake(...args: Arg[]): Result<[number, number], Context>;
     pbRatePark(...args: Arg[]): Result<number[], Context>;
+    pbBreaker(...args: Arg[]): Result<number | [number, string], Context>;
     pbStats(...args: Arg[]): Result<number, Context>;
     pbEnsureGroup(...args: Arg[]): Result<number, Context>;
   }
@@ -37,6 +38,7 @@ const SCRIPTS = [
   { command: 'pbControlSet', file: 'control-set-2.lua', keys: 2 },
   { command: 'pbRateTake', file: 'rate-take-1.lua', keys: 1 },
   { command: 'pbRatePark', file: 'rate-park-1.lua', keys: 1 },
+  { command: 'pbBreaker', file: 'breaker-3.lua', keys: 3 },
   { command: 'pbEnsureGroup', file: 'ensure-group-1.lua', keys: 1 },
 ] as const;
 

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { classify } from '../../src/delivery/outcome.js';
+import { classify, health, type Health } from '../../src/delivery/outcome.js';
 import { parseStatusSet } from '../../src/partners/status-set.js';
 import type { ErrorCode } from '../../src/errors.js';
 
@@ -57,3 +57,32 @@ t.test('a partner policy says which statuses are delivered and which retried', a
   ];
   for (const [status, code, r, want] of cases) t.equal(classify(status, code, r), want, `${status} ${code} ${r.success.source}`);
 });
+
+t.test('what an attempt says about the partner\'s health (its circuit breaker)', async (t) => {
+  const pixel = { success: parseStatusSetOrThrow(['2xx', '3xx']), retryOn: parseStatusSetOrThrow(['5xx']) };
+  const table: [number | null, ErrorCode | null, Health, typeof pixel | undefined][] = [
+    [200, null, 'ok', undefined],
+    [404, null, 'ok', undefined],
+    [302, 'PB_ERR_REDIRECT', 'ok', undefined],
+    [500, null, 'fail', undefined],
+    [503, null, 'fail', undefined],
+    [429, null, 'fail', undefined],
+    [408, null, 'fail', undefined],
+    [429, null, 'ok', pixel],
+    [null, 'PB_ERR_CONNECT', 'down', undefined],
+    [null, 'PB_ERR_DELIVERY_TIMEOUT', 'down', undefined],
+    [null, 'PB_ERR_SOCKET', 'down', undefined],
+    [null, 'PB_ERR_PROTOCOL', 'fail', undefined],
+    [null, 'PB_ERR_BAD_URL', 'none', undefined],
+    [null, 'PB_ERR_BLOCKED_ADDRESS', 'none', undefined],
+    [null, 'PB_ERR_TEMPLATE_MISSING', 'none', undefined],
+    [null, 'PB_ERR_INTERNAL', 'none', undefined],
+  ];
+  for (const [status, code, want, rules] of table) t.equal(health(status, code, rules), want, `${status ?? code}${rules ? ' (pixel policy)' : ''}`);
+});
+
+function parseStatusSetOrThrow(list: string[]) {
+  const r = parseStatusSet(list);
+  if (!r.ok) throw new Error(r.message);
+  return r.set;
+}

@@ -34,9 +34,10 @@ export interface TestSink {
 
 /**
  * `keep: false` for big loads: requests are counted and their postback ids
- * kept in a Set, not stored whole.
+ * kept in a Set, not stored whole. `port`: a given one (a partner coming
+ * back where it was), else any free one.
  */
-export async function startSink(script: Script = () => ({ status: 200 }), opts: { keep?: boolean } = {}): Promise<TestSink> {
+export async function startSink(script: Script = () => ({ status: 200 }), opts: { keep?: boolean; port?: number } = {}): Promise<TestSink> {
   const keep = opts.keep ?? true;
   const received: Received[] = [];
   const ids = new Set<string>();
@@ -79,7 +80,7 @@ export async function startSink(script: Script = () => ({ status: 200 }), opts: 
       else send();
     });
   });
-  server.listen(0, '127.0.0.1');
+  server.listen(opts.port ?? 0, '127.0.0.1');
   await once(server, 'listening');
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;
