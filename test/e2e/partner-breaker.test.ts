@@ -28,7 +28,7 @@ t.test('a partner down for 20 s: the breaker holds its postbacks, probes, and le
     await down.close();
   });
   const stack = await startStack(
-    { PARTNER_PROBE_INTERVAL_MS: String(PROBE_MS), DELIVERY_MAX_ATTEMPTS: '4', DELIVERY_BACKOFF_BASE_MS: '200', DELIVERY_BACKOFF_MAX_MS: '1000', LOG_LEVEL: 'info' },
+    { PARTNER_BREAKER_CONSECUTIVE: '10', PARTNER_BREAKER_MIN_ATTEMPTS: '20', PARTNER_PROBE_INTERVAL_MS: String(PROBE_MS), DELIVERY_MAX_ATTEMPTS: '4', DELIVERY_BACKOFF_BASE_MS: '200', DELIVERY_BACKOFF_MAX_MS: '1000', LOG_LEVEL: 'info' },
     { deliveries: 2 },
   );
   t.teardown(() => stack.stop());

@@ -31,6 +31,11 @@ export function testEnv(redisUrl: string, extra: Record<string, string> = {}): R
     // No delivery metrics listener unless a test asks for one (on a free
     // port): the default 9091 belongs to a default install.
     DELIVERY_METRICS_PORT: '0',
+    // Circuit breakers off unless a test turns them on (partner-breaker):
+    // tests of retries, outages and statistics count the attempts a
+    // breaker would hold back.
+    PARTNER_BREAKER_CONSECUTIVE: '1000000',
+    PARTNER_BREAKER_MIN_ATTEMPTS: '1000000',
     // Under `npm test` (c8), role processes report their coverage too.
     ...(process.env.NODE_V8_COVERAGE ? { NODE_V8_COVERAGE: process.env.NODE_V8_COVERAGE } : {}),
     ...extra,

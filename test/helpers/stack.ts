@@ -57,7 +57,16 @@ export async function startStack(
       return until(async () => ((await c.get(`${env.REDIS_PREFIX}:{0}:count`)) ?? '0') === '0', timeoutMs);
     },
     async stop() {
-      await Promise.all([stack.ingest?.stop('SIGKILL'), ...stack.deliveries.map((d) => d.stop('SIGKILL'))]);
+      // SIGTERM first, so the roles shut down as in production and (under
+      // c8) write their coverage; SIGKILL whatever is still up after 3 s.
+      const roles = [stack.ingest, ...stack.deliveries].filter((r): r is RoleProcess => r !== null);
+      await Promise.all(
+        roles.map(async (r) => {
+          const timer = setTimeout(() => void r.kill(), 3_000);
+          await r.stop('SIGTERM');
+          clearTimeout(timer);
+        }),
+      );
       await redis.destroy();
     },
   };
