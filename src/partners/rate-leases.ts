@@ -15,7 +15,7 @@
  */
 import type { ControlKeys } from '../queue/keys.js';
 import type { RedisClient } from '../queue/redis.js';
-import { gcraParams, LEASE_TTL_MS, leaseSize, RATE_HOLD_S } from './pace.js';
+import { gcraParams, LEASE_MS, LEASE_TTL_MS, leaseSize, RATE_HOLD_S } from './pace.js';
 
 const MAX_ORIGINS = 10_000;
 const RETRY_MS = 1_000;
@@ -67,8 +67,10 @@ export class RateLeases {
         lease.fetching = false;
         lease.at = Date.now();
         lease.tokens += granted;
+        // Short of the lease: ask again once half a lease has accrued
+        // (others share the budget), not for every single token.
+        if (granted < size) this.later(lease, Math.max(1, Math.min(LEASE_MS, wait + Math.max(0, Math.ceil(size / 2) - 1) * intervalMs)));
         if (granted > 0) this.onTokens();
-        else this.later(lease, Math.max(1, wait));
       },
       () => {
         lease.fetching = false;
