@@ -34,6 +34,8 @@ export const ERRORS = {
   PB_ERR_TOO_LARGE: { status: 413, error: 'payload_too_large' },
   PB_ERR_MEDIA_TYPE: { status: 415, error: 'unsupported_media_type' },
   PB_ERR_ORIGIN_NOT_ALLOWED: { status: 400, error: 'origin_not_allowed' },
+  // monitor: the partners API
+  PB_ERR_ADMIN_DISABLED: { status: 403, error: 'admin_disabled' },
   // ingest: service side (503: the client should retry later)
   PB_ERR_REDIS_UNAVAILABLE: { status: 503, error: 'unavailable' },
   PB_ERR_QUEUE_FULL: { status: 503, error: 'queue_full' },

@@ -159,6 +159,11 @@ export class Scheduler<J> {
     if (q.inFlight === 0 && q.jobs.length === 0) this.queues.delete(origin);
   }
 
+  /** Each origin with work: [origin, in flight, waiting] (bounded by the origins held). */
+  *origins(): IterableIterator<[string, number, number]> {
+    for (const [origin, q] of this.queues) yield [origin, q.inFlight, q.jobs.length];
+  }
+
   /** Removes and returns the jobs of one origin not yet started (its partner was paused). */
   drainOrigin(origin: string): J[] {
     const q = this.queues.get(origin);

@@ -48,7 +48,8 @@ import { heldKey, holdEntry, toBatchTask, type HeldEntry, type Job, type Shard }
 import type { DeliveryMetrics } from './metrics.js';
 import { handBackEntry } from './outcome-records.js';
 import { Promoter, RELEASE_MS } from './promoter.js';
-import { health } from './outcome.js';
+import { classify, health } from './outcome.js';
+import { PartnerStats } from '../partners/partner-stats.js';
 import { parseRetryAfter } from './retry-policy.js';
 import { StreamReader, type RawEntry } from './reader.js';
 import { OutcomeRecorder } from './recorder.js';
@@ -139,6 +140,8 @@ export class DeliveryService {
   private readonly rateCursors = new Map<string, number>();
   /** Circuit breakers: this process's reports and probes. */
   private readonly breakers: BreakerReporter;
+  /** Per-partner statistics for the cluster's partners table. */
+  private readonly partnerStats: PartnerStats;
 
   constructor(private readonly deps: DeliveryDeps) {
     const d = deps.config.delivery;
@@ -168,6 +171,7 @@ export class DeliveryService {
       (origin, record) => this.breakerOpened(origin, record),
       (origin, record) => this.control.setBreaker(origin, record),
     );
+    this.partnerStats = new PartnerStats(deps.redis, controlKeys(deps.config.redis.prefix), deps.consumer, () => this.scheduler.origins());
     this.control = new PartnerControl(deps.redis, controlKeys(deps.config.redis.prefix), deps.consumer, deps.logger, (origins) => this.onControlChange(origins));
     this.recorder = new OutcomeRecorder({
       policyOf: (origin) => this.policyFor(origin),
@@ -231,6 +235,7 @@ export class DeliveryService {
     }
     await this.control.start();
     this.breakers.start();
+    this.partnerStats.start();
     const v = this.deps.config.delivery.visibilityMs;
     this.every(Math.max(250, Math.floor(v / 4)), () => this.heartbeat());
     this.every(Math.max(500, Math.min(30_000, Math.floor(v / 2))), () => this.reclaim());
@@ -611,6 +616,7 @@ export class DeliveryService {
       const job = batch.jobs[i] as Job;
       latency += r.latencyMs;
       const h = health(r.status, r.errorCode, policy);
+      this.partnerStats.attempt(origin, classify(r.status, r.errorCode, policy) === 'success', r.latencyMs, r.status, r.errorCode, r.error, now);
       if (job.probe === true && h !== 'none') {
         void this.probeDone(origin, h === 'ok').catch((err: unknown) => this.deps.logger.warn({ err: (err as Error).message, origin }, 'could not record the probe\'s outcome'));
         if (h !== 'ok') {
@@ -647,6 +653,7 @@ export class DeliveryService {
       this.control.stop();
       this.leases.close();
       this.breakers.stop();
+      await bounded(this.partnerStats.stop(), 1_000);
       this.notify();
       // A blocked read returns within BLOCK_MS; with Redis gone it may not.
       await Promise.race([Promise.all(this.readLoops), sleep(BLOCK_MS + 500)]);

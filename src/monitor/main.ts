@@ -3,7 +3,8 @@
  * package, updates over SSE at `/events`, history at `/api/series`),
  * Prometheus metrics for the whole queue (`/metrics`), `GET /healthz` (200
  * when Redis answers a PING, 503 otherwise) and `GET /readyz` (Redis answers
- * and the consumer group exists).
+ * and the consumer group exists), and the partners table and controls
+ * (`/partners`, see partners-api.ts).
  */
 import { createServer, type ServerResponse } from 'node:http';
 import { once } from 'node:events';
@@ -12,8 +13,12 @@ import { createRequire } from 'node:module';
 import { loadConfig } from '../config/index.js';
 import { announceListening, installShutdown, signalReady } from '../lifecycle.js';
 import { createLogger } from '../observability/logger.js';
-import { createRegistry, registerQueueGauges } from '../observability/metrics.js';
-import { allShards } from '../queue/keys.js';
+import { createRegistry, registerPartnerGauges, registerQueueGauges } from '../observability/metrics.js';
+import { allShards, controlKeys } from '../queue/keys.js';
+import { loadPolicies, type PolicySource } from '../partners/policy-file.js';
+import { readPartnerTable } from '../partners/partner-table.js';
+import { liveMembers } from '../partners/control.js';
+import { createPartnersApi } from './partners-api.js';
 import { closeRedis, createRedis, whenReady } from '../queue/redis.js';
 import { readQueueState } from '../queue/state.js';
 import { LiveFeed } from './live.js';
@@ -45,13 +50,28 @@ export async function runMonitor(): Promise<void> {
   const registry = createRegistry('monitor');
   registerQueueGauges(registry, redis, shards);
   const live = new LiveFeed(redis, shards, logger);
+  let policies: PolicySource;
+  try {
+    policies = loadPolicies(config, logger);
+  } catch (err) {
+    process.stderr.write(`postback-delivery: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+  const ctl = controlKeys(config.redis.prefix);
+  registerPartnerGauges(
+    registry,
+    () => readPartnerTable(redis, ctl, shards, policies.table, Date.now()),
+    () => liveMembers(redis, ctl, Date.now()),
+  );
+  const partners = createPartnersApi({ redis, keys: ctl, shards, table: () => policies.table, adminTokens: config.monitor.adminTokens, logger });
 
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://monitor');
     const path = url.pathname;
+    if (partners(req, res, path)) return;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD');
-      json(res, 405, { error: 'method_not_allowed', message: 'the monitor only takes GET' });
+      json(res, 405, { error: 'method_not_allowed', message: 'the monitor only takes GET (and POST /partners/<origin>/pause|resume)' });
       return;
     }
     const file = ASSETS[path];
@@ -94,7 +114,7 @@ export async function runMonitor(): Promise<void> {
         );
         return;
       default:
-        json(res, 404, { error: 'not_found', message: 'try /, /metrics, /healthz or /readyz' });
+        json(res, 404, { error: 'not_found', message: 'try /, /partners, /metrics, /healthz or /readyz' });
     }
   });
 
@@ -108,6 +128,7 @@ export async function runMonitor(): Promise<void> {
           server.closeAllConnections();
         }),
     },
+    { name: 'policies', run: () => policies.close() },
     { name: 'redis', run: () => closeRedis(redis) },
   ]);
 

@@ -64,3 +64,73 @@ export function registerQueueGauges(registry: Registry, redis: RedisClient, shar
     },
   });
 }
+
+/** Partners given their own series at most (trouble first, then the busiest); the rest are summed in the totals. */
+export const MAX_PARTNER_LABELS = 100;
+
+/** What the partner gauges need of a partners-table row. */
+export interface PartnerGaugeRow {
+  origin: string;
+  state: 'closed' | 'open' | 'half-open' | 'paused';
+  waiting: number;
+  inFlight: number;
+}
+
+/**
+ * Per-partner gauges read from Redis at scrape time (the whole cluster):
+ * state (1 for the partner's current state) and waiting, for at most
+ * MAX_PARTNER_LABELS partners, plus counts by state over all of them.
+ */
+export function registerPartnerGauges(registry: Registry, read: () => Promise<PartnerGaugeRow[]>, liveDelivery: () => Promise<number>): void {
+  new Gauge({
+    name: 'pb_delivery_processes',
+    help: 'Delivery processes that sent a heartbeat in the last 15 s (the whole cluster)',
+    registers: [registry],
+    async collect() {
+      const n = await liveDelivery().catch(() => null);
+      if (n !== null) this.set(n);
+    },
+  });
+  let current: { at: number; read: Promise<PartnerGaugeRow[] | null> } | null = null;
+  const rows = (): Promise<PartnerGaugeRow[] | null> => {
+    const now = Date.now();
+    if (current === null || now - current.at > 250) current = { at: now, read: read().catch(() => null) };
+    return current.read;
+  };
+  const registers = [registry];
+  new Gauge({
+    name: 'pb_partner_state',
+    help: `1 for each partner's circuit state (closed, open, half-open, paused); the first ${MAX_PARTNER_LABELS} partners, trouble first`,
+    labelNames: ['origin', 'state'],
+    registers,
+    async collect() {
+      const r = await rows();
+      this.reset();
+      if (r) for (const row of r.slice(0, MAX_PARTNER_LABELS)) this.set({ origin: row.origin, state: row.state }, 1);
+    },
+  });
+  new Gauge({
+    name: 'pb_partner_waiting',
+    help: `Postbacks waiting per partner (in delivery processes and held in Redis); the first ${MAX_PARTNER_LABELS} partners`,
+    labelNames: ['origin'],
+    registers,
+    async collect() {
+      const r = await rows();
+      this.reset();
+      if (r) for (const row of r.slice(0, MAX_PARTNER_LABELS)) this.set({ origin: row.origin }, row.waiting);
+    },
+  });
+  new Gauge({
+    name: 'pb_partners',
+    help: 'Partners by circuit state, over all of them (closed counts only the active ones)',
+    labelNames: ['state'],
+    registers,
+    async collect() {
+      const r = await rows();
+      if (r === null) return;
+      const counts: Record<PartnerGaugeRow['state'], number> = { closed: 0, open: 0, 'half-open': 0, paused: 0 };
+      for (const row of r) counts[row.state]++;
+      for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
+    },
+  });
+}

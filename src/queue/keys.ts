@@ -48,8 +48,12 @@ export interface ControlKeys {
   readonly version: string;
   /** Sorted set: delivery consumer -> last heartbeat ms. */
   readonly members: string;
-  /** Prefix of per-origin keys: rate budget (GCRA), breaker window, probe token. */
+  /** Prefix of per-origin keys: rate budget (GCRA), park cursor, breaker window. */
   readonly originPrefix: string;
+  /** Prefix of the 10-second partner statistics hashes (`<origin>|<field>`), kept 2 minutes. */
+  readonly statsPrefix: string;
+  /** Prefix of each delivery process's in-flight and waiting snapshot (hash origin -> "inFlight,waiting"). */
+  readonly loadPrefix: string;
 }
 
 export function controlKeys(prefix: string): ControlKeys {
@@ -60,6 +64,8 @@ export function controlKeys(prefix: string): ControlKeys {
     version: `${base}version`,
     members: `${base}members`,
     originPrefix: `${base}o:`,
+    statsPrefix: `${base}ps:`,
+    loadPrefix: `${base}load:`,
   };
 }
 

@@ -64,6 +64,12 @@ t.test('the dashboard renders live charts and moving numbers', { skip }, async (
   t.ok(Number(await tile('retried')) > 0, `retried/s shows the failing partner (${await tile('retried')})`);
   t.match(await tile('p99'), /ms|s$/, 'latency shown');
   t.match(await page.locator('#failing tbody').innerText(), sink.origin, 'the failing origin is listed');
+  await page.waitForFunction(() => Number(document.body.dataset.partners ?? 0) >= 1, undefined, { timeout: 20_000 });
+  const partnersText = await page.locator('#partners tbody').innerText();
+  t.match(partnersText, sink.origin, 'the partners table lists the partner');
+  t.match(partnersText, /closed/, 'with its state');
+  await page.locator('#partners th[data-key="attempts"]').click();
+  t.match(await page.locator('#partners th[data-key="attempts"]').getAttribute('class'), /sorted/, 'a column sorts on click');
 
   // Every chart drew its canvas with something on it.
   for (const id of ['chart-throughput', 'chart-latency', 'chart-queue', 'chart-dead']) {

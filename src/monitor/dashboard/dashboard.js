@@ -126,7 +126,87 @@ function onFrame(frame) {
   document.body.dataset.frames = String(Number(document.body.dataset.frames || 0) + 1);
 }
 
+// The partners table: /partners every 2 s, sortable by any column.
+const partners = { rows: [], key: null, asc: false };
+
+function cell(text, className) {
+  const td = document.createElement('td');
+  td.textContent = text;
+  if (className) td.className = className;
+  return td;
+}
+
+function sortValue(row, key) {
+  if (key === 'lastError') return row.lastError ? row.lastError.at : -1;
+  const v = row[key];
+  return v == null ? -1 : v;
+}
+
+function showPartners() {
+  const body = $('partners').querySelector('tbody');
+  body.textContent = '';
+  const rows = partners.rows.slice();
+  if (partners.key) {
+    const k = partners.key;
+    rows.sort((a, b) => {
+      const x = sortValue(a, k);
+      const y = sortValue(b, k);
+      const c = x < y ? -1 : x > y ? 1 : 0;
+      return partners.asc ? c : -c;
+    });
+  }
+  if (rows.length === 0) {
+    body.innerHTML = '<tr><td class="empty" colspan="9">no partner traffic in the last minute</td></tr>';
+    return;
+  }
+  for (const r of rows) {
+    const tr = document.createElement('tr');
+    const err = r.lastError ? `${r.lastError.status ?? r.lastError.code ?? ''} ${r.lastError.error ?? ''} (${new Date(r.lastError.at).toLocaleTimeString()})` : '';
+    const state = r.state === 'paused' && r.pause && r.pause.until ? `paused until ${new Date(r.pause.until).toLocaleTimeString()}` : r.state;
+    tr.append(
+      cell(r.origin),
+      cell(state, `state-${r.state}`),
+      cell(r.rate == null ? '–' : `${r.rate}/s`, 'n'),
+      cell(fmt.count(r.inFlight), 'n'),
+      cell(fmt.count(r.waiting), 'n'),
+      cell(fmt.count(r.attempts), 'n'),
+      cell(r.successPct == null ? '–' : `${r.successPct}%`, 'n'),
+      cell(fmt.ms(r.p99Ms), 'n'),
+      cell(err, 'err'),
+    );
+    tr.lastChild.title = err;
+    body.append(tr);
+  }
+}
+
+for (const th of $('partners').querySelectorAll('th[data-key]')) {
+  th.addEventListener('click', () => {
+    const key = th.dataset.key;
+    partners.asc = partners.key === key ? !partners.asc : key === 'origin';
+    partners.key = key;
+    for (const other of $('partners').querySelectorAll('th')) other.classList.remove('sorted', 'asc');
+    th.classList.add('sorted');
+    if (partners.asc) th.classList.add('asc');
+    showPartners();
+  });
+}
+
+async function refreshPartners() {
+  if (document.hidden) return;
+  try {
+    const res = await fetch('/partners');
+    if (!res.ok) return;
+    partners.rows = (await res.json()).partners;
+    showPartners();
+    document.body.dataset.partners = String(partners.rows.length);
+  } catch {
+    // the status line already says when the monitor is unreachable
+  }
+}
+
 async function start() {
+  refreshPartners();
+  setInterval(refreshPartners, 2000);
   try {
     const res = await fetch(`/api/series?seconds=${WINDOW_S}`);
     if (res.ok) for (const p of (await res.json()).points) addPoint(p);
