@@ -28,7 +28,13 @@ if #members > 0 then
     end
   end
 end
-local left = redis.call('HINCRBY', KEYS[1], ARGV[2], -postbacks)
+-- (Nothing moved: no HINCRBY by -0, which Redis refuses as "not an integer".)
+local left
+if postbacks > 0 then
+  left = redis.call('HINCRBY', KEYS[1], ARGV[2], -postbacks)
+else
+  left = tonumber(redis.call('HGET', KEYS[1], ARGV[2]) or '0')
+end
 if left <= 0 or redis.call('EXISTS', set) == 0 then
   redis.call('HDEL', KEYS[1], ARGV[2])
   left = 0
