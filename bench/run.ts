@@ -36,6 +36,8 @@ import { ingestScenario } from './scenarios/ingest.js';
 import { slowPartnerScenario } from './scenarios/slow-partner.js';
 import { manyOriginsScenario } from './scenarios/many-origins.js';
 import { drainScenario } from './scenarios/drain.js';
+import { partnerLimitScenario } from './scenarios/partner-limit.js';
+import { partnerDownScenario } from './scenarios/partner-down.js';
 
 const SCENARIOS: Scenario[] = [
   ingestScenario,
@@ -48,6 +50,8 @@ const SCENARIOS: Scenario[] = [
   e2eClusterScenario,
   manyOriginsScenario,
   drainScenario,
+  partnerLimitScenario,
+  partnerDownScenario,
 ];
 
 const RESULTS_DIR = repoPath('bench', 'results');
@@ -65,6 +69,8 @@ const USAGE = `usage: npm run bench -- [options]
   --open-duration S   e2e open-loop seconds (default 10)
   --open-items K      items per request in the open loop (default: --e2e-items, the same workload at half the rate)
   --slow-n N          slow-partner postbacks per run (default 50000)
+  --down-n N          partner-down postbacks per run (default 600000: about 20 s, the partner down for the first half)
+  --limit-rate R      partner-limit: the partner's limit, requests/s (default 500)
   --idle S            idle window seconds (default 10)
   --bandwidth-n N     bandwidth postbacks (default 20000)
   --bandwidth-items K items per request in bandwidth (default 2, the v1 sample)
@@ -110,6 +116,8 @@ function parseOptions(argv: string[]): Options | null {
       'many-n': { type: 'string' },
       'many-idle': { type: 'string' },
       'drain-n': { type: 'string' },
+      'limit-rate': { type: 'string' },
+      'down-n': { type: 'string' },
       aof: { type: 'boolean', default: false },
       env: { type: 'string', multiple: true },
       out: { type: 'string' },
@@ -158,6 +166,8 @@ function parseOptions(argv: string[]): Options | null {
     manyN: num(values['many-n'], 'many-n', 30_000, 10),
     manyIdleS: num(values['many-idle'], 'many-idle', 0, 0),
     drainN: num(values['drain-n'], 'drain-n', 1_000_000, 100),
+    limitRate: num(values['limit-rate'], 'limit-rate', 500, 1),
+    downN: num(values['down-n'], 'down-n', 600_000, 100),
     aof: values.aof,
     env,
     out: values.out,

@@ -31,6 +31,10 @@ export interface Options {
   manyIdleS: number;
   /** drain: postbacks queued before delivery starts. */
   drainN: number;
+  /** partner-limit: the partner's rate limit, requests/s. */
+  limitRate: number;
+  /** partner-down: postbacks per run. */
+  downN: number;
   /** Redis with AOF (appendfsync everysec) instead of no persistence. */
   aof: boolean;
   /** Extra environment for every role (--env KEY=VALUE). */

@@ -6,8 +6,11 @@
  * received, distinct X-Postback-Id values (the rest are duplicates), first
  * and last receipt times, and an HDR histogram of ingest-to-receipt latency
  * from the `ts` query parameter (µs since the epoch, put in the data by the
- * sender). Requests of another tag (left over from an earlier phase) count
- * as `stray`.
+ * sender), and receipts per 10 ms (for the most in any 1-second window: a
+ * partner's rate limit as the partner counts). Requests of another tag
+ * (left over from an earlier phase) count as `stray`. An origin can be
+ * taken down (its ports refuse connections) and brought back on the same
+ * ports.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { once } from 'node:events';
@@ -29,6 +32,23 @@ interface OriginState {
   lastUs: number;
   lastNewUs: number;
   hist: Histogram;
+  /** Receipts per 10 ms slot (µs / 10,000), this phase. */
+  slots: Map<number, number>;
+}
+
+const SLOT_US = 10_000;
+
+/** The most receipts in any window of 1 s (100 slots), sliding by 10 ms. */
+function peak1s(slots: Map<number, number>): number {
+  const keys = [...slots.keys()].sort((a, b) => a - b);
+  let best = 0;
+  let sum = 0;
+  for (let i = 0, j = 0; j < keys.length; j++) {
+    sum += slots.get(keys[j] as number) as number;
+    while ((keys[j] as number) - (keys[i] as number) >= 100) sum -= slots.get(keys[i++] as number) as number;
+    best = Math.max(best, sum);
+  }
+  return best;
 }
 
 const port = parentPort;
@@ -56,6 +76,8 @@ function handler(o: OriginState) {
       o.received++;
       if (o.firstUs === 0) o.firstUs = at;
       o.lastUs = at;
+      const slot = Math.floor(at / SLOT_US);
+      o.slots.set(slot, (o.slots.get(slot) ?? 0) + 1);
       const id = req.headers['x-postback-id'];
       if (typeof id !== 'string') {
         o.noId++;
@@ -89,6 +111,7 @@ function clear(o: OriginState): void {
   o.lastUs = 0;
   o.lastNewUs = 0;
   o.hist.reset();
+  o.slots = new Map();
 }
 
 function stats(o: OriginState, latency: boolean): OriginStats {
@@ -102,6 +125,7 @@ function stats(o: OriginState, latency: boolean): OriginStats {
     lastUs: o.lastUs,
     lastNewUs: o.lastNewUs,
     latency: latency ? summarize(o.hist) : null,
+    peak1s: peak1s(o.slots),
   };
 }
 
@@ -120,6 +144,7 @@ async function start(list: OriginSpec[]): Promise<void> {
       lastUs: 0,
       lastNewUs: 0,
       hist: createHistogram(),
+      slots: new Map(),
     };
     for (let k = 0; k < (count ?? 1); k++) {
       const server = createServer({ keepAliveTimeout: 60_000, requestTimeout: 0 }, handler(o));
@@ -146,9 +171,29 @@ port.on('message', (m: SinkRequest) => {
       if (d !== undefined) o.delayMs = d;
     }
     reply = { id: m.id, stats: {} };
+  } else if (m.type === 'down' || m.type === 'up') {
+    void (async () => {
+      const o = origins.get(m.name);
+      if (o !== undefined) {
+        if (m.type === 'down') {
+          for (const server of o.servers) {
+            server.closeAllConnections();
+            await new Promise((r) => server.close(r));
+          }
+        } else {
+          for (let k = 0; k < o.servers.length; k++) {
+            const server = o.servers[k] as Server;
+            server.listen(o.ports[k], '127.0.0.1');
+            await once(server, 'listening');
+          }
+        }
+      }
+      (port as NonNullable<typeof port>).postMessage({ id: m.id, stats: {} });
+    })();
+    return;
   } else {
     const out: Record<string, OriginStats> = {};
-    for (const o of origins.values()) out[o.name] = stats(o, m.latency);
+    for (const o of origins.values()) out[o.name] = stats(o, (m as { latency: boolean }).latency);
     reply = { id: m.id, stats: out };
   }
   (port as NonNullable<typeof port>).postMessage(reply);

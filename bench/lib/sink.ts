@@ -23,11 +23,14 @@ export interface OriginStats {
   lastNewUs: number;
   /** Ingest-to-receipt latency, when asked for. */
   latency: LatencySummary | null;
+  /** The most requests received in any 1-second window (10 ms steps). */
+  peak1s: number;
 }
 
 export type SinkCommand =
   | { type: 'reset'; tag: string; delays?: Record<string, number> }
-  | { type: 'stats'; latency: boolean };
+  | { type: 'stats'; latency: boolean }
+  | { type: 'down' | 'up'; name: string };
 
 export type SinkRequest = SinkCommand & { id: number };
 
@@ -88,6 +91,11 @@ export class Sink {
   /** Starts a phase: counters cleared, only paths under `/<tag>/` counted. */
   async reset(tag: string, delays?: Record<string, number>): Promise<void> {
     await this.ask({ type: 'reset', tag, ...(delays ? { delays } : {}) });
+  }
+
+  /** Takes an origin down (its ports refuse connections) or brings it back on the same ports. */
+  async setUp(name: string, up: boolean): Promise<void> {
+    await this.ask({ type: up ? 'up' : 'down', name });
   }
 
   async stats(latency = false): Promise<Record<string, OriginStats>> {
