@@ -60,7 +60,9 @@ t.test('every confirm command works as printed against a default install', { ski
   onExit(() => rmSync(dir, { recursive: true, force: true }));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   for (const entry of ['dist', 'node_modules', 'package.json']) symlinkSync(join(REPO_ROOT, entry), join(dir, entry));
-  const sink = await startSink((r) => (r.url.startsWith('/gone') ? { status: 404 } : r.url.startsWith('/busy') ? { status: 503 } : { status: 200 }));
+  const sink = await startSink((r) =>
+    r.url.startsWith('/gone') ? { status: 404 } : r.url.startsWith('/busy') ? { status: 503 } : r.url.startsWith('/limited') ? { status: 429 } : { status: 200 },
+  );
   t.teardown(() => sink.close());
 
   // As in the README: DELIVERY_ALLOW_PRIVATE=true npm start (the sink is on 127.0.0.1).
@@ -72,12 +74,12 @@ t.test('every confirm command works as printed against a default install', { ski
     await start.exited;
   });
 
-  for (const [path, n] of [['/ok', 3], ['/gone', 2], ['/busy', 1]] as const) {
+  for (const [path, n] of [['/ok', 3], ['/gone', 2], ['/busy', 1], ['/limited', 1]] as const) {
     const data = Array.from({ length: n }, (_, i) => ({ i }));
     const res = await post('http://127.0.0.1:8080/i', JSON.stringify({ endpoint: { method: 'GET', url: `${sink.origin}${path}?i={i}` }, data }));
     t.equal(res.status, 202, `traffic to ${path}`);
   }
-  await waitForLines(join(dir, 'var', 'log'), (ls) => ls.some((l) => l.outcome === 'retry') && ls.filter((l) => l.outcome === 'dead').length >= 2 && ls.some((l) => l.outcome === 'delivered'), 30_000);
+  await waitForLines(join(dir, 'var', 'log'), (ls) => ls.some((l) => l.outcome === 'retry') && ls.some((l) => l.status === 429) && ls.filter((l) => l.outcome === 'dead').length >= 2 && ls.some((l) => l.outcome === 'delivered'), 30_000);
 
   for (const { symptom, command } of confirmCommands()) {
     const r = spawnSync('bash', ['-c', command], { cwd: dir, env, encoding: 'utf8', timeout: 20_000 });
