@@ -15,7 +15,9 @@ import { activePause, expiredPause, parseBreaker, parseControl, type BreakerReco
 import type { LimitOverride } from './policy.js';
 
 const POLL_MS = 1_000;
-const HEARTBEAT_EVERY = 3;
+const HEARTBEAT_EVERY = 5;
+/** Members silent four times MEMBER_TTL_MS are removed this often (ticks). */
+const PRUNE_EVERY = 60;
 /** A delivery process silent this long no longer counts as live. */
 const MEMBER_TTL_MS = 15_000;
 
@@ -94,9 +96,10 @@ export class PartnerControl {
     this.busy = true;
     try {
       const now = Date.now();
-      if (this.ticks++ % HEARTBEAT_EVERY === 0) {
+      const tick = this.ticks++;
+      if (tick % HEARTBEAT_EVERY === 0) {
         await this.redis.zadd(this.keys.members, now, this.consumer);
-        await this.redis.zremrangebyscore(this.keys.members, '-inf', now - 4 * MEMBER_TTL_MS);
+        if (tick % PRUNE_EVERY === 0) await this.redis.zremrangebyscore(this.keys.members, '-inf', now - 4 * MEMBER_TTL_MS);
         this.live = Math.max(1, await liveMembers(this.redis, this.keys, now));
       }
       for (const [origin, c] of this.controls) {

@@ -126,3 +126,19 @@ t.test('a 429 with Retry-After: 3 pauses the partner for 3 s in every process', 
   t.match(stack.deliveries.map((d) => d.output()).join(''), /partner paused/, 'the pause is logged');
   t.equal(new Set(sink.received.filter((r) => r.url.startsWith('/r')).map((r) => r.headers['x-postback-id'])).size, sent, 'every postback delivered');
 });
+
+t.test('a partner open longer than PARTNER_DISABLE_AFTER_MS is paused until an operator resumes it', async (t) => {
+  const gone = await startSink();
+  const port = gone.port;
+  await gone.close();
+  const stack = await startStack({ PARTNER_BREAKER_CONSECUTIVE: '3', PARTNER_PROBE_INTERVAL_MS: '300', PARTNER_DISABLE_AFTER_MS: '1500', DELIVERY_BACKOFF_BASE_MS: '100' });
+  t.teardown(() => stack.stop());
+  const origin = `http://127.0.0.1:${port}`;
+  await stack.send({ endpoint: { method: 'GET', url: `${origin}/x?n={n}` }, data: Array.from({ length: 10 }, (_, n) => ({ n })) });
+  const redis = stack.redis.client();
+  const partners = `${stack.env.REDIS_PREFIX}:{ctl}:partners`;
+  t.ok(await until(async () => (await redis.hget(partners, origin)) !== null, 15_000), 'paused once open for 1.5 s');
+  t.match(JSON.parse((await redis.hget(partners, origin)) as string), { pause: { by: 'breaker', until: null, reason: /circuit open since/ } });
+  t.match(stack.deliveries[0]!.output(), /"errorCode":"PB_ERR_PARTNER_DISABLED".*partner disabled/, 'reported as an error');
+  t.equal(await redis.xlen(`${stack.env.REDIS_PREFIX}:{0}:dead`), 0, 'its postbacks wait, none dead');
+});
