@@ -3,10 +3,12 @@
  * Redis and writes the attempt log; workers only make HTTP requests. The
  * flow of one entry:
  *
- *   read / reclaim -> accept (decode, templates; expire, park or queue:
- *   admission.ts) -> scheduler (per-origin FIFO, limits) -> worker batch
- *   -> recorder (retry policy, log line, stats; recorder.ts) -> entry
- *   complete -> finalizer (ack + retries + dead letters, atomically).
+ *   read / reclaim -> accept (decode, templates; expire, hold for a paused
+ *   or open partner, park or queue: admission.ts, partner-pacer.ts) ->
+ *   scheduler (per-origin FIFO, limits, the partner's rate and concurrency)
+ *   -> worker batch -> recorder (retry policy, log line, stats; recorder.ts)
+ *   -> entry complete -> finalizer (ack + retries + dead letters + held,
+ *   atomically).
  *
  * At-least-once: an entry leaves Redis only when every postback in it has a
  * recorded outcome. Held entries are heartbeated so a slow batch is not
@@ -19,15 +21,9 @@ import type { AttemptLog, Logger } from '../observability/logger.js';
 import type { StatsRecorder } from '../observability/stats.js';
 import type { DataObject } from '../postback/data.js';
 import { encodeDefault, renderedOrigin } from '../postback/template.js';
-import { withOverride, type PartnerPolicy } from '../partners/policy.js';
 import type { PolicySource } from '../partners/policy-file.js';
-import { PartnerControl } from '../partners/control.js';
-import { concurrencyShare, parkForRate, rateSlot, releaseBudget } from '../partners/pace.js';
-import { RateLeases } from '../partners/rate-leases.js';
-import { BreakerReporter } from '../partners/breaker.js';
-import type { BreakerRecord } from '../partners/control-state.js';
 import { decodeEntry, type Entry } from '../queue/codec.js';
-import { controlKeys, type ShardKeys } from '../queue/keys.js';
+import type { ShardKeys } from '../queue/keys.js';
 import type { RedisClient } from '../queue/redis.js';
 import {
   handBackPlan,
@@ -47,10 +43,8 @@ import { Finalizer } from './finalizer.js';
 import { heldKey, holdEntry, toBatchTask, type HeldEntry, type Job, type Shard } from './held-entry.js';
 import type { DeliveryMetrics } from './metrics.js';
 import { handBackEntry } from './outcome-records.js';
-import { Promoter, RELEASE_MS } from './promoter.js';
-import { classify, health } from './outcome.js';
-import { PartnerStats } from '../partners/partner-stats.js';
-import { parseRetryAfter } from './retry-policy.js';
+import { PartnerPacer } from './partner-pacer.js';
+import { Promoter } from './promoter.js';
 import { StreamReader, type RawEntry } from './reader.js';
 import { OutcomeRecorder } from './recorder.js';
 import { Scheduler, type Batch } from './scheduler.js';
@@ -76,15 +70,6 @@ export interface DeliveryDeps {
 }
 
 const BLOCK_MS = 1_000;
-const POLICY_CACHE_MAX = 10_000;
-/** Origins whose release (after a pause or an open breaker) is ramping up, at most. */
-const RAMPS_MAX = 10_000;
-/** Held origins looked at per shard and release pass (HSCAN COUNT). */
-const RELEASE_SCAN = 200;
-/** The longest pause a partner's Retry-After gets (a partner asking for a day gets an hour, then is asked again). */
-const MAX_RETRY_AFTER_PAUSE_MS = 3_600_000;
-/** A Retry-After pause is not extended for less than this (64 answers at once make one write). */
-const RETRY_AFTER_SLACK_MS = 250;
 const PRUNE_EVERY_MS = 10 * 60_000;
 const PRUNE_IDLE_MS = 60 * 60_000;
 
@@ -114,9 +99,6 @@ export class DeliveryService {
   private readonly held = new Map<string, HeldEntry>();
   private readonly latency = new LatencyAverages();
   private readonly encodedDefault: string;
-  /** Resolved partner policies by origin, for the policy file's current version. */
-  private readonly policies = new Map<string, PartnerPolicy>();
-  private policiesVersion = -1;
   private stopping = false;
   /** Read loops waiting for room (one per shard). */
   private waiters: (() => void)[] = [];
@@ -128,20 +110,8 @@ export class DeliveryService {
   private timers: NodeJS.Timeout[] = [];
   private groupsReady = false;
   private readFailing = false;
-  /** Pauses, limits and breakers of the whole cluster. */
-  readonly control: PartnerControl;
-  /** When the release of an origin's held postbacks began (its ramp), by origin. */
-  private readonly ramps = new Map<string, number>();
-  /** HSCAN cursor of each shard's held index. */
-  private readonly heldCursors = new Map<number, string>();
-  /** Cluster-wide rate budgets, leased. */
-  private readonly leases: RateLeases;
-  /** Next free slot (ms) of each rate-limited origin parking its backlog here. */
-  private readonly rateCursors = new Map<string, number>();
-  /** Circuit breakers: this process's reports and probes. */
-  private readonly breakers: BreakerReporter;
-  /** Per-partner statistics for the cluster's partners table. */
-  private readonly partnerStats: PartnerStats;
+  /** Partner control: policies, pauses, limits, breakers (partner-pacer.ts). */
+  private readonly pacer: PartnerPacer;
 
   constructor(private readonly deps: DeliveryDeps) {
     const d = deps.config.delivery;
@@ -154,27 +124,33 @@ export class DeliveryService {
       concurrency: d.concurrency,
       perOrigin: this.perOrigin,
       batchSize: d.batchSize,
-      gate: (origin, n, inFlight) => this.gate(origin, n, inFlight),
+      gate: (origin, n, inFlight) => this.pacer.gate(origin, n, inFlight),
     });
     this.templates = new TemplateStore(deps.redis);
     this.shards = deps.shards.map(({ keys, blocking }) => ({
       keys,
       reader: new StreamReader(deps.redis, blocking, keys, deps.consumer, deps.logger),
       finalizer: new Finalizer(deps.redis, keys, deps.logger),
-      promoter: new Promoter(deps.redis, keys, deps.logger, (k) => this.release(k)),
+      promoter: new Promoter(deps.redis, keys, deps.logger, (k) => this.pacer.release(k)),
     }));
-    this.leases = new RateLeases(deps.redis, controlKeys(deps.config.redis.prefix), () => this.pump());
-    this.breakers = new BreakerReporter(
-      deps.redis,
-      controlKeys(deps.config.redis.prefix),
-      deps.logger,
-      (origin, record) => this.breakerOpened(origin, record),
-      (origin, record) => this.control.setBreaker(origin, record),
-    );
-    this.partnerStats = new PartnerStats(deps.redis, controlKeys(deps.config.redis.prefix), deps.consumer, () => this.scheduler.origins());
-    this.control = new PartnerControl(deps.redis, controlKeys(deps.config.redis.prefix), deps.consumer, deps.logger, (origins) => this.onControlChange(origins));
+    this.pacer = new PartnerPacer({
+      config: deps.config,
+      logger: deps.logger,
+      redis: deps.redis,
+      consumer: deps.consumer,
+      metrics: deps.metrics,
+      policies: deps.policies,
+      load: () => this.scheduler.origins(),
+      waitingFor: (origin) => this.scheduler.waitingFor(origin),
+      pump: () => this.pump(),
+      onBlocked: (origin, by) => this.holdWaiting(origin, by),
+      onChanged: () => {
+        this.pump();
+        this.notify();
+      },
+    });
     this.recorder = new OutcomeRecorder({
-      policyOf: (origin) => this.policyFor(origin),
+      policyOf: (origin) => this.pacer.policyFor(origin),
       ttlMs: d.ttlMs,
       encodedDefault: this.encodedDefault,
       attemptLog: deps.attemptLog,
@@ -197,25 +173,6 @@ export class DeliveryService {
     return this.scheduler.size;
   }
 
-  /**
-   * The partner policy of an origin: PARTNERS_FILE's, with the operator's
-   * limits over it (cached; the cache follows reloads and control changes).
-   */
-  private policyFor(origin: string): PartnerPolicy {
-    const source = this.deps.policies;
-    if (source.version !== this.policiesVersion) {
-      this.policies.clear();
-      this.policiesVersion = source.version;
-    }
-    let policy = this.policies.get(origin);
-    if (policy === undefined) {
-      policy = withOverride(source.table.resolve(origin), this.control.limitOf(origin));
-      if (this.policies.size >= POLICY_CACHE_MAX) this.policies.clear();
-      this.policies.set(origin, policy);
-    }
-    return policy;
-  }
-
   private heldNow(): Held {
     const { waiting, inFlight } = this.scheduler.size;
     return { readyLoad: this.scheduler.readyLoad(), load: waiting + inFlight };
@@ -233,9 +190,7 @@ export class DeliveryService {
         await sleep(Math.min(1_000, 100 * attempt));
       }
     }
-    await this.control.start();
-    this.breakers.start();
-    this.partnerStats.start();
+    await this.pacer.start();
     const v = this.deps.config.delivery.visibilityMs;
     this.every(Math.max(250, Math.floor(v / 4)), () => this.heartbeat());
     this.every(Math.max(500, Math.min(30_000, Math.floor(v / 2))), () => this.reclaim());
@@ -384,7 +339,7 @@ export class DeliveryService {
         let holds: Map<string, number[]> | undefined;
         for (let k = 0; k < items.length; k++) {
           const origin = renderedOrigin(template.compiled, items[k] as DataObject, this.encodedDefault) ?? template.origin;
-          if (this.blockedBy(origin, now) !== null) {
+          if (this.pacer.blockedBy(origin, now) !== null) {
             holds ??= new Map();
             const ks = holds.get(origin);
             if (ks) ks.push(k);
@@ -394,20 +349,19 @@ export class DeliveryService {
           }
         }
         if (holds) for (const [origin, ks] of holds) this.recorder.hold(held, origin, ks);
-      } else if (this.blockedBy(template.origin, now) !== null) {
+      } else if (this.pacer.blockedBy(template.origin, now) !== null) {
         // Paused, or its breaker open: the postbacks wait in Redis, no attempt
         // spent. A probe's first postback goes out to test the partner
         // (while its breaker is open, not while it is paused).
         const origin = template.origin;
         const n = held.entry.items.length;
-        const probe = probes.has(heldKey(held.stream, held.id)) && this.blockedBy(origin, now) === 'breaker';
+        const probe = probes.has(heldKey(held.stream, held.id)) && this.pacer.blockedBy(origin, now) === 'breaker';
         if (probe) this.scheduler.push(origin, { held, k: 0, origin, probe: true });
         if (n > (probe ? 1 : 0)) this.recorder.hold(held, origin, range(probe ? 1 : 0, n));
       } else {
         const origin = template.origin;
         const waiting = this.scheduler.waitingFor(origin);
-        const rate = this.policyFor(origin).rate;
-        if (rate !== null && parkForRate(rate, this.control.live, waiting + (ratePark?.get(origin)?.length ?? 0))) {
+        if (this.pacer.parkForRate(origin, waiting + (ratePark?.get(origin)?.length ?? 0))) {
           // Over what its rate sends in a couple of seconds: back to Redis,
           // due when its turn comes at its rate (below).
           ratePark ??= new Map();
@@ -422,162 +376,36 @@ export class DeliveryService {
       }
     }
     this.pump();
-    if (ratePark) for (const [origin, list] of ratePark) await this.parkForRate(origin, list, now);
+    if (ratePark) for (const [origin, list] of ratePark) await this.parkAtRate(origin, list, now);
   }
 
   /** Parks entries of a rate-limited origin, each due at its turn at the origin's rate. */
-  private async parkForRate(origin: string, list: HeldEntry[], now: number): Promise<void> {
-    const policy = this.policyFor(origin);
-    const rate = policy.rate as number;
-    const sizes = list.map((held) => held.entry.items.length);
-    const slots = await this.leases.parkSlots(origin, rate, policy.burst, sizes);
-    let cursor = this.rateCursors.get(origin) ?? 0;
-    for (let i = 0; i < list.length; i++) {
-      let due = slots?.[i];
-      if (due === undefined) {
-        // Redis could not be asked: this process's share of the rate, on its own cursor.
-        const slot = rateSlot(cursor, now, this.scheduler.waitingFor(origin), sizes[i] as number, rate, this.control.live);
-        cursor = slot.cursor;
-        due = slot.due;
-      }
-      this.recorder.park(list[i] as HeldEntry, due, now);
-    }
-    if (slots === null) {
-      if (this.rateCursors.size >= RAMPS_MAX) this.rateCursors.clear();
-      this.rateCursors.set(origin, cursor);
-    }
+  private async parkAtRate(origin: string, list: HeldEntry[], now: number): Promise<void> {
+    const due = await this.pacer.rateSlots(
+      origin,
+      list.map((held) => held.entry.items.length),
+      now,
+    );
+    list.forEach((held, i) => this.recorder.park(held, due[i] as number, now));
   }
 
   /**
-   * The scheduler's gate: how many of `n` postbacks to an origin may start
-   * now under its partner's cluster-wide limits (its share of the
-   * concurrency, tokens from its rate budget).
+   * An origin must wait in Redis from now (paused, or its breaker open):
+   * its jobs not yet started are held there (a probe stays, while the
+   * breaker is what holds it).
    */
-  private gate(origin: string, n: number, inFlight: number): number {
-    const policy = this.policyFor(origin);
-    if (policy.concurrency !== null) n = Math.min(n, concurrencyShare(policy.concurrency, this.control.live) - inFlight);
-    if (n > 0 && policy.rate !== null) n = this.leases.take(origin, policy.rate, policy.burst, this.control.live, n);
-    return n;
-  }
-
-  /** Why an origin's postbacks wait in Redis now: it is paused, or its breaker is open; null: they go. */
-  private blockedBy(origin: string, now: number): 'pause' | 'breaker' | null {
-    if (this.control.pauseOf(origin, now) !== null) return 'pause';
-    return this.control.breakerOf(origin) !== null ? 'breaker' : null;
-  }
-
-  private breakerOpened(origin: string, record: BreakerRecord): void {
-    this.deps.metrics.breakerTransitions.inc({ to: 'open' });
-    this.deps.logger.warn({ origin, reason: record.reason, probeEveryMs: this.policyFor(origin).breaker.probeIntervalMs }, 'circuit breaker opened: the partner\'s postbacks wait in Redis, one probe per interval');
-    this.control.setBreaker(origin, record);
-  }
-
-  /** A probe's outcome: the breaker closes (its backlog ramps up) or stays open. */
-  private async probeDone(origin: string, ok: boolean): Promise<void> {
-    const policy = this.policyFor(origin);
-    const result = await this.breakers.probeResult(origin, ok, policy.breaker);
-    if (result === 'closed') {
-      this.deps.metrics.breakerTransitions.inc({ to: 'closed' });
-      this.deps.logger.info({ origin }, 'circuit breaker closed: the probe succeeded; waiting postbacks go out at the partner\'s rate, or ramping up');
-      this.ramps.delete(origin);
-      this.control.setBreaker(origin, null);
-    } else if (result === 'open') {
-      this.deps.metrics.breakerTransitions.inc({ to: 'open' });
-      this.deps.logger.info({ origin }, 'circuit breaker stays open: the probe failed');
-    }
-  }
-
-  /** A 429 or 503 with Retry-After pauses the whole origin until then, for every process. */
-  private retryAfter(origin: string, r: AttemptResult, now: number): void {
-    if ((r.status !== 429 && r.status !== 503) || r.retryAfter === null) return;
-    const ms = parseRetryAfter(r.retryAfter, now);
-    if (ms === null || ms <= 0) return;
-    const until = now + Math.min(ms, MAX_RETRY_AFTER_PAUSE_MS);
-    const current = this.control.pauseOf(origin, now);
-    if (current !== null && (current.until === null || current.by === 'operator' || current.until >= until - RETRY_AFTER_SLACK_MS)) return;
-    this.control
-      .pause(origin, until, 'retry-after', `HTTP ${r.status} Retry-After: ${r.retryAfter.slice(0, 64)}`, 'extend')
-      .catch((err: unknown) => this.deps.logger.warn({ err: (err as Error).message, origin }, 'could not pause for Retry-After'));
-  }
-
-  /** An origin open longer than PARTNER_DISABLE_AFTER_MS is paused (until an operator resumes it) and reported. */
-  private async disable(origin: string, b: BreakerRecord, now: number): Promise<void> {
-    const reason = `circuit open since ${new Date(b.since).toISOString()} (${b.reason})`;
-    await this.control.pause(origin, null, 'breaker', reason, 'extend');
-    this.deps.logger.error({ origin, openForMs: now - b.since, errorCode: 'PB_ERR_PARTNER_DISABLED' }, 'partner disabled: its breaker stayed open past PARTNER_DISABLE_AFTER_MS; paused until an operator resumes it (partners resume)');
-  }
-
-  /**
-   * The control plane changed for `origins` (read from Redis, or set here):
-   * their policies are looked up again, and a paused one's postbacks not
-   * yet started go to Redis to wait.
-   */
-  private onControlChange(origins: Set<string>): void {
-    const now = Date.now();
-    for (const origin of origins) {
-      this.policies.delete(origin);
-      const by = this.blockedBy(origin, now);
-      if (by === null) continue;
-      this.ramps.delete(origin);
-      const byEntry = new Map<HeldEntry, number[]>();
-      for (const job of this.scheduler.drainOrigin(origin)) {
-        if (job.probe === true && by === 'breaker') {
-          this.scheduler.push(origin, job);
-          continue;
-        }
-        const ks = byEntry.get(job.held);
-        if (ks) ks.push(job.k);
-        else byEntry.set(job.held, [job.k]);
-      }
-      for (const [held, ks] of byEntry) this.recorder.hold(held, origin, ks.sort((a, b) => a - b));
-    }
-    this.pump();
-    this.notify();
-  }
-
-  /**
-   * One release pass over a shard's held postbacks (the promoter calls it
-   * while any are held): an origin free again gets its postbacks back to
-   * the retry stream at its rate, or ramping up; one still held gets only
-   * those whose TTL ran out back (to be logged as expired).
-   */
-  private async release(keys: ShardKeys): Promise<void> {
-    const { redis } = this.deps;
-    const [cursor, flat] = await redis.hscan(keys.heldIndex, this.heldCursors.get(keys.shard) ?? '0', 'COUNT', RELEASE_SCAN);
-    this.heldCursors.set(keys.shard, cursor);
-    const now = Date.now();
-    for (let i = 0; i < flat.length; i += 2) {
-      const origin = flat[i] as string;
-      const by = this.blockedBy(origin, now);
-      if (by === 'breaker') await this.probe(keys, origin, now);
-      if (by !== null) {
-        await redis.pbRelease(keys.heldIndex, keys.retry, keys.heldPrefix, origin, RELEASE_SCAN, '', now);
+  private holdWaiting(origin: string, by: 'pause' | 'breaker'): void {
+    const byEntry = new Map<HeldEntry, number[]>();
+    for (const job of this.scheduler.drainOrigin(origin)) {
+      if (job.probe === true && by === 'breaker') {
+        this.scheduler.push(origin, job);
         continue;
       }
-      let since = this.ramps.get(origin);
-      if (since === undefined) {
-        if (this.ramps.size >= RAMPS_MAX) this.ramps.clear();
-        since = now;
-        this.ramps.set(origin, now);
-      }
-      const budget = releaseBudget(this.policyFor(origin).rate, this.control.live, RELEASE_MS, now - since);
-      const [, , left] = await redis.pbRelease(keys.heldIndex, keys.retry, keys.heldPrefix, origin, budget, '', '+inf');
-      if (left === 0) this.ramps.delete(origin);
+      const ks = byEntry.get(job.held);
+      if (ks) ks.push(job.k);
+      else byEntry.set(job.held, [job.k]);
     }
-  }
-
-  /** While an origin's breaker is open: disable it if open too long, else claim and send the interval's probe. */
-  private async probe(keys: ShardKeys, origin: string, now: number): Promise<void> {
-    const b = this.control.breakerOf(origin) as BreakerRecord;
-    const disableAfter = this.deps.config.partners.disableAfterMs;
-    if (disableAfter > 0 && now - b.since >= disableAfter) return this.disable(origin, b, now);
-    if (now < b.probeAt) return;
-    const settings = this.policyFor(origin).breaker;
-    if (!(await this.breakers.claimProbe(origin, settings))) return;
-    this.control.setBreaker(origin, { ...b, state: 'half-open', probeAt: now + settings.probeIntervalMs });
-    const [moved] = await this.deps.redis.pbRelease(keys.heldIndex, keys.retry, keys.heldPrefix, origin, 1, 'p', '+inf');
-    this.deps.metrics.breakerTransitions.inc({ to: 'half-open' });
-    this.deps.logger.info({ origin, probe: moved === 1 }, 'circuit breaker half-open: one postback probes the partner');
+    for (const [held, ks] of byEntry) this.recorder.hold(held, origin, ks.sort((a, b) => a - b));
   }
 
   private pump(): void {
@@ -586,7 +414,7 @@ export class DeliveryService {
 
   /** Hands a batch (one origin) to a worker thread, or runs it here without threads. */
   private run(batch: Batch<Job>): void {
-    const policy = this.policyFor(batch.origin);
+    const policy = this.pacer.policyFor(batch.origin);
     const task = toBatchTask(batch.jobs, { timeoutMs: policy.timeoutMs, headers: { ...policy.headers }, sign: policy.signing });
     this.batchesRunning++;
     const running = this.deps.pool ? this.deps.pool.run(task) : (this.deps.inline as BatchRunner).run(task);
@@ -608,26 +436,12 @@ export class DeliveryService {
     this.batchesRunning--;
     const now = Date.now();
     let latency = 0;
-    const origin = batch.origin;
-    const policy = this.policyFor(origin);
-    const watched = this.control.breakerOf(origin) === null;
     for (let i = 0; i < batch.jobs.length; i++) {
       const r = results[i] as AttemptResult;
       const job = batch.jobs[i] as Job;
       latency += r.latencyMs;
-      const h = health(r.status, r.errorCode, policy);
-      this.partnerStats.attempt(origin, classify(r.status, r.errorCode, policy) === 'success', r.latencyMs, r.status, r.errorCode, r.error, now);
-      if (job.probe === true && h !== 'none') {
-        void this.probeDone(origin, h === 'ok').catch((err: unknown) => this.deps.logger.warn({ err: (err as Error).message, origin }, 'could not record the probe\'s outcome'));
-        if (h !== 'ok') {
-          this.recorder.probeFailed(job, r, now);
-          continue;
-        }
-      } else if (watched) {
-        this.breakers.record(origin, h, policy.breaker, now);
-      }
-      this.retryAfter(origin, r, now);
-      this.recorder.attempt(job, r, now);
+      if (this.pacer.observe(batch.origin, job.probe === true, r, now)) this.recorder.attempt(job, r, now);
+      else this.recorder.probeFailed(job, r, now);
     }
     this.latency.add(batch.origin, latency / Math.max(1, batch.jobs.length));
     this.scheduler.done(batch.origin, batch.jobs.length);
@@ -650,10 +464,7 @@ export class DeliveryService {
       this.stopping = true;
       for (const t of this.timers) clearInterval(t);
       for (const shard of this.shards) shard.promoter.stop();
-      this.control.stop();
-      this.leases.close();
-      this.breakers.stop();
-      await bounded(this.partnerStats.stop(), 1_000);
+      await bounded(this.pacer.stop(), 1_000);
       this.notify();
       // A blocked read returns within BLOCK_MS; with Redis gone it may not.
       await Promise.race([Promise.all(this.readLoops), sleep(BLOCK_MS + 500)]);
