@@ -49,6 +49,7 @@ export const DEFAULTS = {
   DELIVERY_VISIBILITY_MS: 60_000,
   DELIVERY_ALLOW_PRIVATE: false,
   RESPONSE_BODY_MAX: 1_024,
+  SIGNING_SCHEME: 'postback' as const,
   PARTNER_BREAKER_FAILURE_RATIO: 0.5,
   PARTNER_BREAKER_WINDOW_MS: 30_000,
   PARTNER_BREAKER_MIN_ATTEMPTS: 20,
@@ -153,6 +154,8 @@ export interface Config {
     dnsServers: string[];
     /** HMAC secrets; the first signs, all sign during a rotation (at most 2). */
     signingSecrets: string[];
+    /** SIGNING_SCHEME: this project's X-Postback-Signature, or Standard Webhooks. */
+    signingScheme: 'postback' | 'standard';
     responseBodyMax: number;
   };
   partners: {

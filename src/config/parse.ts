@@ -4,6 +4,7 @@
  * first, so one start tells the operator everything that is wrong, each
  * message naming its variable.
  */
+import { secretProblem, SIGNING_SCHEMES, type SigningScheme } from '../postback/signature.js';
 import { isIP } from 'node:net';
 import { parseOriginPattern } from '../postback/origin-pattern.js';
 import { parseCidr } from './cidr.js';
@@ -185,6 +186,7 @@ export function parseConfig(env: Env): ParseResult {
       allowedOrigins: r.list('DELIVERY_ALLOWED_ORIGINS'),
       dnsServers: r.list('DELIVERY_DNS_SERVERS'),
       signingSecrets: r.list('SIGNING_SECRET'),
+      signingScheme: r.oneOf<SigningScheme>('SIGNING_SCHEME', d.SIGNING_SCHEME, SIGNING_SCHEMES),
       responseBodyMax: r.int('RESPONSE_BODY_MAX', d.RESPONSE_BODY_MAX, 0, 1_048_576),
     },
     partners: {
@@ -247,8 +249,9 @@ export function parseConfig(env: Env): ParseResult {
     const p = parseOriginPattern(o);
     if (!p.ok) r.problem(`DELIVERY_ALLOWED_ORIGINS: ${p.message}`);
   }
-  if (del.signingSecrets.length > 2 || del.signingSecrets.some((x) => x.length < 16)) {
-    r.problem('SIGNING_SECRET must be one or two comma-separated secrets of at least 16 characters (value not shown)');
+  const secretProblems = del.signingSecrets.map(secretProblem).filter((x) => x !== null);
+  if (del.signingSecrets.length > 2 || secretProblems.length > 0) {
+    r.problem(`SIGNING_SECRET must be one or two comma-separated secrets, each whsec_<base64 of 24 to 64 bytes> or at least 16 characters${secretProblems.length > 0 ? ` (${secretProblems[0]})` : ''} (value not shown)`);
   }
   if (config.redis.port === 6379) {
     r.problem('REDIS_PORT must not be 6379, the default port a shared Redis listens on: pick another (default 6380)');

@@ -7,6 +7,7 @@
  */
 import type { ErrorCode } from '../errors.js';
 import type { DataObject, Method } from '../postback/data.js';
+import type { SigningScheme } from '../postback/signature.js';
 
 /** `[template id, method, URL template]` */
 export type BatchTemplate = [string, Method, string];
@@ -58,6 +59,7 @@ export interface WorkerSettings {
   /** DELIVERY_DNS_SERVERS; empty: the system's resolver. */
   dnsServers: string[];
   signingSecrets: string[];
+  signingScheme: SigningScheme;
 }
 
 /** The result of an attempt that got no response (or was never made). */

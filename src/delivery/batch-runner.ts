@@ -24,7 +24,7 @@ export class BatchRunner {
 
   constructor(private readonly settings: WorkerSettings) {
     this.client = new HttpClient(settings);
-    this.signer = createSigner(settings.signingSecrets);
+    this.signer = createSigner(settings.signingSecrets, settings.signingScheme);
     this.allowed = parseOriginPatterns(settings.allowedOrigins);
   }
 

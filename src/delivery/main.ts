@@ -70,6 +70,7 @@ export async function runDelivery(): Promise<void> {
     allowedOrigins: d.allowedOrigins,
     dnsServers: d.dnsServers,
     signingSecrets: d.signingSecrets,
+    signingScheme: d.signingScheme,
   };
   // DELIVERY_WORKERS=0: no threads, the main thread sends the requests itself.
   const inline = d.workers === 0 ? new BatchRunner(settings) : null;

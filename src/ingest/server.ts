@@ -97,7 +97,7 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
     allowedOrigins: parseOriginPatterns(config.delivery.allowedOrigins),
   };
   const authorized = createTokenCheck(config.ingest.tokens);
-  const signer = createSigner(config.delivery.signingSecrets);
+  const signer = createSigner(config.delivery.signingSecrets, config.delivery.signingScheme);
   let closing = false;
   /** The response a connection is still producing, so an error reply never jumps ahead of it. */
   const inProgress = new WeakMap<object, { req: IncomingMessage; res: ServerResponse }>();

@@ -131,12 +131,24 @@ t.test('cross-variable rules', async (t) => {
     [{ DELIVERY_DELAY_MS: '5000', DELIVERY_MAX_DELAY_MS: '1000' }, /DELIVERY_DELAY_MS/],
     [{ DELIVERY_TIMEOUT_MS: '60000', DELIVERY_TTL_MS: '5000' }, /DELIVERY_TIMEOUT_MS/],
     [{ INGEST_TOKENS: 'short' }, /INGEST_TOKENS/],
+    [{ SIGNING_SECRET: 'short' }, /SIGNING_SECRET must be .*at least 16 characters/],
+    [{ SIGNING_SECRET: `whsec_${Buffer.alloc(8).toString('base64')}` }, /SIGNING_SECRET .*24 to 64 bytes \(this one: 8\)/],
+    [{ SIGNING_SECRET: 'a-long-enough-secret-1,a-long-enough-secret-2,a-long-enough-secret-3' }, /one or two/],
+    [{ SIGNING_SCHEME: 'svix' }, /SIGNING_SCHEME/],
   ];
   for (const [env, re] of cases) {
     const r = parseConfig(env);
     t.notOk(r.ok, JSON.stringify(env));
     if (!r.ok) t.match(r.problems.join(';'), re);
   }
+});
+
+t.test('signing: the scheme and whsec_ secrets', async (t) => {
+  const r = parseConfig({ SIGNING_SCHEME: 'standard', SIGNING_SECRET: `whsec_${Buffer.alloc(32).toString('base64')},raw-secret-0123456789` });
+  t.ok(r.ok, r.ok ? '' : r.problems.join('; '));
+  if (r.ok) t.equal(r.config.delivery.signingScheme, 'standard');
+  const d = parseConfig({});
+  if (d.ok) t.equal(d.config.delivery.signingScheme, 'postback', 'the default stays the postback scheme');
 });
 
 t.test('a bad token is never echoed', async (t) => {

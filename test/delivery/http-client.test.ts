@@ -24,6 +24,7 @@ const SETTINGS: WorkerSettings = {
   allowedOrigins: [],
   dnsServers: [],
   signingSecrets: [],
+  signingScheme: 'postback',
 };
 
 interface Partner {

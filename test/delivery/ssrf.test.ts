@@ -22,6 +22,7 @@ const base: WorkerSettings = {
   allowedOrigins: [],
   dnsServers: [],
   signingSecrets: [],
+  signingScheme: 'postback',
 };
 
 async function listener(host: string, reply: (url: string) => [number, Record<string, string>]) {
