@@ -33,6 +33,7 @@ export const ERRORS = {
   PB_ERR_TIMEOUT: { status: 408, error: 'request_timeout' },
   PB_ERR_TOO_LARGE: { status: 413, error: 'payload_too_large' },
   PB_ERR_MEDIA_TYPE: { status: 415, error: 'unsupported_media_type' },
+  PB_ERR_IDEMPOTENCY_KEY_REUSED: { status: 422, error: 'idempotency_key_reused' },
   PB_ERR_ORIGIN_NOT_ALLOWED: { status: 400, error: 'origin_not_allowed' },
   // monitor: the partners API
   PB_ERR_ADMIN_DISABLED: { status: 403, error: 'admin_disabled' },

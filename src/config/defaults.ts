@@ -24,6 +24,7 @@ export const DEFAULTS = {
   INGEST_MAX_HEADER_BYTES: 16_384,
   INGEST_WRITE_TIMEOUT_MS: 2_000,
   INGEST_MAX_QUEUE: 5_000_000,
+  INGEST_IDEMPOTENCY_TTL_MS: 86_400_000,
   INGEST_HEADERS_TIMEOUT_MS: 10_000,
   INGEST_REQUEST_TIMEOUT_MS: 30_000,
   INGEST_KEEPALIVE_TIMEOUT_MS: 5_000,
@@ -114,6 +115,8 @@ export interface Config {
     writeTimeoutMs: number;
     /** Postbacks waiting (per shard) past which ingest answers 503; 0 disables. */
     maxQueue: number;
+    /** How long an Idempotency-Key's first answer is kept. */
+    idempotencyTtlMs: number;
     headersTimeoutMs: number;
     requestTimeoutMs: number;
     keepAliveTimeoutMs: number;

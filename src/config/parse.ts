@@ -155,6 +155,7 @@ export function parseConfig(env: Env): ParseResult {
       allowAnonymous: r.bool('INGEST_ALLOW_ANONYMOUS', false),
       writeTimeoutMs: r.int('INGEST_WRITE_TIMEOUT_MS', d.INGEST_WRITE_TIMEOUT_MS, 50, 60_000),
       maxQueue: r.int('INGEST_MAX_QUEUE', d.INGEST_MAX_QUEUE, 0, 1_000_000_000),
+      idempotencyTtlMs: r.int('INGEST_IDEMPOTENCY_TTL_MS', d.INGEST_IDEMPOTENCY_TTL_MS, 1_000, 30 * DAY_MS),
       headersTimeoutMs: r.int('INGEST_HEADERS_TIMEOUT_MS', d.INGEST_HEADERS_TIMEOUT_MS, 100, 600_000),
       requestTimeoutMs: r.int('INGEST_REQUEST_TIMEOUT_MS', d.INGEST_REQUEST_TIMEOUT_MS, 100, 3_600_000),
       keepAliveTimeoutMs: r.int('INGEST_KEEPALIVE_TIMEOUT_MS', d.INGEST_KEEPALIVE_TIMEOUT_MS, 0, 600_000),

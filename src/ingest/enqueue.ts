@@ -11,7 +11,9 @@
  * once (content-addressed), refused alone when the shard holds
  * INGEST_MAX_QUEUE postbacks, put in the delayed set when it has a delay.
  * Requests go round-robin over the QUEUE_SHARDS shards, each whole in one
- * shard (one hash tag, so one Cluster slot and one script call).
+ * shard (one hash tag, so one Cluster slot and one script call); a request
+ * with an idempotency key always goes to the key's shard, where the same
+ * script run checks and records the key (idempotency.ts).
  */
 import { PostbackError } from '../errors.js';
 import { encodeEntry, encodeTemplate, MAX_ITEMS_PER_ENTRY } from '../queue/codec.js';
@@ -20,6 +22,7 @@ import type { RedisClient } from '../queue/redis.js';
 import { ENQUEUE_NEED_TEMPLATE, ENQUEUE_QUEUE_FULL } from '../queue/scripts.js';
 import type { CompiledTemplate } from '../postback/template.js';
 import type { IngestRequest } from './parse-request.js';
+import { parseRecord, recordOf, shardFor, type Idempotency } from './idempotency.js';
 
 const DAY_MS = 86_400_000;
 const KNOWN_MAX = 10_000;
@@ -34,6 +37,16 @@ export interface EnqueueSettings {
   maxQueue: number;
   /** How long per-second statistics are kept. */
   statsRetentionS: number;
+  /** INGEST_IDEMPOTENCY_TTL_MS. */
+  idempotencyTtlMs: number;
+}
+
+/** What a request got: its id (the first request's, for a repeated idempotency key) and postbacks accepted. */
+export interface Enqueued {
+  id: string;
+  accepted: number;
+  /** The answer of an earlier request with the same idempotency key: nothing was queued now. */
+  replayed: boolean;
 }
 
 interface Pending {
@@ -44,7 +57,9 @@ interface Pending {
   bytes: number;
   /** Send the template even if this process believes it is stored. */
   withTemplate: boolean;
-  resolve: (n: number) => void;
+  requestId: string;
+  idempotency: Idempotency | null;
+  resolve: (r: Enqueued) => void;
   reject: (err: PostbackError) => void;
 }
 
@@ -66,6 +81,7 @@ export class Enqueuer {
   private readonly templateTtl: string;
   private readonly maxQueue: string;
   private readonly retention: string;
+  private readonly idempotencyTtl: string;
   /** Requests waiting for the end of this turn, per shard and template. */
   private readonly waiting = new Map<string, { shard: ShardKeys; list: Pending[] }>();
   private scheduled = false;
@@ -79,14 +95,16 @@ export class Enqueuer {
     this.templateTtl = String(settings.lifetimeMs + DAY_MS);
     this.maxQueue = String(settings.maxQueue === 0 ? 0 : Math.max(1, Math.ceil(settings.maxQueue / shards.length)));
     this.retention = String(settings.statsRetentionS);
+    this.idempotencyTtl = String(settings.idempotencyTtlMs);
   }
 
   /**
-   * Resolves with the number of postbacks written; rejects with
-   * PB_ERR_QUEUE_FULL, PB_ERR_REDIS_FULL or PB_ERR_REDIS_UNAVAILABLE
-   * (nothing written).
+   * Resolves with what the request got (for a repeated idempotency key,
+   * the first request's answer, nothing written); rejects with
+   * PB_ERR_QUEUE_FULL, PB_ERR_REDIS_FULL, PB_ERR_REDIS_UNAVAILABLE or
+   * PB_ERR_IDEMPOTENCY_KEY_REUSED (nothing written).
    */
-  enqueue(req: IngestRequest, requestId: string, now: number): Promise<number> {
+  enqueue(req: IngestRequest, requestId: string, now: number, idempotency: Idempotency | null = null): Promise<Enqueued> {
     const { template, items } = req;
     const entries: Buffer[] = [];
     let bytes = 0;
@@ -104,9 +122,10 @@ export class Enqueuer {
       entries.push(entry);
       bytes += entry.length;
     }
-    const shard = this.shards[this.next++ % this.shards.length] as ShardKeys;
-    return new Promise<number>((resolve, reject) => {
-      this.add(shard, { template, due: now + req.delayMs, postbacks: items.length, entries, bytes, withTemplate: false, resolve, reject });
+    const index = idempotency === null ? this.next++ % this.shards.length : shardFor(idempotency.id, this.shards.length);
+    const shard = this.shards[index] as ShardKeys;
+    return new Promise<Enqueued>((resolve, reject) => {
+      this.add(shard, { template, due: now + req.delayMs, postbacks: items.length, entries, bytes, withTemplate: false, requestId, idempotency, resolve, reject });
     });
   }
 
@@ -158,10 +177,14 @@ export class Enqueuer {
       this.maxQueue,
       this.retention,
       send ? encodeTemplate({ method: t.method, url: t.source }) : '',
+      this.idempotencyTtl,
     ];
-    for (const p of group) args.push(p.due, p.postbacks, p.entries.length, ...p.entries);
+    for (const p of group) {
+      const idem = p.idempotency;
+      args.push(p.due, p.postbacks, p.entries.length, idem ? shard.idemPrefix + idem.id : '', idem ? recordOf(idem.fingerprint, p.requestId, p.postbacks) : '', ...p.entries);
+    }
 
-    let codes: number[];
+    let codes: (number | string)[];
     try {
       codes = await this.redis.pbEnqueue(...args);
     } catch (err) {
@@ -173,7 +196,14 @@ export class Enqueuer {
       const p = group[i] as Pending;
       const code = codes[i];
       const known = `${shard.shard} ${p.template.id}`;
-      if (code === ENQUEUE_NEED_TEMPLATE) {
+      if (typeof code === 'string') {
+        // The key was recorded within its TTL: the first answer, or 422 for another request.
+        const first = parseRecord(code);
+        if (first === null || p.idempotency === null) p.reject(unavailable(new Error('unreadable idempotency record')));
+        else if (first.fingerprint !== p.idempotency.fingerprint) {
+          p.reject(new PostbackError('PB_ERR_IDEMPOTENCY_KEY_REUSED', `this Idempotency-Key was used for another request (${first.requestId}) within INGEST_IDEMPOTENCY_TTL_MS; nothing was queued`));
+        } else p.resolve({ id: first.requestId, accepted: first.accepted, replayed: true });
+      } else if (code === ENQUEUE_NEED_TEMPLATE) {
         // Redis lost the template: once more, with it (never twice).
         this.known.delete(known);
         if (p.withTemplate) p.reject(unavailable(new Error('template not stored')));
@@ -183,7 +213,7 @@ export class Enqueuer {
       } else {
         if (this.known.size >= KNOWN_MAX) this.known.clear();
         this.known.add(known);
-        p.resolve(p.postbacks);
+        p.resolve({ id: p.requestId, accepted: p.postbacks, replayed: false });
       }
     }
   }

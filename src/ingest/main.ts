@@ -46,6 +46,7 @@ export async function runIngest(): Promise<void> {
     lifetimeMs: config.delivery.ttlMs + config.delivery.maxDelayMs,
     maxQueue: config.ingest.maxQueue,
     statsRetentionS: config.monitor.retentionS,
+    idempotencyTtlMs: config.ingest.idempotencyTtlMs,
   });
   const registry = createRegistry('ingest');
   const ingest = createIngestServer({ config, redis, enqueuer, logger, nextId: createRequestIdGenerator(), registry, policies });

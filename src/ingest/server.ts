@@ -24,6 +24,7 @@ import { IngestMetrics } from './metrics.js';
 import type { Enqueuer } from './enqueue.js';
 import { validateIngest, type IngestLimits } from './parse-request.js';
 import { buildPreview } from './preview.js';
+import { IDEMPOTENCY_HEADER, idempotencyOf, parseIdempotencyKey, scopeOf, type Idempotency } from './idempotency.js';
 
 export interface IngestDeps {
   config: Config;
@@ -49,6 +50,8 @@ const ROUTES = new Map<string, Route>([
 ]);
 
 const JSON_TYPE = 'application/json; charset=utf-8';
+/** On the answer to a repeated Idempotency-Key: the first request's answer, nothing queued now. */
+const REPLAYED = { 'idempotent-replayed': 'true' };
 const WARN_EVERY_MS = 10_000;
 
 /** When a request started and which route it took, kept on its response for the metrics. */
@@ -147,7 +150,13 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
 
   function onBody(req: IncomingMessage, res: ServerResponse, route: Route, body: Buffer): void {
     let parsed;
+    let idempotency: Idempotency | null = null;
     try {
+      const key = parseIdempotencyKey(req.headers[IDEMPOTENCY_HEADER]);
+      if (!key.ok) throw new PostbackError('PB_ERR_VALIDATION', key.message);
+      if (key.key !== null && route !== 'preview') {
+        idempotency = idempotencyOf(key.key, scopeOf(req.headers.authorization, authorized !== null), req.headers['content-type'], body);
+      }
       const kind = bodyKind(req.headers['content-type']);
       if (kind === null) throw unsupportedType(req.headers['content-type'] ?? '');
       const value = kind === 'json' || looksLikeJson(body) ? decodeJson(body) : decodeForm(decodeText(body), limits.maxItems);
@@ -167,10 +176,14 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
       send(res, 503, REPLY.redisDown, { 'retry-after': '1' });
       return;
     }
-    enqueuer.enqueue(parsed, requestId, now).then(
-      (accepted) => {
-        metrics?.postbacks(accepted);
-        send(res, 202, `{"id":"${requestId}","accepted":${accepted}}`);
+    enqueuer.enqueue(parsed, requestId, now, idempotency).then(
+      (r) => {
+        if (r.replayed) {
+          send(res, 202, `{"id":"${r.id}","accepted":${r.accepted}}`, REPLAYED);
+          return;
+        }
+        metrics?.postbacks(r.accepted);
+        send(res, 202, `{"id":"${r.id}","accepted":${r.accepted}}`);
       },
       (err: unknown) => fail(res, err, route),
     );

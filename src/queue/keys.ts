@@ -31,6 +31,8 @@ export interface ShardKeys {
   readonly heldPrefix: string;
   /** Hash: origin -> postbacks held for it in this shard. */
   readonly heldIndex: string;
+  /** Prefix of the idempotency records of requests written to this shard (`<prefix><sha256>`). */
+  readonly idemPrefix: string;
 }
 
 /**
@@ -83,6 +85,7 @@ export function shardKeys(prefix: string, shard: number): ShardKeys {
     statsPrefix: `${base}stats:`,
     heldPrefix: `${base}held:`,
     heldIndex: `${base}held`,
+    idemPrefix: `${base}idem:`,
   };
 }
 

@@ -12,7 +12,7 @@ type Arg = string | Buffer | number;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    pbEnqueue(...args: Arg[]): Result<number[], Context>;
+    pbEnqueue(...args: Arg[]): Result<(number | string)[], Context>;
     pbFinalize(...args: Arg[]): Result<number, Context>;
     pbPromote(...args: Arg[]): Result<[number, number, number], Context>;
     pbRelease(...args: Arg[]): Result<[number, number, number], Context>;

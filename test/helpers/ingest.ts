@@ -17,7 +17,7 @@ export async function startIngest(t: Test, config: Config, shards: ShardKeys[], 
   const ingest = createIngestServer({
     config,
     redis,
-    enqueuer: new Enqueuer(redis, shards, { lifetimeMs: 1000, maxQueue, statsRetentionS: 60 }),
+    enqueuer: new Enqueuer(redis, shards, { lifetimeMs: 1000, maxQueue, statsRetentionS: 60, idempotencyTtlMs: 60_000 }),
     logger: pino({ level: 'silent' }),
     nextId: createRequestIdGenerator(),
   });

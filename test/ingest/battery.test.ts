@@ -470,7 +470,7 @@ t.test('ingest battery of malformed requests against a real Redis', async (t) =>
   await once(redis, 'ready');
   const keys = shardKeys(prefix, 0);
   // Not a literal: compiles whether or not EnqueueSettings has statsRetentionS yet (it is being added).
-  const enqueueSettings = { lifetimeMs: 1000, maxQueue: 0, statsRetentionS: 60 };
+  const enqueueSettings = { lifetimeMs: 1000, maxQueue: 0, statsRetentionS: 60, idempotencyTtlMs: 60_000 };
   const enqueuer = new Enqueuer(redis, [keys], enqueueSettings);
   const ingest = createIngestServer({ config, redis, enqueuer, logger: pino({ level: 'silent' }), nextId: createRequestIdGenerator() });
   ingest.server.listen(0, '127.0.0.1');

@@ -44,7 +44,7 @@ t.test('ingest HTTP contract against a real Redis', async (t) => {
   redis.on('error', () => undefined);
   await once(redis, 'ready');
   const keys = shardKeys(prefix, 0);
-  const enqueuer = new Enqueuer(redis, [keys], { lifetimeMs: 1000, maxQueue: 0, statsRetentionS: 60 });
+  const enqueuer = new Enqueuer(redis, [keys], { lifetimeMs: 1000, maxQueue: 0, statsRetentionS: 60, idempotencyTtlMs: 60_000 });
   const logger = pino({ level: 'silent' });
   const ingest = createIngestServer({ config, redis, enqueuer, logger, nextId: createRequestIdGenerator() });
   ingest.server.listen(0, '127.0.0.1');

@@ -18,11 +18,18 @@
 -- ARGV[3] queue limit in postbacks (0: none)
 -- ARGV[4] statistics retention in seconds
 -- ARGV[5] encoded template ('' when the caller believes it is stored)
+-- ARGV[6] idempotency record time-to-live in ms
 -- then per request: due time (ms epoch; later than now: to the delayed
---   set), postbacks, entries E, then E encoded entries
--- Returns one number per request: entries added; -1 when the template was
+--   set), postbacks, entries E, idempotency key ('' for none: a key under
+--   this shard's hash tag, so in the declared keys' slot), its record
+--   (<fingerprint>|<request id>|<postbacks>), then E encoded entries
+-- Returns one value per request: entries added; -1 when the template was
 -- sent as '' and is not stored (the caller sends them again with it); -2
--- when the shard holds the limit (nothing written for that request).
+-- when the shard holds the limit (nothing written for that request); or,
+-- when its idempotency key was recorded within the TTL, the record (a
+-- string: nothing written; the caller answers as the first time, or 422
+-- when the fingerprint differs). A request's key is recorded only when it
+-- is written, after its postbacks (the first write stays an XADD/ZADD).
 local ttl = ARGV[1]
 local now = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
@@ -31,13 +38,18 @@ local held = tonumber(redis.call('GET', KEYS[3]) or '0')
 local out = {}
 local accepted = 0
 local requests = 0
-local i = 6
+local i = 7
 while i <= #ARGV do
   local due = tonumber(ARGV[i])
   local n = tonumber(ARGV[i + 1])
   local e = tonumber(ARGV[i + 2])
-  i = i + 3
-  if not stored then
+  local idem = ARGV[i + 3]
+  local record = ARGV[i + 4]
+  i = i + 5
+  local seen = idem ~= '' and redis.call('GET', idem)
+  if seen then
+    out[#out + 1] = seen
+  elseif not stored then
     out[#out + 1] = -1
   elseif limit > 0 and held + n > limit then
     out[#out + 1] = -2
@@ -50,6 +62,9 @@ while i <= #ARGV do
       for j = 0, e - 1 do
         redis.call('XADD', KEYS[1], '*', 'm', ARGV[i + j])
       end
+    end
+    if idem ~= '' then
+      redis.call('SET', idem, record, 'PX', ARGV[6])
     end
     held = held + n
     accepted = accepted + n
