@@ -32,6 +32,8 @@ export const DEFAULTS = {
   MONITOR_PORT: 9090,
   DELIVERY_METRICS_PORT: 9091,
   STATS_RETENTION_S: 3_600,
+  DLQ_MAX: 1_000_000,
+  DLQ_RETENTION_MS: 7 * 86_400_000,
   UNMATCHED_DEFAULT: '',
   DELIVERY_MAX_ATTEMPTS: 5,
   DELIVERY_TIMEOUT_MS: 10_000,
@@ -130,6 +132,12 @@ export interface Config {
     adminTokens: string[];
     /** How long per-second statistics stay in Redis. */
     retentionS: number;
+  };
+  dlq: {
+    /** Dead letters kept at most, all shards together; the oldest are trimmed first. */
+    max: number;
+    /** Dead letters older than this are trimmed. */
+    retentionMs: number;
   };
   delivery: {
     unmatchedDefault: string;

@@ -167,6 +167,10 @@ export function parseConfig(env: Env): ParseResult {
       adminTokens: r.list('ADMIN_TOKENS'),
       retentionS: r.int('STATS_RETENTION_S', d.STATS_RETENTION_S, 60, 7 * 86_400),
     },
+    dlq: {
+      max: r.int('DLQ_MAX', d.DLQ_MAX, 1, 1_000_000_000),
+      retentionMs: r.int('DLQ_RETENTION_MS', d.DLQ_RETENTION_MS, 60_000, 365 * DAY_MS),
+    },
     delivery: {
       unmatchedDefault: r.verbatim('UNMATCHED_DEFAULT', d.UNMATCHED_DEFAULT),
       maxAttempts: r.int('DELIVERY_MAX_ATTEMPTS', d.DELIVERY_MAX_ATTEMPTS, 1, 100),

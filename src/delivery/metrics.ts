@@ -29,6 +29,7 @@ export class DeliveryMetrics {
   readonly parked: Counter;
   readonly held: Counter;
   readonly breakerTransitions: Counter<'to'>;
+  readonly deadTrimmed: Counter<'reason'>;
   readonly reclaimed: Counter;
   readonly handedBack: Counter;
 
@@ -77,6 +78,12 @@ export class DeliveryMetrics {
       name: 'pb_partner_breaker_transitions_total',
       help: 'Circuit breaker transitions this process made or saw first: to open, half-open (a probe), closed',
       labelNames: ['to'],
+      registers,
+    });
+    this.deadTrimmed = new Counter({
+      name: 'pb_dead_letters_trimmed_total',
+      help: 'Dead letters removed by this process: reason age (older than DLQ_RETENTION_MS) or count (beyond DLQ_MAX)',
+      labelNames: ['reason'],
       registers,
     });
     this.reclaimed = new Counter({ name: 'pb_delivery_reclaimed_entries_total', help: 'Entries reclaimed from stopped consumers', registers });

@@ -48,6 +48,7 @@ import { Promoter } from './promoter.js';
 import { StreamReader, type RawEntry } from './reader.js';
 import { OutcomeRecorder } from './recorder.js';
 import { Scheduler, type Batch } from './scheduler.js';
+import { DLQ_TRIM_MS, perShardMax, trimDeadLetters } from '../queue/retention.js';
 import { TemplateStore } from './templates.js';
 
 export interface DeliveryDeps {
@@ -194,6 +195,8 @@ export class DeliveryService {
     const v = this.deps.config.delivery.visibilityMs;
     this.every(Math.max(250, Math.floor(v / 4)), () => this.heartbeat());
     this.every(Math.max(500, Math.min(30_000, Math.floor(v / 2))), () => this.reclaim());
+    this.every(DLQ_TRIM_MS, () => this.trimDeadLetters());
+    void this.trimDeadLetters().catch(() => undefined);
     this.every(PRUNE_EVERY_MS, async () => {
       for (const shard of this.shards) await shard.reader.pruneConsumers(PRUNE_IDLE_MS);
     });
@@ -267,6 +270,22 @@ export class DeliveryService {
       this.deps.metrics.reclaimed.inc(fresh.length);
       this.deps.logger.info({ entries: fresh.length, shard: shard.keys.shard }, 'reclaimed entries a stopped consumer left pending');
       await this.accept(shard, fresh);
+    }
+  }
+
+  /** Dead letters beyond DLQ_MAX or older than DLQ_RETENTION_MS go, counted and logged (retention.ts). */
+  private async trimDeadLetters(): Promise<void> {
+    const { dlq } = this.deps.config;
+    const max = perShardMax(dlq.max, this.shards.length);
+    for (const shard of this.shards) {
+      const r = await trimDeadLetters(this.deps.redis, shard.keys, max, dlq.retentionMs, Date.now());
+      if (r.byAge + r.byCount === 0) continue;
+      if (r.byAge > 0) this.deps.metrics.deadTrimmed.inc({ reason: 'age' }, r.byAge);
+      if (r.byCount > 0) this.deps.metrics.deadTrimmed.inc({ reason: 'count' }, r.byCount);
+      this.deps.logger.warn(
+        { shard: shard.keys.shard, olderThanRetention: r.byAge, beyondMax: r.byCount, keptAtMost: max, retentionMs: dlq.retentionMs },
+        'dead letters trimmed (DLQ_MAX, DLQ_RETENTION_MS): the oldest are gone for good; replay or export them sooner, or raise the limits',
+      );
     }
   }
 
