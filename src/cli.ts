@@ -15,6 +15,7 @@ roles:
   sink       a local endpoint that prints what it receives (--port 9999)
   dlq        dead letters: list [--json] | replay <id...|--all> | purge <id...|--all>
   partners   partner policies and control: check FILE | list | show | pause | resume | limit
+  usage      live size and memory of every Redis key family [--json]
   config     print the effective configuration as JSON (secrets hidden)
 `;
 
@@ -37,6 +38,8 @@ async function main(argv: string[]): Promise<void> {
       return (await import('./dlq/main.js')).runDlq(rest);
     case 'partners':
       return (await import('./partners/cli.js')).runPartners(rest);
+    case 'usage':
+      return (await import('./usage/main.js')).runUsage(rest);
     case 'config': {
       const { loadConfig } = await import('./config/index.js');
       const { redactConfig } = await import('./config/redact.js');
