@@ -38,6 +38,7 @@ import { manyOriginsScenario } from './scenarios/many-origins.js';
 import { drainScenario } from './scenarios/drain.js';
 import { partnerLimitScenario } from './scenarios/partner-limit.js';
 import { partnerDownScenario } from './scenarios/partner-down.js';
+import { sizingScenario } from './scenarios/sizing.js';
 
 const SCENARIOS: Scenario[] = [
   ingestScenario,
@@ -52,6 +53,7 @@ const SCENARIOS: Scenario[] = [
   drainScenario,
   partnerLimitScenario,
   partnerDownScenario,
+  sizingScenario,
 ];
 
 const RESULTS_DIR = repoPath('bench', 'results');
@@ -71,6 +73,7 @@ const USAGE = `usage: npm run bench -- [options]
   --slow-n N          slow-partner postbacks per run (default 50000)
   --down-n N          partner-down postbacks per run (default 600000: about 20 s, the partner down for the first half)
   --limit-rate R      partner-limit: the partner's limit, requests/s (default 500)
+  --sizing-n N        sizing: postbacks queued per workload (default 200000)
   --idle S            idle window seconds (default 10)
   --bandwidth-n N     bandwidth postbacks (default 20000)
   --bandwidth-items K items per request in bandwidth (default 2, the v1 sample)
@@ -118,6 +121,7 @@ function parseOptions(argv: string[]): Options | null {
       'drain-n': { type: 'string' },
       'limit-rate': { type: 'string' },
       'down-n': { type: 'string' },
+      'sizing-n': { type: 'string' },
       aof: { type: 'boolean', default: false },
       env: { type: 'string', multiple: true },
       out: { type: 'string' },
@@ -168,6 +172,7 @@ function parseOptions(argv: string[]): Options | null {
     drainN: num(values['drain-n'], 'drain-n', 1_000_000, 100),
     limitRate: num(values['limit-rate'], 'limit-rate', 500, 1),
     downN: num(values['down-n'], 'down-n', 600_000, 100),
+    sizingN: num(values['sizing-n'], 'sizing-n', 200_000, 100),
     aof: values.aof,
     env,
     out: values.out,

@@ -35,6 +35,8 @@ export interface Options {
   limitRate: number;
   /** partner-down: postbacks per run. */
   downN: number;
+  /** sizing: postbacks queued per workload. */
+  sizingN: number;
   /** Redis with AOF (appendfsync everysec) instead of no persistence. */
   aof: boolean;
   /** Extra environment for every role (--env KEY=VALUE). */
