@@ -1,7 +1,8 @@
 /**
- * DLQ_MAX through a real delivery process: 30 postbacks die at a partner
- * that answers 404 and only the newest 10 dead letters stay; the trimming
- * is counted in pb_dead_letters_trimmed_total and logged.
+ * DLQ_MAX and DLQ_RETENTION_MS through a real delivery process: 30
+ * postbacks die at a partner that answers 404 and only the newest 10 dead
+ * letters stay; dead letters older than the retention go too; each trim is
+ * counted in pb_dead_letters_trimmed_total{reason} and logged.
  */
 import t from 'tap';
 import { freePort } from '../../bench/lib/ports.js';
@@ -26,4 +27,15 @@ t.test('dead letters beyond DLQ_MAX are trimmed, counted and logged', async (t) 
   const metrics = (await get(`http://127.0.0.1:${port}/metrics`)).body;
   t.match(metrics, /^pb_dead_letters_trimmed_total\{reason="count",role="delivery"\} 20$/m, 'counted');
   t.match(stack.deliveries[0]!.output(), /"beyondMax":\d+.*dead letters trimmed/, 'and logged');
+
+  // Three that died eight days ago (their stream ids say when), past the
+  // 7-day default, and two today (a stream only grows at its end: start over).
+  await redis.del(dead);
+  const old = Date.now() - 8 * 86_400_000;
+  for (let i = 0; i < 3; i++) await redis.xadd(dead, `${old}-${i}`, 'm', `old${i}`);
+  for (let i = 0; i < 2; i++) await redis.xadd(dead, '*', 'm', `new${i}`);
+  t.ok(await until(async () => (await redis.xlen(dead)) === 2, 15_000), 'the old ones are trimmed');
+  const left = ((await redis.xrange(dead, '-', '+')) as [string, string[]][]).map(([, f]) => f[1]);
+  t.same(left, ['new0', 'new1'], 'today\'s stay');
+  t.match((await get(`http://127.0.0.1:${port}/metrics`)).body, /^pb_dead_letters_trimmed_total\{reason="age",role="delivery"\} 3$/m, 'counted by age');
 });
