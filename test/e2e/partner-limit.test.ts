@@ -69,8 +69,10 @@ t.test('4 delivery processes share a 200/s limit', async (t) => {
   const data = Array.from({ length: 600 }, (_, k) => ({ n: k }));
   await stack.send({ endpoint: { method: 'GET', url: `${capped.origin}/c2?n={n}` }, data });
   t.ok(await until(() => capped.received.length >= 50, 10_000), 'delivering at the policy\'s rate');
-  const limitedAt = Date.now();
+  // Obeyed within 2 s of the write, which is done when the CLI exits (its
+  // own start-up is not the processes' to answer for).
   t.equal((await runCli(['partners', 'limit', capped.origin, '--rate', '20'], stack.env)).code, 0);
+  const limitedAt = Date.now();
   t.ok(await until(() => capped.received.some((r) => r.at > limitedAt + 4_000), 20_000), 'it keeps delivering');
   const slow = maxInWindow(capped.received.filter((r) => r.at > limitedAt + 2_000), 1_000);
   t.ok(slow <= 22, `the override holds: at most 20/s plus burst 2 (peak ${slow})`);

@@ -70,7 +70,7 @@ t.test('a pause --until ends by itself', async (t) => {
   t.teardown(() => sink.close());
   const stack = await startStack();
   t.teardown(() => stack.stop());
-  const until_ = Date.now() + 4_000;
+  const until_ = Date.now() + 5_000;
   const r = await runCli(['partners', 'pause', sink.origin, '--until', new Date(until_).toISOString()], stack.env);
   t.equal(r.code, 0, r.stderr);
   const redis = stack.redis.client();
