@@ -1,5 +1,5 @@
 /**
- * Records finished entries in Redis through `finalize-5.lua`: each entry's
+ * Records finished entries in Redis through `finalize-1.lua`: each entry's
  * acknowledgement goes together with its retries, dead letters, hand-backs
  * and entries held for paused partners, atomically. Entries finished within a few milliseconds
  * share one script call per stream. A failed call is retried with backoff until it
@@ -8,7 +8,7 @@
  */
 import type { RedisClient } from '../queue/redis.js';
 import type { Logger } from '../observability/logger.js';
-import { GROUP, type ShardKeys } from '../queue/keys.js';
+import { GROUP } from '../queue/keys.js';
 
 export interface EntryOutcome {
   stream: string;
@@ -54,7 +54,6 @@ export class Finalizer {
 
   constructor(
     private readonly redis: RedisClient,
-    private readonly keys: ShardKeys,
     private readonly logger: Logger,
   ) {}
 
@@ -93,11 +92,15 @@ export class Finalizer {
   }
 
   private async write(stream: string, outcomes: EntryOutcome[]): Promise<void> {
-    const args: (string | number | Buffer)[] = [stream, this.keys.retries, this.keys.dead, this.keys.count, this.keys.heldIndex, GROUP, this.keys.heldPrefix];
+    const args: (string | number | Buffer)[] = [stream, GROUP];
     for (const o of outcomes) {
-      args.push(o.id, o.finished, o.retries.length);
+      if (o.retries.length === 0 && o.deadLetters.length === 0 && o.handBack.length === 0 && o.held.length === 0) {
+        args.push(`${o.id} ${o.finished}`);
+        continue;
+      }
+      args.push(`${o.id} ${o.finished} ${o.retries.length} ${o.deadLetters.length} ${o.handBack.length} ${o.held.length}`);
       for (const [due, blob] of o.retries) args.push(due, blob);
-      args.push(o.deadLetters.length, ...o.deadLetters, o.handBack.length, ...o.handBack, o.held.length);
+      args.push(...o.deadLetters, ...o.handBack);
       for (const [origin, postbacks, due, blob] of o.held) args.push(origin, postbacks, due, blob);
     }
     for (let attempt = 1; ; attempt++) {

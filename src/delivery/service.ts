@@ -131,7 +131,7 @@ export class DeliveryService {
     this.shards = deps.shards.map(({ keys, blocking }) => ({
       keys,
       reader: new StreamReader(deps.redis, blocking, keys, deps.consumer, deps.logger),
-      finalizer: new Finalizer(deps.redis, keys, deps.logger),
+      finalizer: new Finalizer(deps.redis, deps.logger),
       promoter: new Promoter(deps.redis, keys, deps.logger, (k) => this.pacer.release(k)),
     }));
     this.pacer = new PartnerPacer({

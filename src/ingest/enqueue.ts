@@ -1,6 +1,6 @@
 /**
  * Writes validated requests to Redis. The requests of one event-loop turn
- * are gathered per shard and template and written by one `enqueue-5.lua`
+ * are gathered per shard and template and written by one `enqueue-1.lua`
  * call (group commit): one round trip and one script run for all of them, so the cost
  * of a Redis command is shared by every request that arrived together. No
  * request waits for another: the batch goes out at the end of the turn
@@ -14,10 +14,16 @@
  * shard (one hash tag, so one Cluster slot and one script call); a request
  * with an idempotency key always goes to the key's shard, where the same
  * script run checks and records the key (idempotency.ts).
+ *
+ * Bytes to Redis are kept small (they are most of what a remote Redis
+ * costs): one key name per call, a short header per request, no clock or
+ * statistics in the call (`accepted` and `requests` are added up here and
+ * written once a second, like delivery's).
  */
 import { PostbackError } from '../errors.js';
+import { StatsRecorder } from '../observability/stats.js';
 import { encodeEntry, encodeTemplate, MAX_ITEMS_PER_ENTRY } from '../queue/codec.js';
-import { statsKey, templateKey, type ShardKeys } from '../queue/keys.js';
+import { templateKey, type ShardKeys } from '../queue/keys.js';
 import type { RedisClient } from '../queue/redis.js';
 import { ENQUEUE_NEED_TEMPLATE, ENQUEUE_QUEUE_FULL } from '../queue/scripts.js';
 import type { CompiledTemplate } from '../postback/template.js';
@@ -52,6 +58,8 @@ export interface Enqueued {
 interface Pending {
   template: CompiledTemplate;
   due: number;
+  /** Due later than its ingest time: written to the delayed set. */
+  delayed: boolean;
   postbacks: number;
   entries: Buffer[];
   bytes: number;
@@ -80,8 +88,8 @@ export class Enqueuer {
   private next = 0;
   private readonly templateTtl: string;
   private readonly maxQueue: string;
-  private readonly retention: string;
   private readonly idempotencyTtl: string;
+  private readonly stats: StatsRecorder;
   /** Requests waiting for the end of this turn, per shard and template. */
   private readonly waiting = new Map<string, { shard: ShardKeys; list: Pending[] }>();
   private scheduled = false;
@@ -94,8 +102,14 @@ export class Enqueuer {
     // A day of margin past any postback that can still reference it.
     this.templateTtl = String(settings.lifetimeMs + DAY_MS);
     this.maxQueue = String(settings.maxQueue === 0 ? 0 : Math.max(1, Math.ceil(settings.maxQueue / shards.length)));
-    this.retention = String(settings.statsRetentionS);
     this.idempotencyTtl = String(settings.idempotencyTtlMs);
+    this.stats = new StatsRecorder(redis, shards[0] as ShardKeys, settings.statsRetentionS);
+    this.stats.start();
+  }
+
+  /** Writes the statistics gathered (at shutdown, after the last request). */
+  close(): Promise<void> {
+    return this.stats.close();
   }
 
   /**
@@ -125,7 +139,7 @@ export class Enqueuer {
     const index = idempotency === null ? this.next++ % this.shards.length : shardFor(idempotency.id, this.shards.length);
     const shard = this.shards[index] as ShardKeys;
     return new Promise<Enqueued>((resolve, reject) => {
-      this.add(shard, { template, due: now + req.delayMs, postbacks: items.length, entries, bytes, withTemplate: false, requestId, idempotency, resolve, reject });
+      this.add(shard, { template, due: now + req.delayMs, delayed: req.delayMs > 0, postbacks: items.length, entries, bytes, withTemplate: false, requestId, idempotency, resolve, reject });
     });
   }
 
@@ -163,27 +177,21 @@ export class Enqueuer {
 
   /** Writes requests of one shard and one template. */
   private async write(shard: ShardKeys, group: Pending[]): Promise<void> {
-    const now = Date.now();
     const t = (group[0] as Pending).template;
     const send = !this.known.has(`${shard.shard} ${t.id}`) || group.some((p) => p.withTemplate);
     const args: (string | number | Buffer)[] = [
-      shard.stream,
-      shard.delayed,
-      shard.count,
-      statsKey(shard, Math.floor(now / 1000)),
       templateKey(shard, t.id),
       this.templateTtl,
-      now,
       this.maxQueue,
-      this.retention,
       send ? encodeTemplate({ method: t.method, url: t.source }) : '',
       this.idempotencyTtl,
     ];
     for (const p of group) {
       const idem = p.idempotency;
-      args.push(p.due, p.postbacks, p.entries.length, idem ? shard.idemPrefix + idem.id : '', idem ? recordOf(idem.fingerprint, p.requestId, p.postbacks) : '', ...p.entries);
+      const head = p.delayed ? `${p.postbacks},${p.entries.length},${p.due}` : `${p.postbacks},${p.entries.length}`;
+      if (idem === null) args.push(head, ...p.entries);
+      else args.push(p.delayed ? `${head},i` : `${head},,i`, idem.id, recordOf(idem.fingerprint, p.requestId, p.postbacks), ...p.entries);
     }
-
     let codes: (number | string)[];
     try {
       codes = await this.redis.pbEnqueue(...args);
@@ -213,6 +221,7 @@ export class Enqueuer {
       } else {
         if (this.known.size >= KNOWN_MAX) this.known.clear();
         this.known.add(known);
+        this.stats.ingested(p.postbacks, Date.now());
         p.resolve({ id: p.requestId, accepted: p.postbacks, replayed: false });
       }
     }

@@ -53,6 +53,7 @@ export async function runIngest(): Promise<void> {
 
   installShutdown(logger, config.shutdownTimeoutMs, [
     { name: 'http', run: () => ingest.close() },
+    { name: 'statistics', run: () => enqueuer.close() },
     { name: 'policies', run: () => policies.close() },
     { name: 'redis', run: () => closeRedis(redis) },
   ]);

@@ -1,9 +1,11 @@
 /**
  * Cluster-wide statistics as per-second buckets in Redis (one hash per shard
  * and second, kept STATS_RETENTION_S): any monitor on any machine sums the
- * buckets of every process. Ingest adds `accepted` and `requests` inside its
- * enqueue script; delivery adds its outcomes through {@link StatsRecorder},
- * buffered in memory and written once a second in one script call.
+ * buckets of every process. Ingest (`accepted`, `requests`) and delivery
+ * (its outcomes) add theirs through {@link StatsRecorder}, buffered in
+ * memory and written once a second per process in one script call, not per
+ * request or batch: a second of counts is lost if a process dies, and no
+ * postback depends on them.
  *
  * Fields: accepted, requests, attempts, delivered, retried, dead, expired,
  * parked, `l:<bucket>` (attempt latency histogram, see latency-buckets.ts),
@@ -63,6 +65,13 @@ export class StatsRecorder {
       this.add(second, LATENCY_FIELDS[bucketOf(latencyMs)] as string, 1);
     }
     if (outcome !== 'delivered') this.add(second, `fo:${origin}`, 1);
+  }
+
+  /** One request accepted by ingest with its postbacks. */
+  ingested(postbacks: number, now: number): void {
+    const second = Math.floor(now / 1000);
+    this.add(second, 'accepted', postbacks);
+    this.add(second, 'requests', 1);
   }
 
   parked(n: number, now: number): void {

@@ -25,14 +25,14 @@ declare module 'ioredis' {
   }
 }
 
-/** Per-request return codes of `enqueue-5.lua`. */
+/** Per-request return codes of `enqueue-1.lua`. */
 export const ENQUEUE_NEED_TEMPLATE = -1;
 export const ENQUEUE_QUEUE_FULL = -2;
 
 const SCRIPTS = [
-  { command: 'pbEnqueue', file: 'enqueue-5.lua', keys: 5 },
+  { command: 'pbEnqueue', file: 'enqueue-1.lua', keys: 1 },
   { command: 'pbStats', file: 'stats-1.lua', keys: 1 },
-  { command: 'pbFinalize', file: 'finalize-5.lua', keys: 5 },
+  { command: 'pbFinalize', file: 'finalize-1.lua', keys: 1 },
   { command: 'pbPromote', file: 'promote-5.lua', keys: 5 },
   { command: 'pbRelease', file: 'release-2.lua', keys: 2 },
   { command: 'pbControlSet', file: 'control-set-2.lua', keys: 2 },

@@ -42,7 +42,7 @@ t.test('finalizer against a real Redis', async (t) => {
     for (let i = 0; i < n; i++) await check.xadd(keys.stream, '*', 'm', `entry${i}`);
     await check.set(keys.count, count);
     const ids = (await reader.read(n, 50)).map((e) => e.id);
-    return { keys, redis, ids, finalizer: new Finalizer(redis, keys, logger) };
+    return { keys, redis, ids, finalizer: new Finalizer(redis, logger) };
   };
 
   t.test('each outcome lands whole with its acknowledgement', async (t) => {
@@ -124,7 +124,7 @@ t.test('Redis down: the write waits and lands once it is back', async (t) => {
   await check.xadd(keys.stream, '*', 'm', 'e');
   await check.set(keys.count, 1);
   const [read] = await reader.read(1, 50);
-  const finalizer = new Finalizer(redis, keys, log);
+  const finalizer = new Finalizer(redis, log);
   await server.stop();
   finalizer.add(outcome(keys.stream, (read as { id: string }).id, { finished: 1, deadLetters: [Buffer.from('d')] }));
   // The delivery connection queues commands across reconnects (or the
