@@ -16,7 +16,7 @@
 import { originMetrics, deliverBulk } from '../lib/deliver.js';
 import { openLoop } from '../lib/load.js';
 import { sinkBody, sinkTemplate } from '../lib/payload.js';
-import { benchScript, cpuOf, harnessCpu, spawnNode } from '../lib/procs.js';
+import { benchScript, cpuOf, harnessCpu, mainThreadCpuSeconds, spawnNode } from '../lib/procs.js';
 import { get, ratio, type Metrics, type RunContext, type RunResult, type Scenario, type Table } from '../lib/scenario.js';
 import { Sink } from '../lib/sink.js';
 import { startStack } from '../lib/stack.js';
@@ -33,7 +33,7 @@ export function cpuMetrics(m: Metrics, prefix: string, before: Record<string, nu
   for (const name of Object.keys(before)) {
     const us = (((after[name] ?? 0) - (before[name] ?? 0)) * 1e6) / Math.max(1, postbacks);
     m[`${prefix}.cpu_us_per_pb.${name}`] = us;
-    if (name !== 'harness') total += us;
+    if (name !== 'harness' && name !== 'delivery_main') total += us;
   }
   m[`${prefix}.cpu_us_per_pb.total`] = total;
 }
@@ -75,7 +75,8 @@ export const e2eScenario: Scenario = {
       // 1. max
       ctx.progress(`max: ${o.n} postbacks, ${o.e2eItems} a request`);
       const pids = stack.pids();
-      const cpu0 = { ...cpuOf(pids), harness: harnessCpu() };
+      const mainOf = (): Record<string, number> => (pids.delivery === undefined ? {} : { delivery_main: mainThreadCpuSeconds(pids.delivery) });
+      const cpu0 = { ...cpuOf(pids), ...mainOf(), harness: harnessCpu() };
       const max = await deliverBulk({
         sink,
         ingestOrigin: stack.ingestOrigin,
@@ -85,7 +86,7 @@ export const e2eScenario: Scenario = {
         concurrency: SEND_CONCURRENCY,
         progress: ctx.progress,
       });
-      const cpu1 = { ...cpuOf(pids), harness: harnessCpu() };
+      const cpu1 = { ...cpuOf(pids), ...mainOf(), harness: harnessCpu() };
       originMetrics(m, 'max', max, 'a');
       m['max.ingest_s'] = (max.send.accepted * 1e6) / Math.max(1, max.send.lastUs - max.send.firstUs);
       m['max.non2xx'] = max.send.non2xx;
@@ -193,7 +194,8 @@ export const e2eScenario: Scenario = {
           ],
         ],
         notes: [
-          `CPU per delivered postback (max phase), us: ingest ${fmt(cpu('ingest'))}, delivery ${fmt(cpu('delivery'))}, redis ${fmt(cpu('redis'))}, total ${fmt(cpu('total'))} (harness ${fmt(cpu('harness'))})`,
+          `CPU per delivered postback (max phase), us: ingest ${fmt(cpu('ingest'))}, delivery ${fmt(cpu('delivery'))} (its main thread ${fmt(cpu('delivery_main'))}), redis ${fmt(cpu('redis'))}, total ${fmt(cpu('total'))} (harness ${fmt(cpu('harness'))})`,
+          `one delivery process's ceiling on its main thread: ${fmt(cpu('delivery_main') ? 1e6 / (cpu('delivery_main') as number) : null)} postbacks/s (1e6 / main-thread us per postback; the bound once worker threads carry the HTTP side, DELIVERY_WORKERS > 0)`,
           `CPU during the open loop, % of one core: ingest ${fmt(ocpu('ingest'))}, delivery ${fmt(ocpu('delivery'))}, redis ${fmt(ocpu('redis'))}, harness (sender + sink) ${fmt(ocpu('harness'))}`,
           ...keptUp(m),
         ],
