@@ -48,6 +48,7 @@ export const ERRORS = {
   PB_ERR_DELIVERY_TIMEOUT: { status: null, error: 'delivery_timeout' },
   PB_ERR_SOCKET: { status: null, error: 'socket_error' },
   PB_ERR_PROTOCOL: { status: null, error: 'protocol_error' },
+  PB_ERR_TLS: { status: null, error: 'tls_failed' },
   PB_ERR_BAD_URL: { status: null, error: 'bad_url' },
   PB_ERR_BLOCKED_ADDRESS: { status: null, error: 'blocked_address' },
   PB_ERR_REDIRECT: { status: null, error: 'redirect_not_followed' },

@@ -1,8 +1,9 @@
 /**
  * One attempt as undici sees it: the dispatch handler that turns whatever
  * the partner does (answers, stalls, resets, sends something that is not
- * HTTP, an enormous body) into an {@link AttemptResult}, and the mapping
- * of undici's errors to PB_ERR_* codes.
+ * HTTP, an enormous body, a certificate we do not trust) into an
+ * {@link AttemptResult}, and the mapping of undici's (and Node's TLS)
+ * errors to PB_ERR_* codes.
  */
 import type { ErrorCode } from '../errors.js';
 import type { AttemptResult } from './attempt.js';
@@ -11,11 +12,57 @@ import type { DeadlineTicket, Deadlines, Expirable } from './deadlines.js';
 /** Bytes read past the logged excerpt so the connection stays reusable. */
 const DRAIN_MAX = 64 * 1024;
 
+/**
+ * OpenSSL's certificate verification results as Node reports them (err.code),
+ * by what the operator should read into them.
+ */
+const CERT_UNTRUSTED = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'INVALID_CA',
+]);
+const CERT_DATES = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERROR_IN_CERT_NOT_BEFORE_FIELD', 'ERROR_IN_CERT_NOT_AFTER_FIELD']);
+const CERT_NAME = new Set(['ERR_TLS_CERT_ALTNAME_INVALID', 'HOSTNAME_MISMATCH', 'IP_ADDRESS_MISMATCH']);
+const CERT_OTHER = new Set([
+  'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
+  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_CHAIN_TOO_LONG',
+  'CERT_REVOKED',
+  'PATH_LENGTH_EXCEEDED',
+  'INVALID_PURPOSE',
+]);
+
+/**
+ * A failed TLS handshake (the certificate refused, or no TLS at all on the
+ * port), worded for the attempt log: what went wrong, then Node's code and
+ * text. Null for anything else.
+ */
+function tlsFailure(code: string, message: string, reason: string | undefined): string | null {
+  if (CERT_UNTRUSTED.has(code)) {
+    return `TLS: the partner's certificate is not trusted (${code}: ${message}); if the partner uses a private CA, add it to DELIVERY_CA_FILE`;
+  }
+  if (CERT_NAME.has(code)) return `TLS: the partner's certificate is for another host name (${code}: ${message})`;
+  if (CERT_DATES.has(code)) return `TLS: the partner's certificate is expired or not yet valid (${code}: ${message})`;
+  if (CERT_OTHER.has(code)) return `TLS: the partner's certificate was refused (${code}: ${message})`;
+  // OpenSSL's own errors (ERR_SSL_WRONG_VERSION_NUMBER: the port does not
+  // speak TLS; an alert from the partner) carry a long raw message: its reason reads better.
+  if (code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_')) return `TLS handshake failed (${code}: ${reason ?? message})`;
+  return null;
+}
+
 /** Maps an error thrown by undici (or the deadline) to a PB_ERR_* code. */
 export function errorCodeOf(err: unknown, aborted: boolean): { code: ErrorCode; message: string } {
-  const e = err as { code?: string; name?: string; message?: string };
+  const e = err as { code?: string; name?: string; message?: string; reason?: string };
   const message = e?.message ?? String(err);
   if (aborted || e?.name === 'AbortError') return { code: 'PB_ERR_DELIVERY_TIMEOUT', message: 'attempt timed out' };
+  const tls = typeof e?.code === 'string' ? tlsFailure(e.code, message, e.reason) : null;
+  if (tls !== null) return { code: 'PB_ERR_TLS', message: tls };
   switch (e?.code) {
     case 'UND_ERR_HEADERS_TIMEOUT':
     case 'UND_ERR_BODY_TIMEOUT':

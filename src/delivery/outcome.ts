@@ -1,8 +1,9 @@
 /**
  * Pure: what an attempt's result means, per the contract: 2xx delivered;
- * network errors, timeouts, 408, 429 and 5xx are worth retrying; anything
- * else (other 4xx, 3xx since redirects are not followed, 1xx, a bad URL, a
- * blocked address, a missing template) fails for good. A partner policy
+ * network errors (a refused TLS handshake among them), timeouts, 408, 429
+ * and 5xx are worth retrying; anything else (other 4xx, 3xx since
+ * redirects are not followed, 1xx, a bad URL, a blocked address, a missing
+ * template) fails for good. A partner policy
  * may say other statuses are delivered (a pixel partner: 3xx) or retried.
  */
 import type { ErrorCode } from '../errors.js';
@@ -34,14 +35,19 @@ export function classify(status: number | null, errorCode: ErrorCode | null, rul
 
 /**
  * What an attempt says about the partner's health, for its circuit
- * breaker: `down` (no connection, a timeout, a reset: counts toward the
- * failures in a row), `fail` (an answer worth retrying: 5xx, 429, 408, or
- * garbage), `ok` (it answered as it meant to, even a 404), or `none` (our
- * side: a bad URL, a blocked address, a missing template).
+ * breaker: `down` (no connection, a refused TLS handshake, a timeout, a
+ * reset: counts toward the failures in a row), `fail` (an answer worth
+ * retrying: 5xx, 429, 408, or garbage), `ok` (it answered as it meant to,
+ * even a 404), or `none` (our side: a bad URL, a blocked address, a
+ * missing template).
  */
 export type Health = 'ok' | 'fail' | 'down' | 'none';
 
-const DOWN_ERRORS: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['PB_ERR_CONNECT', 'PB_ERR_DELIVERY_TIMEOUT', 'PB_ERR_SOCKET']);
+// A refused TLS handshake is a connection that could not be made: the
+// partner's certificate (expired, another name) or our trust in it
+// (DELIVERY_CA_FILE) has to change before anything gets through, so it
+// counts toward the breaker like a refused connection and its postbacks wait.
+const DOWN_ERRORS: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['PB_ERR_CONNECT', 'PB_ERR_DELIVERY_TIMEOUT', 'PB_ERR_SOCKET', 'PB_ERR_TLS']);
 
 export function health(status: number | null, errorCode: ErrorCode | null, rules: StatusRules = CONTRACT): Health {
   if (status === null) {
