@@ -168,6 +168,15 @@ export interface Config {
     /** SIGNING_SCHEME: this project's X-Postback-Signature, or Standard Webhooks. */
     signingScheme: 'postback' | 'standard';
     responseBodyMax: number;
+    /** DELIVERY_CA_FILE: a PEM file of CA certificates trusted for partner connections, besides Node's roots. */
+    caFile: string | undefined;
+    /** Its certificates (PEM each), read and checked at start; empty without the file. */
+    caCerts: string[];
+    /**
+     * NODE_EXTRA_CA_CERTS's certificates, read only with DELIVERY_CA_FILE:
+     * giving TLS a CA list drops Node's extra certificates, so they are listed again.
+     */
+    nodeExtraCaCerts: string[];
   };
   partners: {
     /** PARTNERS_FILE: the policy file (JSON or YAML), or undefined for none. */

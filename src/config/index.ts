@@ -1,8 +1,10 @@
 /**
- * The only place that reads `process.env`. `loadConfig()` parses it once;
- * on a bad value it prints one line naming every bad variable and exits 1,
- * so a misconfigured process never starts half-working.
+ * The only place that reads `process.env`. `loadConfig()` parses it once
+ * (and reads the file DELIVERY_CA_FILE names); on a bad value it prints one
+ * line naming every bad variable and exits 1, so a misconfigured process
+ * never starts half-working.
  */
+import { readFileSync } from 'node:fs';
 import { parseConfig } from './parse.js';
 import type { Config } from './defaults.js';
 
@@ -13,7 +15,7 @@ let cached: Config | undefined;
 
 export function loadConfig(): Config {
   if (cached) return cached;
-  const result = parseConfig(process.env);
+  const result = parseConfig(process.env, (path) => readFileSync(path, 'utf8'));
   if (!result.ok) {
     process.stderr.write(`postback-delivery: bad configuration: ${result.problems.join('; ')}\n`);
     process.exit(1);

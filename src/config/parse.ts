@@ -2,11 +2,14 @@
  * Pure: environment (a plain record) in, a typed Config or the complete list
  * of problems out. It collects every problem instead of stopping at the
  * first, so one start tells the operator everything that is wrong, each
- * message naming its variable.
+ * message naming its variable. The one file a variable names that is read
+ * here (DELIVERY_CA_FILE) is read through the `readFile` given (index.ts
+ * gives the real one), so a bad file is a configuration problem like any.
  */
 import { secretProblem, SIGNING_SCHEMES, type SigningScheme } from '../postback/signature.js';
 import { isIP } from 'node:net';
 import { parseOriginPattern } from '../postback/origin-pattern.js';
+import { parseCaPem } from './ca.js';
 import { parseCidr } from './cidr.js';
 import { redactUrl } from './redact.js';
 import { DEFAULTS, LOG_LEVELS, type Config, type LogLevel } from './defaults.js';
@@ -14,6 +17,13 @@ import { DEFAULTS, LOG_LEVELS, type Config, type LogLevel } from './defaults.js'
 export type Env = Readonly<Record<string, string | undefined>>;
 
 export type ParseResult = { ok: true; config: Config } | { ok: false; problems: string[] };
+
+/** Reads a file's text (throws like readFileSync). */
+export type ReadFile = (path: string) => string;
+
+const NO_FILES: ReadFile = () => {
+  throw Object.assign(new Error('no file reader given'), { code: 'ENOREADER' });
+};
 
 const INT = /^\d+$/;
 const TRUE = new Set(['1', 'true', 'yes', 'on']);
@@ -100,7 +110,7 @@ class Reader {
 const PORT_MAX = 65_535;
 const DAY_MS = 86_400_000;
 
-export function parseConfig(env: Env): ParseResult {
+export function parseConfig(env: Env, readFile: ReadFile = NO_FILES): ParseResult {
   const r = new Reader(env);
   const d = DEFAULTS;
 
@@ -193,6 +203,9 @@ export function parseConfig(env: Env): ParseResult {
       signingSecrets: r.list('SIGNING_SECRET'),
       signingScheme: r.oneOf<SigningScheme>('SIGNING_SCHEME', d.SIGNING_SCHEME, SIGNING_SCHEMES),
       responseBodyMax: r.int('RESPONSE_BODY_MAX', d.RESPONSE_BODY_MAX, 0, 1_048_576),
+      caFile: r.optional('DELIVERY_CA_FILE'),
+      caCerts: [],
+      nodeExtraCaCerts: [],
     },
     partners: {
       file: r.optional('PARTNERS_FILE'),
@@ -254,6 +267,19 @@ export function parseConfig(env: Env): ParseResult {
     const p = parseOriginPattern(o);
     if (!p.ok) r.problem(`DELIVERY_ALLOWED_ORIGINS: ${p.message}`);
   }
+  if (del.caFile !== undefined) {
+    const ca = readCaFile(del.caFile, readFile, false);
+    if (ca.ok) del.caCerts = ca.certs;
+    else r.problem(`DELIVERY_CA_FILE (${del.caFile}) ${ca.problem}`);
+    // A list of CAs replaces Node's own trust, NODE_EXTRA_CA_CERTS included:
+    // what it adds is listed again with the file's. Read as Node reads it
+    // (what parses is kept, a file it cannot read ignored: Node warned already).
+    const extra = env.NODE_EXTRA_CA_CERTS;
+    if (extra !== undefined && extra !== '') {
+      const e = readCaFile(extra, readFile, true);
+      if (e.ok) del.nodeExtraCaCerts = e.certs;
+    }
+  }
   const secretProblems = del.signingSecrets.map(secretProblem).filter((x) => x !== null);
   if (del.signingSecrets.length > 2 || secretProblems.length > 0) {
     r.problem(`SIGNING_SECRET must be one or two comma-separated secrets, each whsec_<base64 of 24 to 64 bytes> or at least 16 characters${secretProblems.length > 0 ? ` (${secretProblems[0]})` : ''} (value not shown)`);
@@ -274,4 +300,14 @@ export function parseConfig(env: Env): ParseResult {
   }
 
   return r.problems.length === 0 ? { ok: true, config } : { ok: false, problems: r.problems };
+}
+
+function readCaFile(path: string, readFile: ReadFile, lenient: boolean): ReturnType<typeof parseCaPem> {
+  let text: string;
+  try {
+    text = readFile(path);
+  } catch (err) {
+    return { ok: false, problem: `cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` };
+  }
+  return parseCaPem(text, lenient);
 }

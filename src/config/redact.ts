@@ -3,7 +3,9 @@
  * every secret it holds replaced by `***`. Secrets are listed here, in one
  * place, next to the Config they come from: REDIS_URL's password, the data
  * nodes' and sentinels' passwords, ingest and admin tokens, signing secrets.
+ * CA certificates are shown as one line each (subject, expiry).
  */
+import { describeCert } from './ca.js';
 import type { Config } from './defaults.js';
 
 const HIDDEN = '***';
@@ -26,6 +28,12 @@ export function redactConfig(c: Config): Config {
     },
     ingest: { ...c.ingest, tokens: c.ingest.tokens.map(() => HIDDEN) },
     monitor: { ...c.monitor, adminTokens: c.monitor.adminTokens.map(() => HIDDEN) },
-    delivery: { ...c.delivery, signingSecrets: c.delivery.signingSecrets.map(() => HIDDEN) },
+    delivery: {
+      ...c.delivery,
+      signingSecrets: c.delivery.signingSecrets.map(() => HIDDEN),
+      // Not secret, but long: each CA certificate as its subject and expiry.
+      caCerts: c.delivery.caCerts.map(describeCert),
+      nodeExtraCaCerts: c.delivery.nodeExtraCaCerts.map(describeCert),
+    },
   };
 }

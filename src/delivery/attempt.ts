@@ -60,6 +60,11 @@ export interface WorkerSettings {
   dnsServers: string[];
   signingSecrets: string[];
   signingScheme: SigningScheme;
+  /**
+   * PEM CA certificates trusted for https partners on top of Node's roots
+   * (DELIVERY_CA_FILE's, and NODE_EXTRA_CA_CERTS's with them); empty: Node's trust as it is.
+   */
+  caCerts: string[];
 }
 
 /** The result of an attempt that got no response (or was never made). */

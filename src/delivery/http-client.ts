@@ -23,7 +23,19 @@
  * each a 2,048-slot queue (16 KB) besides its connections, which is what
  * 10,000 partners measured (bench many-origins). The pools map is in order
  * of when each pool last went idle.
+ *
+ * https: undici's connector sends the partner's host name as SNI
+ * (servername; none for an IP literal, as TLS wants) and Node checks the
+ * certificate against it. Verification is always on: `rejectUnauthorized`
+ * is given explicitly, so even NODE_TLS_REJECT_UNAUTHORIZED=0 in the
+ * environment cannot turn it off for deliveries. With DELIVERY_CA_FILE,
+ * every https pool of the thread shares one SecureContext that trusts
+ * Node's roots plus those CAs (a CA list given to TLS replaces Node's own,
+ * so the roots are listed too); made once, not per connection. Keep-alive
+ * keeps handshakes to about one per connection, and undici resumes TLS
+ * sessions per host name when a connection is replaced.
  */
+import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
 import Denque from 'denque';
 import { Pool, type Dispatcher } from 'undici';
 import type { AttemptResult, WorkerSettings } from './attempt.js';
@@ -71,8 +83,12 @@ export class HttpClient {
   private idlePools = 0;
   /** One deadline queue per attempt timeout in use (the default, and partners' own). */
   private readonly deadlines = new Map<number, Deadlines>();
+  /** TLS options of every https pool. */
+  private readonly tls: { rejectUnauthorized: true; secureContext?: SecureContext };
 
   constructor(private readonly settings: WorkerSettings) {
+    this.tls = { rejectUnauthorized: true };
+    if (settings.caCerts.length > 0) this.tls.secureContext = createSecureContext({ ca: [...rootCertificates, ...settings.caCerts] });
     this.resolver = createNameResolver(settings.dnsServers);
     this.guard = createConnectGuard({ allowPrivate: settings.allowPrivate, allowedCidrs: settings.allowedCidrs }, this.resolver);
     this.sweeper = setInterval(() => this.sweep(Date.now()), IDLE_POOL_MS / 2);
@@ -99,7 +115,7 @@ export class HttpClient {
           bodyTimeout: 0,
           connectTimeout: 10_000,
           keepAliveTimeout: 4_000,
-          connect: { lookup: this.guard.lookup },
+          connect: origin.startsWith('https:') ? { lookup: this.guard.lookup, ...this.tls } : { lookup: this.guard.lookup },
         }),
         lastUsed: now,
         inFlight: 0,

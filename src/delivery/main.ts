@@ -71,6 +71,7 @@ export async function runDelivery(): Promise<void> {
     dnsServers: d.dnsServers,
     signingSecrets: d.signingSecrets,
     signingScheme: d.signingScheme,
+    caCerts: d.caCerts.length > 0 ? [...d.nodeExtraCaCerts, ...d.caCerts] : [],
   };
   // DELIVERY_WORKERS=0: no threads, the main thread sends the requests itself.
   const inline = d.workers === 0 ? new BatchRunner(settings) : null;

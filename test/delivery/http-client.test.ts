@@ -25,6 +25,7 @@ const SETTINGS: WorkerSettings = {
   dnsServers: [],
   signingSecrets: [],
   signingScheme: 'postback',
+  caCerts: [],
 };
 
 interface Partner {

@@ -89,7 +89,7 @@ t.test('a partner name through the client: delivered when allowed, refused from 
   await once(server, 'listening');
   t.teardown(() => new Promise((r) => server.close(r)));
   const port = (server.address() as { port: number }).port;
-  const settings: WorkerSettings = { timeoutMs: 2_000, responseBodyMax: 16, connectionsPerOrigin: 2, encodedDefault: '', userAgent: 't', allowPrivate: true, allowedCidrs: [], allowedOrigins: [], dnsServers: [dns.server], signingSecrets: [], signingScheme: 'postback' };
+  const settings: WorkerSettings = { timeoutMs: 2_000, responseBodyMax: 16, connectionsPerOrigin: 2, encodedDefault: '', userAgent: 't', allowPrivate: true, allowedCidrs: [], allowedOrigins: [], dnsServers: [dns.server], signingSecrets: [], signingScheme: 'postback', caCerts: [] };
   const send = (c: HttpClient, host: string) => c.send({ origin: `http://${host}:${port}`, path: '/', url: `http://${host}:${port}/`, method: 'GET', headers: {}, body: null });
   const open = new HttpClient(settings);
   t.teardown(() => open.close());
@@ -116,7 +116,7 @@ t.test('many partners: idle pools are bounded (each costs undici a 2,048-slot qu
   await once(server, 'listening');
   t.teardown(() => new Promise((r) => server.close(r)));
   const port = (server.address() as { port: number }).port;
-  const client = new HttpClient({ timeoutMs: 2_000, responseBodyMax: 16, connectionsPerOrigin: 4, encodedDefault: '', userAgent: 't', allowPrivate: true, allowedCidrs: [], allowedOrigins: [], dnsServers: [dns.server], signingSecrets: [], signingScheme: 'postback' });
+  const client = new HttpClient({ timeoutMs: 2_000, responseBodyMax: 16, connectionsPerOrigin: 4, encodedDefault: '', userAgent: 't', allowPrivate: true, allowedCidrs: [], allowedOrigins: [], dnsServers: [dns.server], signingSecrets: [], signingScheme: 'postback', caCerts: [] });
   t.teardown(() => client.close());
   const origins = 1_500;
   for (let i = 0; i < origins; i += 100) {

@@ -23,6 +23,7 @@ const base: WorkerSettings = {
   dnsServers: [],
   signingSecrets: [],
   signingScheme: 'postback',
+  caCerts: [],
 };
 
 async function listener(host: string, reply: (url: string) => [number, Record<string, string>]) {

@@ -30,6 +30,7 @@ const SETTINGS: WorkerSettings = {
   dnsServers: [],
   signingSecrets: [],
   signingScheme: 'postback',
+  caCerts: [],
 };
 
 function get(origin: string, path = '/cb?x=1'): SendRequest {
@@ -81,6 +82,75 @@ t.test('against real https partners', { skip }, async (t) => {
     }
     t.equal(sink.count, 0, 'no request reached the partner');
     t.ok(sink.tlsErrors >= 1, 'the partner saw the handshake refused');
+  });
+
+  t.test('NODE_TLS_REJECT_UNAUTHORIZED=0 does not turn verification off for deliveries', async (t) => {
+    const before = process.env.NODE_TLS_REJECT_UNAUTHORIZED;
+    process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
+    t.teardown(() => {
+      if (before === undefined) delete process.env.NODE_TLS_REJECT_UNAUTHORIZED;
+      else process.env.NODE_TLS_REJECT_UNAUTHORIZED = before;
+    });
+    const client = new HttpClient(settings);
+    t.teardown(() => client.close());
+    const r = await client.send(get(byName));
+    t.equal(r.errorCode, 'PB_ERR_TLS');
+    t.equal(sink.count, 0);
+  });
+
+  t.test('with the CA trusted (caCerts, from DELIVERY_CA_FILE): delivered by name with SNI, and by IP literal', async (t) => {
+    const client = new HttpClient({ ...settings, caCerts: [ca.cert] });
+    t.teardown(() => client.close());
+    const r = await client.send(get(byName));
+    t.equal(r.status, 200);
+    t.equal(r.body, 'ok');
+    t.equal(r.errorCode, null);
+    t.ok(sink.servernames.has('partner.pb.test'), 'SNI is the partner host name');
+    const ip = await client.send(get(sink.origin));
+    t.equal(ip.status, 200, 'the certificate lists 127.0.0.1 too');
+    t.equal(sink.count, 2);
+  });
+
+  t.test('trust is added for those CAs only: another CA\'s certificate is still refused', async (t) => {
+    const stranger = createTestCa('a CA nobody trusts');
+    const other = await startSink(() => ({ status: 200 }), { tls: stranger.issue({ names: ['partner.pb.test'] }) });
+    t.teardown(() => other.close());
+    const client = new HttpClient({ ...settings, caCerts: [ca.cert] });
+    t.teardown(() => client.close());
+    const r = await client.send(get(`https://partner.pb.test:${other.port}`));
+    t.equal(r.errorCode, 'PB_ERR_TLS');
+    t.match(r.error, /not trusted/);
+    t.equal(other.count, 0);
+  });
+
+  t.test('a trusted certificate for another host name is refused: PB_ERR_TLS, nothing sent', async (t) => {
+    const wrong = await startSink(() => ({ status: 200 }), { tls: ca.issue({ names: ['other.pb.test'] }) });
+    t.teardown(() => wrong.close());
+    const client = new HttpClient({ ...settings, caCerts: [ca.cert] });
+    t.teardown(() => client.close());
+    const r = await client.send(get(`https://partner.pb.test:${wrong.port}`));
+    t.equal(r.errorCode, 'PB_ERR_TLS');
+    t.match(r.error, /for another host name \(ERR_TLS_CERT_ALTNAME_INVALID: .*partner\.pb\.test.*other\.pb\.test/);
+    t.equal(wrong.count, 0, 'no request reached it');
+    const ip = await client.send(get(wrong.origin));
+    t.equal(ip.errorCode, 'PB_ERR_TLS', 'nor by an address the certificate does not list');
+  });
+
+  t.test('keep-alive: 200 attempts, 40 at a time, one TLS handshake per connection', async (t) => {
+    const ka = await startSink(() => ({ status: 200 }), { tls: ca.issue({ names: ['partner.pb.test'] }) });
+    t.teardown(() => ka.close());
+    const client = new HttpClient({ ...settings, caCerts: [ca.cert] });
+    t.teardown(() => client.close());
+    const origin = `https://partner.pb.test:${ka.port}`;
+    let ok = 0;
+    for (let wave = 0; wave < 5; wave++) {
+      const rs = await Promise.all(Array.from({ length: 40 }, (_, i) => client.send(get(origin, `/k?w=${wave}&i=${i}`))));
+      ok += rs.filter((r) => r.status === 200).length;
+    }
+    t.equal(ok, 200);
+    t.equal(ka.handshakes, ka.connections, 'one handshake per connection');
+    t.ok(ka.connections <= settings.connectionsPerOrigin, `${ka.connections} connection(s) for 200 attempts (at most ${settings.connectionsPerOrigin})`);
+    t.equal(ka.tlsErrors, 0);
   });
 
   t.test('https to a port that speaks plain HTTP: PB_ERR_TLS, handshake failed', async (t) => {
