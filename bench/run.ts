@@ -30,6 +30,7 @@ import { bandwidthScenario } from './scenarios/bandwidth.js';
 import { e2eBullmqScenario } from './scenarios/e2e-bullmq.js';
 import { e2eScenario } from './scenarios/e2e.js';
 import { e2eClusterScenario } from './scenarios/e2e-cluster.js';
+import { e2eTlsScenario } from './scenarios/e2e-tls.js';
 import { idleScenario } from './scenarios/idle.js';
 import { ingestLoopScenario } from './scenarios/ingest-loop.js';
 import { ingestScenario } from './scenarios/ingest.js';
@@ -49,6 +50,7 @@ const SCENARIOS: Scenario[] = [
   idleScenario,
   bandwidthScenario,
   e2eClusterScenario,
+  e2eTlsScenario,
   manyOriginsScenario,
   drainScenario,
   partnerLimitScenario,
@@ -66,8 +68,8 @@ const USAGE = `usage: npm run bench -- [options]
   --duration S        autocannon measured seconds per run (default 5)
   --warmup S          autocannon warmup seconds before each (default 1)
   --connections C     autocannon connections in \`ingest\` (default 100)
-  --n N               e2e and e2e-bullmq postbacks (default 100000)
-  --e2e-items K       items per ingest request in e2e and slow-partner (default 100)
+  --n N               e2e, e2e-bullmq and e2e-tls postbacks (default 100000)
+  --e2e-items K       items per ingest request in e2e, e2e-tls and slow-partner (default 100)
   --open-duration S   e2e open-loop seconds (default 10)
   --open-items K      items per request in the open loop (default: --e2e-items, the same workload at half the rate)
   --slow-n N          slow-partner postbacks per run (default 50000)

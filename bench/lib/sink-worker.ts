@@ -10,9 +10,13 @@
  * partner's rate limit as the partner counts). Requests of another tag
  * (left over from an earlier phase) count as `stray`. An origin can be
  * taken down (its ports refuse connections) and brought back on the same
- * ports.
+ * ports. An origin given a key and certificate serves https (node:https)
+ * and counts, per phase, its TLS handshakes (resumed ones apart) beside the
+ * TCP connections every origin counts.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import { once } from 'node:events';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createHistogram, nowUs, recordUs, summarize, type Histogram } from './histogram.js';
@@ -34,6 +38,10 @@ interface OriginState {
   hist: Histogram;
   /** Receipts per 10 ms slot (µs / 10,000), this phase. */
   slots: Map<number, number>;
+  connections: number;
+  handshakes: number;
+  resumed: number;
+  tlsErrors: number;
 }
 
 const SLOT_US = 10_000;
@@ -112,6 +120,10 @@ function clear(o: OriginState): void {
   o.lastNewUs = 0;
   o.hist.reset();
   o.slots = new Map();
+  o.connections = 0;
+  o.handshakes = 0;
+  o.resumed = 0;
+  o.tlsErrors = 0;
 }
 
 function stats(o: OriginState, latency: boolean): OriginStats {
@@ -126,11 +138,15 @@ function stats(o: OriginState, latency: boolean): OriginStats {
     lastNewUs: o.lastNewUs,
     latency: latency ? summarize(o.hist) : null,
     peak1s: peak1s(o.slots),
+    connections: o.connections,
+    handshakes: o.handshakes,
+    resumed: o.resumed,
+    tlsErrors: o.tlsErrors,
   };
 }
 
 async function start(list: OriginSpec[]): Promise<void> {
-  for (const { name, delayMs, ports: count } of list) {
+  for (const { name, delayMs, ports: count, tls } of list) {
     const o: OriginState = {
       name,
       delayMs,
@@ -145,9 +161,22 @@ async function start(list: OriginSpec[]): Promise<void> {
       lastNewUs: 0,
       hist: createHistogram(),
       slots: new Map(),
+      connections: 0,
+      handshakes: 0,
+      resumed: 0,
+      tlsErrors: 0,
     };
     for (let k = 0; k < (count ?? 1); k++) {
-      const server = createServer({ keepAliveTimeout: 60_000, requestTimeout: 0 }, handler(o));
+      const options = { keepAliveTimeout: 60_000, requestTimeout: 0 };
+      const server = tls ? createHttpsServer({ ...options, key: tls.key, cert: tls.cert }, handler(o)) : createServer(options, handler(o));
+      server.on('connection', () => o.connections++);
+      if (tls) {
+        server.on('secureConnection', (socket: TLSSocket) => {
+          o.handshakes++;
+          if (socket.isSessionReused()) o.resumed++;
+        });
+        server.on('tlsClientError', () => o.tlsErrors++);
+      }
       server.listen(0, '127.0.0.1');
       await once(server, 'listening');
       const addr = server.address();

@@ -1,7 +1,8 @@
 /**
  * The harness side of the sink (see sink-worker.ts): starts the worker
- * thread with its origins, switches phases (`reset(tag, delays)`), reads
- * counters and latency, and waits until enough distinct postbacks arrived.
+ * thread with its origins (http, or https with a given certificate),
+ * switches phases (`reset(tag, delays)`), reads counters, connections, TLS
+ * handshakes and latency, and waits until enough distinct postbacks arrived.
  */
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
@@ -25,6 +26,14 @@ export interface OriginStats {
   latency: LatencySummary | null;
   /** The most requests received in any 1-second window (10 ms steps). */
   peak1s: number;
+  /** TCP connections accepted this phase. */
+  connections: number;
+  /** TLS handshakes completed this phase (an https origin), resumed sessions included. */
+  handshakes: number;
+  /** Of those, the ones that resumed an earlier session (abbreviated handshakes). */
+  resumed: number;
+  /** Handshakes that failed this phase. */
+  tlsErrors: number;
 }
 
 export type SinkCommand =
@@ -44,6 +53,8 @@ export interface OriginSpec {
   delayMs: number;
   /** Serve this origin on this many ports (distinct origins, one set of counters); default 1. */
   ports?: number;
+  /** Serve https with this key and certificate (PEM; bench/lib/certs.ts makes them). */
+  tls?: { key: string; cert: string };
 }
 
 export class Sink {
@@ -53,6 +64,7 @@ export class Sink {
   private constructor(
     private readonly worker: Worker,
     readonly ports: Record<string, number[]>,
+    private readonly secure: Set<string>,
   ) {
     worker.on('message', (m: SinkReply | { type: 'listening' }) => {
       if ('id' in m) {
@@ -70,14 +82,14 @@ export class Sink {
       once(worker, 'message'),
       once(worker, 'error').then(([err]) => Promise.reject(err as Error)),
     ])) as [{ type: 'listening'; ports: Record<string, number[]> }];
-    return new Sink(worker, msg.ports);
+    return new Sink(worker, msg.ports, new Set(origins.filter((o) => o.tls !== undefined).map((o) => o.name)));
   }
 
-  /** `http://127.0.0.1:<port>` of an origin (its `k`th port when it has several). */
-  origin(name: string, k = 0): string {
+  /** `http://127.0.0.1:<port>` of an origin (its `k`th port when it has several); `https://` for a TLS one. */
+  origin(name: string, k = 0, host = '127.0.0.1'): string {
     const p = this.ports[name]?.[k];
     if (p === undefined) throw new Error(`no sink origin "${name}" (port ${k})`);
-    return `http://127.0.0.1:${p}`;
+    return `${this.secure.has(name) ? 'https' : 'http'}://${host}:${p}`;
   }
 
   private ask(req: SinkCommand): Promise<SinkReply> {

@@ -77,6 +77,15 @@ export const TARGETS: Target[] = [
     unit: 'ms',
   },
   {
+    id: 'e2e-tls',
+    label: 'e2e to an https partner: delivered/s vs the same run over http',
+    needs: ['e2e-tls'],
+    value: (all) => m(all, 'e2e-tls', 'ratio.https_vs_http'),
+    op: '>=',
+    goal: 0.8,
+    unit: 'x',
+  },
+  {
     id: 'bandwidth',
     label: 'bytes per postback between service and Redis vs naive JSON list',
     needs: ['bandwidth'],
