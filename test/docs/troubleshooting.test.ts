@@ -14,6 +14,7 @@ import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createTestCa } from '../../bench/lib/certs.js';
 import { onExit } from '../../bench/lib/cleanup.js';
 import { spawnNode } from '../../bench/lib/procs.js';
 import { REPO_ROOT } from '../../bench/lib/repo.js';
@@ -64,6 +65,9 @@ t.test('every confirm command works as printed against a default install', { ski
     r.url.startsWith('/gone') ? { status: 404 } : r.url.startsWith('/busy') ? { status: 503 } : r.url.startsWith('/limited') ? { status: 429 } : { status: 200 },
   );
   t.teardown(() => sink.close());
+  // An https partner whose CA the install does not trust: its attempts fail with PB_ERR_TLS.
+  const untrusted = await startSink(() => ({ status: 200 }), { tls: createTestCa('untrusted partner CA').issue({ ips: ['127.0.0.1'] }) });
+  t.teardown(() => untrusted.close());
 
   // As in the README: DELIVERY_ALLOW_PRIVATE=true npm start (the sink is on 127.0.0.1).
   const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? dir, DELIVERY_ALLOW_PRIVATE: 'true' };
@@ -79,7 +83,18 @@ t.test('every confirm command works as printed against a default install', { ski
     const res = await post('http://127.0.0.1:8080/i', JSON.stringify({ endpoint: { method: 'GET', url: `${sink.origin}${path}?i={i}` }, data }));
     t.equal(res.status, 202, `traffic to ${path}`);
   }
-  await waitForLines(join(dir, 'var', 'log'), (ls) => ls.some((l) => l.outcome === 'retry') && ls.some((l) => l.status === 429) && ls.filter((l) => l.outcome === 'dead').length >= 2 && ls.some((l) => l.outcome === 'delivered'), 30_000);
+  const tls = await post('http://127.0.0.1:8080/i', JSON.stringify({ endpoint: { method: 'GET', url: `${untrusted.origin}/tls?i={i}` }, data: [{ i: 0 }] }));
+  t.equal(tls.status, 202, 'traffic to an https partner we do not trust');
+  await waitForLines(
+    join(dir, 'var', 'log'),
+    (ls) =>
+      ls.some((l) => l.outcome === 'retry') &&
+      ls.some((l) => l.status === 429) &&
+      ls.filter((l) => l.outcome === 'dead').length >= 2 &&
+      ls.some((l) => l.outcome === 'delivered') &&
+      ls.some((l) => l.errorCode === 'PB_ERR_TLS'),
+    30_000,
+  );
 
   for (const { symptom, command } of confirmCommands()) {
     const r = spawnSync('bash', ['-c', command], { cwd: dir, env, encoding: 'utf8', timeout: 20_000 });
