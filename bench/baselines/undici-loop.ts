@@ -7,6 +7,9 @@
  *   UNDICI_ORIGIN=http://127.0.0.1:PORT UNDICI_TAG=tag UNDICI_N=100000 \
  *   UNDICI_CONNECTIONS=64 UNDICI_IN_FLIGHT=128 node dist/bench/baselines/undici-loop.js
  *
+ * An https origin works too (e2e-tls), its CA trusted through
+ * NODE_EXTRA_CA_CERTS.
+ *
  * Sends 'ready', waits for 'go', then reports
  * `{ type: 'done', requests, ok, errors, firstUs, lastUs }` over IPC.
  */
@@ -22,7 +25,7 @@ const inFlight = Number(process.env.UNDICI_IN_FLIGHT ?? connections * 2);
 const userAgent = process.env.UNDICI_USER_AGENT ?? 'postback-delivery/bench';
 
 const template = sinkTemplate(origin, tag);
-const pathStart = template.indexOf('/', 'http://'.length);
+const pathStart = origin.length;
 const pool = new Pool(origin, { connections, pipelining: 1, keepAliveTimeout: 4_000 });
 
 let next = 0;

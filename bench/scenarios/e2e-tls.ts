@@ -12,6 +12,11 @@
  * postback; and the sink's TCP connections and TLS handshakes (resumed
  * ones apart), as handshakes per 10,000 postbacks: keep-alive should hold
  * them to about one per connection, not one per postback.
+ * Then, the service stopped, the bare undici Pool loop of `e2e` (64
+ * connections, 128 in flight, the same requests) sends --n requests over
+ * http and over https (by IP literal, the CA through NODE_EXTRA_CA_CERTS):
+ * what TLS costs undici and Node themselves on this machine, the ceiling
+ * for the service's ratio.
  * Target: https delivered/s >= 0.8x the http phase's.
  */
 import { createTestCa, opensslMissing } from '../lib/certs.js';
@@ -21,7 +26,7 @@ import { cpuOf, harnessCpu } from '../lib/procs.js';
 import { get, ratio, type Metrics, type RunContext, type RunResult, type Scenario, type Table } from '../lib/scenario.js';
 import { Sink } from '../lib/sink.js';
 import { startStack } from '../lib/stack.js';
-import { cpuMetrics } from './e2e.js';
+import { cpuMetrics, runUndiciLoop } from './e2e.js';
 
 const SEND_CONCURRENCY = 16;
 const HOST = 'sink.pb.test';
@@ -35,7 +40,8 @@ export const e2eTlsScenario: Scenario = {
     const missing = opensslMissing();
     if (missing !== null) throw new Error(`e2e-tls: ${missing}`);
     const ca = createTestCa('postback-delivery bench CA');
-    const cert = ca.issue({ names: [HOST] });
+    // The IP too: the bare undici loop reaches the sink by address.
+    const cert = ca.issue({ names: [HOST], ips: ['127.0.0.1'] });
     const dns = await startDnsServer({ zone: 'pb.test', ttl: 300 });
     const m: Metrics = {};
     const knobs: Record<string, unknown> = {};
@@ -82,11 +88,19 @@ export const e2eTlsScenario: Scenario = {
           await stack.stop();
         }
       }
+      // The bare undici loop, the service stopped: what TLS costs undici and Node alone.
+      for (const phase of PHASES) {
+        ctx.progress(`undici Pool loop over ${phase}: ${o.n} requests`);
+        const u = await runUndiciLoop(sink, `undici-${phase}`, o.n, { name: phase, env: { NODE_EXTRA_CA_CERTS: ca.certFile } });
+        m[`undici.${phase}.req_s`] = u.reqPerSec;
+        m[`undici.${phase}.errors`] = u.errors;
+      }
     } finally {
       await sink.close();
       await dns.close();
     }
     m['ratio.https_vs_http'] = ratio(get(m, 'https.delivered_s'), get(m, 'http.delivered_s'));
+    m['ratio.undici_https_vs_http'] = ratio(get(m, 'undici.https.req_s'), get(m, 'undici.http.req_s'));
     return {
       metrics: m,
       knobs: {
@@ -120,11 +134,22 @@ export const e2eTlsScenario: Scenario = {
       {
         title: 'e2e-tls: the e2e max phase to an http sink, then to an https one (same run; latency = ingest request sent -> sink receipt)',
         columns: ['phase', 'postbacks', 'delivered/s', 'p50 ms', 'p99 ms', 'max ms', 'dups', 'losses', 'delivery us/pb', 'connections', 'TLS handshakes', 'handshakes /10k', 'x http'],
-        rows: [row('http'), row('https')],
+        rows: [
+          row('http'),
+          row('https'),
+          ...PHASES.map((p) => [
+            `undici Pool loop, ${p}`,
+            null,
+            get(m, `undici.${p}.req_s`),
+            null, null, null, null, null, null, null, null, null,
+            p === 'https' ? get(m, 'ratio.undici_https_vs_http') : null,
+          ]),
+        ],
         notes: [
           `https: ${fmt(get(m, 'https.handshakes'))} handshakes (${fmt(get(m, 'https.resumed'))} resumed) over ${fmt(get(m, 'https.connections'))} connections, ${fmt(get(m, 'https.handshakes_per_10k'))} per 10,000 postbacks; failed handshakes ${fmt(get(m, 'https.tls_errors'))}`,
           `CPU per delivered postback, us (delivery / ingest / redis / harness): http ${cpuRow(m, 'http')}; https ${cpuRow(m, 'https')}`,
           'The sink decrypts on the same 2 cores (the harness column): the https phase pays for both ends of TLS.',
+          `The bare undici loop (no service, 64 connections) over https makes ${fmt(get(m, 'ratio.undici_https_vs_http'))}x its http rate: what TLS costs undici and Node themselves here.`,
         ],
       },
     ];

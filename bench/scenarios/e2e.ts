@@ -38,12 +38,19 @@ export function cpuMetrics(m: Metrics, prefix: string, before: Record<string, nu
   m[`${prefix}.cpu_us_per_pb.total`] = total;
 }
 
-export async function runUndiciLoop(sink: Sink, tag: string, n: number): Promise<{ reqPerSec: number; ok: number; errors: number; firstUs: number; lastUs: number }> {
+/** The bare undici Pool loop against sink origin `name` (default "a"); `env` for the child (NODE_EXTRA_CA_CERTS for an https origin). */
+export async function runUndiciLoop(
+  sink: Sink,
+  tag: string,
+  n: number,
+  opts: { name?: string; env?: Record<string, string> } = {},
+): Promise<{ reqPerSec: number; ok: number; errors: number; firstUs: number; lastUs: number }> {
   await sink.reset(tag);
   const child = await spawnNode('undici-loop', benchScript('baselines/undici-loop.js'), {
     env: {
+      ...opts.env,
       PATH: process.env.PATH ?? '',
-      UNDICI_ORIGIN: sink.origin('a'),
+      UNDICI_ORIGIN: sink.origin(opts.name ?? 'a'),
       UNDICI_TAG: tag,
       UNDICI_N: String(n),
       UNDICI_CONNECTIONS: String(UNDICI_CONNECTIONS),
