@@ -69,12 +69,17 @@ function parseStatuses(v: string): Filter['statuses'] | string {
   return out;
 }
 
+/** A postback id (`<request id>:<index>`): request ids may begin with "-", which must not read as an option. */
+const DASHED_ID = /^-[A-Za-z0-9_-]*:\d+$/;
+
 export function parseDlqArgs(argv: readonly string[]): ParsedArgs {
   let values: Record<string, string | boolean | undefined>;
   let positionals: string[];
+  // Ids that begin with "-" go after "--", where the parser takes everything as an id.
+  const args = argv.includes('--') ? [...argv] : [...argv.filter((a) => !DASHED_ID.test(a)), '--', ...argv.filter((a) => DASHED_ID.test(a))];
   try {
     ({ values, positionals } = parseArgs({
-      args: [...argv],
+      args,
       allowPositionals: true,
       strict: true,
       options: {

@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 
 export function createRequestIdGenerator(): () => string {
   // 48 random bits: collisions between processes are out of reach in practice.
-  const prefix = randomBytes(6).toString('base64url');
+  // Never a leading "-": an id is typed on command lines (`dlq replay <id>`).
+  const prefix = randomBytes(6).toString('base64url').replace(/^-/, 'A');
   let counter = 0;
   return () => prefix + (counter++).toString(36);
 }

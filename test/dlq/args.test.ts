@@ -43,6 +43,9 @@ t.test('good usage becomes a plan', async (t) => {
   t.match(plan(['list', '--json', '--limit', '0']), { command: 'list', json: true, limit: 0 });
   t.match(plan(['replay', 'a:1', 'b:2']), { command: 'replay', ids: ['a:1', 'b:2'], all: false, dryRun: false });
   t.match(plan(['purge', '--all', '--dry-run']), { command: 'purge', ids: [], all: true, dryRun: true });
+  // Request ids are base64url and an old one may begin with "-" (it once read as an unknown option).
+  t.match(plan(['replay', '-pXy7Qk1a:0', 'b:2', '--dry-run']), { command: 'replay', ids: ['b:2', '-pXy7Qk1a:0'], dryRun: true });
+  t.match(plan(['purge', '--', '-_a:3']), { command: 'purge', ids: ['-_a:3'] });
   const p = plan(['replay', '--origin', 'https://*.partner.com', '--status', '5xx,404,none', '--error', 'PB_ERR_CONNECT', '--outcome', 'dead', '--since', '2026-11-28T02:00:00Z', '--until', '1795850000000']);
   t.equal(p.command, 'replay');
   if (p.command === 'replay') {
