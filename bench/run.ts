@@ -31,6 +31,7 @@ import { e2eBullmqScenario } from './scenarios/e2e-bullmq.js';
 import { e2eScenario } from './scenarios/e2e.js';
 import { e2eClusterScenario } from './scenarios/e2e-cluster.js';
 import { e2eTlsScenario } from './scenarios/e2e-tls.js';
+import { e2eRemoteRedisScenario } from './scenarios/e2e-remote-redis.js';
 import { idleScenario } from './scenarios/idle.js';
 import { ingestLoopScenario } from './scenarios/ingest-loop.js';
 import { ingestScenario } from './scenarios/ingest.js';
@@ -51,6 +52,7 @@ const SCENARIOS: Scenario[] = [
   bandwidthScenario,
   e2eClusterScenario,
   e2eTlsScenario,
+  e2eRemoteRedisScenario,
   manyOriginsScenario,
   drainScenario,
   partnerLimitScenario,
@@ -84,6 +86,7 @@ const USAGE = `usage: npm run bench -- [options]
   --many-n N          many-origins: postbacks per phase, 10 a request (default 30000)
   --many-idle S       many-origins: seconds idle after each phase before RSS is read again (default 0)
   --drain-n N         drain: postbacks queued before delivery starts (default 1000000)
+  --redis-delay-ms D  e2e-remote-redis: one-way delay between the roles and Redis, ms (default 0.5)
   --aof               Redis with AOF, fsync every second (default: no persistence)
   --env KEY=VALUE     extra environment for every role (repeatable), recorded in the results
   --out FILE          results file (default bench/results/<date>-<sha>[-<scenarios>].json)
@@ -124,6 +127,7 @@ function parseOptions(argv: string[]): Options | null {
       'limit-rate': { type: 'string' },
       'down-n': { type: 'string' },
       'sizing-n': { type: 'string' },
+      'redis-delay-ms': { type: 'string' },
       aof: { type: 'boolean', default: false },
       env: { type: 'string', multiple: true },
       out: { type: 'string' },
@@ -175,6 +179,7 @@ function parseOptions(argv: string[]): Options | null {
     limitRate: num(values['limit-rate'], 'limit-rate', 500, 1),
     downN: num(values['down-n'], 'down-n', 600_000, 100),
     sizingN: num(values['sizing-n'], 'sizing-n', 200_000, 100),
+    redisDelayMs: num(values['redis-delay-ms'], 'redis-delay-ms', 0.5, 0),
     aof: values.aof,
     env,
     out: values.out,

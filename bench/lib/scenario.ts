@@ -37,6 +37,8 @@ export interface Options {
   downN: number;
   /** sizing: postbacks queued per workload. */
   sizingN: number;
+  /** e2e-remote-redis: one-way delay between the roles and Redis, ms. */
+  redisDelayMs: number;
   /** Redis with AOF (appendfsync everysec) instead of no persistence. */
   aof: boolean;
   /** Extra environment for every role (--env KEY=VALUE). */

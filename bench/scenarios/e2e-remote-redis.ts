@@ -1,0 +1,224 @@
+/**
+ * `e2e-remote-redis`: the service with Redis a network hop away, the normal
+ * deployment (Redis on another host). The roles reach Redis through the
+ * harness's delay proxy (lib/delay-proxy.ts, its own process), which holds
+ * every chunk --redis-delay-ms (0.5) each way; the same phases run through
+ * the same proxy at 0 ms, so the proxy's own cost is in both and cancels
+ * out of the ratios. (A proxy rather than netem in a network namespace:
+ * the dev VM's kernel has no sch_netem.) Per delay, each on a fresh stack:
+ * 1. max: the e2e max phase (--n postbacks, --e2e-items a request, 16
+ *    requests at a time into ingest while delivery drains to the sink):
+ *    delivered/s, latency, duplicates, losses, CPU per postback.
+ * 2. ingest: autocannon -c --connections (100) on /i with the v1 sample,
+ *    1 item, --warmup + --duration s, no delivery (INGEST_MAX_QUEUE out of
+ *    reach, as in `ingest`).
+ * Each phase also counts what it cost in Redis round trips: the bursts of
+ * commands each role wrote through the proxy (one burst: one round trip
+ * waited for, with auto-pipelining) and the commands Redis ran (INFO
+ * commandstats, scripts' inner commands included), per postback; and the
+ * PING round trip through the proxy at that delay, measured before the
+ * phase, so the delay really added is on record.
+ */
+import { deliverBulk, originMetrics } from '../lib/deliver.js';
+import { pingRtt, type ProxyTraffic } from '../lib/delay-proxy.js';
+import { cannon } from '../lib/load.js';
+import { sampleBody } from '../lib/payload.js';
+import { cpuOf, harnessCpu } from '../lib/procs.js';
+import { commandCalls } from '../lib/redis.js';
+import { get, ratio, type Metrics, type RunContext, type RunResult, type Scenario, type Table } from '../lib/scenario.js';
+import { Sink } from '../lib/sink.js';
+import { startStack, type Stack } from '../lib/stack.js';
+import { cpuMetrics } from './e2e.js';
+import { cannonMetrics } from './ingest.js';
+
+const SEND_CONCURRENCY = 16;
+/** Roles whose bursts are reported (the connection names they give Redis, up to the first ':'). */
+const ROLES = ['ingest', 'delivery', 'delivery-read'] as const;
+const PHASES = ['near', 'far'] as const;
+type Phase = (typeof PHASES)[number];
+
+async function commandstats(stack: Stack): Promise<Record<string, number>> {
+  return commandCalls(await stack.redis.client.info('commandstats'));
+}
+
+/** Postbacks queued and not finished: the documented `<prefix>:{0}:count` (one shard, the default). */
+async function queued(stack: Stack): Promise<number> {
+  return Number(await stack.redis.client.command('GET', `${stack.env.REDIS_PREFIX}:{0}:count`)) || 0;
+}
+
+/** Redis commands and proxy bursts between two snapshots, per unit (postback, request), under `prefix.` */
+function costMetrics(
+  m: Metrics,
+  prefix: string,
+  units: number,
+  c0: Record<string, number>,
+  c1: Record<string, number>,
+  t0: Record<string, ProxyTraffic>,
+  t1: Record<string, ProxyTraffic>,
+): void {
+  const per = (n: number) => n / Math.max(1, units);
+  let total = 0;
+  for (const [cmd, calls] of Object.entries(c1)) {
+    // The harness's own INFO calls are not the service's.
+    if (cmd === 'info') continue;
+    const d = calls - (c0[cmd] ?? 0);
+    if (d <= 0) continue;
+    m[`${prefix}.cmds.${cmd}`] = per(d);
+    total += d;
+  }
+  m[`${prefix}.cmds.total`] = per(total);
+  for (const role of ROLES) {
+    const up = (t1[role]?.upChunks ?? 0) - (t0[role]?.upChunks ?? 0);
+    m[`${prefix}.bursts.${role}`] = per(up);
+  }
+}
+
+async function maxPhase(ctx: RunContext, sink: Sink, phase: Phase, delayMs: number, m: Metrics, knobs: Record<string, unknown>): Promise<void> {
+  const o = ctx.opts;
+  const stack = await startStack(ctx, { ingest: true, delivery: true }, {}, { redisDelayMs: delayMs });
+  try {
+    const proxy = stack.proxy as NonNullable<Stack['proxy']>;
+    m[`${phase}.ping_p50_ms`] = (await pingRtt(proxy.port)).p50;
+    ctx.progress(`max at ${delayMs} ms each way (PING ${m[`${phase}.ping_p50_ms`]} ms): ${o.n} postbacks, ${o.e2eItems} a request`);
+    const pids = stack.pids();
+    const cpu0 = { ...cpuOf(pids), harness: harnessCpu() };
+    const c0 = await commandstats(stack);
+    const t0 = await proxy.traffic();
+    const max = await deliverBulk({
+      sink,
+      ingestOrigin: stack.ingestOrigin,
+      tag: `max-${phase}`,
+      n: o.n,
+      items: o.e2eItems,
+      concurrency: SEND_CONCURRENCY,
+      progress: ctx.progress,
+    });
+    const cpu1 = { ...cpuOf(pids), harness: harnessCpu() };
+    const c1 = await commandstats(stack);
+    const t1 = await proxy.traffic();
+    const k = `${phase}.max`;
+    originMetrics(m, k, max, 'a');
+    m[`${k}.ingest_s`] = (max.send.accepted * 1e6) / Math.max(1, max.send.lastUs - max.send.firstUs);
+    m[`${k}.non2xx`] = max.send.non2xx;
+    m[`${k}.errors`] = max.send.errors;
+    const delivered = max.stats.a?.distinct ?? 0;
+    cpuMetrics(m, k, cpu0, cpu1, delivered);
+    costMetrics(m, k, delivered, c0, c1, t0, t1);
+    knobs[`${phase}.max`] = { ...stack.knobs(), statusCodes: max.send.statusCodes };
+  } finally {
+    await stack.stop();
+  }
+}
+
+async function ingestPhase(ctx: RunContext, phase: Phase, delayMs: number, m: Metrics, knobs: Record<string, unknown>): Promise<void> {
+  const o = ctx.opts;
+  // Nothing is delivered: the backpressure check runs, its limit out of reach.
+  const stack = await startStack(ctx, { ingest: true }, { INGEST_MAX_QUEUE: '1000000000' }, { redisDelayMs: delayMs });
+  try {
+    const proxy = stack.proxy as NonNullable<Stack['proxy']>;
+    const ping = (await pingRtt(proxy.port)).p50;
+    ctx.progress(`ingest at ${delayMs} ms each way (PING ${ping} ms): 1 item, -c ${o.connections}, ${o.durationS} s`);
+    const pids = stack.pids();
+    const q0 = await queued(stack);
+    const cpu0 = cpuOf(pids);
+    const c0 = await commandstats(stack);
+    const t0 = await proxy.traffic();
+    const w0 = performance.now();
+    const r = await cannon({ url: `${stack.ingestOrigin}/i`, body: sampleBody(1), connections: o.connections, durationS: o.durationS, warmupS: o.warmupS });
+    const wall = (performance.now() - w0) / 1000;
+    const cpu1 = cpuOf(pids);
+    const c1 = await commandstats(stack);
+    const t1 = await proxy.traffic();
+    const k = `${phase}.ingest`;
+    cannonMetrics(m, k, r, 1);
+    for (const name of Object.keys(pids)) m[`${k}.cpu_pct.${name}`] = (100 * ((cpu1[name] ?? 0) - (cpu0[name] ?? 0))) / wall;
+    // Requests accepted over warmup + run (the snapshots bracket both; one postback each): bursts and commands per request.
+    const requests = (await queued(stack)) - q0;
+    costMetrics(m, k, requests, c0, c1, t0, t1);
+    const calls = (t1.ingest?.upChunks ?? 0) - (t0.ingest?.upChunks ?? 0);
+    // Little's law: script calls a second x the time each takes (about the PING round trip).
+    m[`${k}.calls_s`] = calls / wall;
+    m[`${k}.calls_in_flight`] = (calls / wall) * (ping / 1000);
+    knobs[`${phase}.ingest`] = { ...stack.knobs(), connections: o.connections, durationS: o.durationS, warmupS: o.warmupS, statusCodes: r.statusCodes };
+  } finally {
+    await stack.stop();
+  }
+}
+
+export const e2eRemoteRedisScenario: Scenario = {
+  name: 'e2e-remote-redis',
+  summary: 'e2e max and ingest -c 100 (1 item) with Redis behind a delay proxy: 0 ms vs --redis-delay-ms (0.5) each way',
+  async run(ctx: RunContext): Promise<RunResult> {
+    const o = ctx.opts;
+    const delays: Record<Phase, number> = { near: 0, far: o.redisDelayMs };
+    const m: Metrics = {};
+    const knobs: Record<string, unknown> = { delaysMs: delays, n: o.n, itemsPerRequest: o.e2eItems, sendConcurrency: SEND_CONCURRENCY };
+    m['far.delay_ms'] = o.redisDelayMs;
+    const sink = await Sink.start([{ name: 'a', delayMs: 0 }]);
+    try {
+      for (const phase of PHASES) await maxPhase(ctx, sink, phase, delays[phase], m, knobs);
+    } finally {
+      await sink.close();
+    }
+    for (const phase of PHASES) await ingestPhase(ctx, phase, delays[phase], m, knobs);
+    m['ratio.delivered'] = ratio(get(m, 'far.max.delivered_s'), get(m, 'near.max.delivered_s'));
+    m['ratio.ingest'] = ratio(get(m, 'far.ingest.req_s'), get(m, 'near.ingest.req_s'));
+    return { metrics: m, knobs };
+  },
+  tables(m: Metrics): Table[] {
+    const delay = get(m, 'far.delay_ms');
+    const label = (p: Phase) => (p === 'near' ? '0 ms' : `${delay ?? '?'} ms`);
+    const f = (v: number | null) => (v === null ? 'n/a' : v.toFixed(2));
+    const bursts = (p: Phase, k: string, scale: number) => ROLES.map((r) => `${r} ${f((get(m, `${p}.${k}.bursts.${r}`) ?? 0) * scale)}`).join(', ');
+    return [
+      {
+        title: 'e2e-remote-redis, max phase: Redis behind a delay proxy (each way), same path at 0 ms',
+        columns: ['delay', 'PING ms', 'postbacks', 'delivered/s', 'p50 ms', 'p99 ms', 'dups', 'losses', 'ingest took/s', 'x 0 ms'],
+        rows: PHASES.map((p) => [
+          label(p),
+          get(m, `${p}.ping_p50_ms`),
+          get(m, `${p}.max.postbacks`),
+          get(m, `${p}.max.delivered_s`),
+          get(m, `${p}.max.p50_ms`),
+          get(m, `${p}.max.p99_ms`),
+          get(m, `${p}.max.duplicates`),
+          get(m, `${p}.max.losses`),
+          get(m, `${p}.max.ingest_s`),
+          p === 'far' ? get(m, 'ratio.delivered') : null,
+        ]),
+        notes: [
+          ...PHASES.map(
+            (p) =>
+              `${label(p)}: CPU us/postback ingest ${f(get(m, `${p}.max.cpu_us_per_pb.ingest`))}, delivery ${f(get(m, `${p}.max.cpu_us_per_pb.delivery`))}, redis ${f(get(m, `${p}.max.cpu_us_per_pb.redis`))}, proxy ${f(get(m, `${p}.max.cpu_us_per_pb.proxy`))}; ` +
+              `bursts written per 1,000 postbacks: ${bursts(p, 'max', 1000)}; Redis commands per postback ${f(get(m, `${p}.max.cmds.total`))}`,
+          ),
+        ],
+      },
+      {
+        title: 'e2e-remote-redis, ingest: autocannon closed loop, POST /i, v1 sample (1 item)',
+        columns: ['delay', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'ingest CPU%', 'redis CPU%', 'proxy CPU%', 'requests/call', 'calls in flight', 'x 0 ms'],
+        rows: PHASES.map((p) => {
+          const b = get(m, `${p}.ingest.bursts.ingest`);
+          return [
+            label(p),
+            get(m, `${p}.ingest.req_s`),
+            get(m, `${p}.ingest.p50_ms`),
+            get(m, `${p}.ingest.p99_ms`),
+            get(m, `${p}.ingest.errors`),
+            get(m, `${p}.ingest.non2xx`),
+            get(m, `${p}.ingest.cpu_pct.ingest`),
+            get(m, `${p}.ingest.cpu_pct.redis`),
+            get(m, `${p}.ingest.cpu_pct.proxy`),
+            b === null || b === 0 ? null : 1 / b,
+            get(m, `${p}.ingest.calls_in_flight`),
+            p === 'far' ? get(m, 'ratio.ingest') : null,
+          ];
+        }),
+        notes: [
+          'requests/call: requests per burst ingest wrote to Redis (group commit); calls in flight: bursts/s x the PING round trip (Little\'s law)',
+          'PING and bursts are measured through the proxy; CPU% is of one core over warmup + run',
+        ],
+      },
+    ];
+  },
+};
