@@ -6,8 +6,10 @@
  * and costs nothing while it sleeps. The proxy arms the clock through
  * shared memory (a due time, then a bump of the sequence number and a
  * notify); at the due time the clock posts one message, which wakes the
- * proxy's event loop, and waits to be armed again. One wake-up is
- * outstanding at a time: the proxy arms again after it handled the last.
+ * proxy's event loop, and waits to be armed again. The proxy arms it again
+ * after it handled a wake-up, or at once for an earlier time (its delay
+ * was lowered): the clock then reads the new time. A spare wake-up is
+ * harmless (the proxy flushes what is due, if anything).
  *
  * Times are milliseconds of process.hrtime (CLOCK_MONOTONIC), the same in
  * every thread of the process.
@@ -30,10 +32,13 @@ function run(): void {
   for (;;) {
     // Until armed (the sequence number moves on).
     Atomics.wait(seq, 0, seen);
-    seen = Atomics.load(seq, 0);
-    const at = due[0] as number;
-    // Nobody bumps the sequence while armed: each wait runs to its timeout.
-    for (let left = at - monoMs(); left > 0; left = at - monoMs()) Atomics.wait(seq, 0, seen, left);
+    // Armed again meanwhile (an earlier due time): the wait ends early and the new time is read.
+    for (;;) {
+      seen = Atomics.load(seq, 0);
+      const left = (due[0] as number) - monoMs();
+      if (left <= 0) break;
+      Atomics.wait(seq, 0, seen, left);
+    }
     port.postMessage(0);
   }
 }

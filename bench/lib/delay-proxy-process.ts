@@ -5,9 +5,12 @@
  * each direction, as if the target were on another host. Its CPU is not
  * the harness's nor the service's, and /proc accounts it apart.
  *
- * - One delay line for every connection and both directions: with one
- *   fixed delay, due times follow arrival order, so the line is a FIFO
- *   (a ring buffer) and order is kept within each direction. Each chunk is
+ * - One delay line for every connection and both directions: every chunk
+ *   is due its arrival time plus the delay, so due times follow arrival
+ *   order and the line is a FIFO (a ring buffer); order is kept within each
+ *   direction. A new delay applies to the chunks in the line too (counted
+ *   from their arrival), so a long delay can hold traffic and a delay of
+ *   0 release it at once. Each chunk is
  *   written on as it was read: no per-byte work beyond the kernel's copies.
  * - Wake-ups at sub-millisecond due times come from the clock thread
  *   (delay-clock.ts); one is outstanding at a time, and each flushes
@@ -26,8 +29,8 @@
  *   writes is one burst of commands sent together: with auto-pipelining,
  *   about one Redis round trip.
  *
- * IPC: {type: 'delay', id, ms} sets the delay (chunks already in the line
- * keep theirs); {type: 'stats', id} answers {type: 'stats', id, traffic}.
+ * IPC: {type: 'delay', id, ms} sets the delay; {type: 'stats', id}
+ * answers {type: 'stats', id, traffic}.
  */
 import { connect, createServer, type Socket } from 'node:net';
 import { once } from 'node:events';
@@ -97,7 +100,8 @@ class Pipe {
 }
 
 interface Item {
-  due: number;
+  /** When it was read (monoMs). */
+  at: number;
   pipe: Pipe;
   chunk: Buffer | null;
 }
@@ -115,8 +119,9 @@ clock.on('error', (err) => {
   process.exit(1);
 });
 
-function arm(at: number): void {
-  if (armed) return;
+/** Wakes flush() at `at` (an earlier time than armed only when `force`: the delay was lowered). */
+function arm(at: number, force = false): void {
+  if (armed && !force) return;
   armed = true;
   dueAt[0] = at;
   Atomics.add(seq, 0, 1);
@@ -126,7 +131,7 @@ function arm(at: number): void {
 function flush(): void {
   armed = false;
   const now = monoMs();
-  for (let head = line.peekFront(); head !== undefined && head.due <= now; head = line.peekFront()) {
+  for (let head = line.peekFront(); head !== undefined && head.at + delayMs <= now; head = line.peekFront()) {
     line.shift();
     const { pipe, chunk } = head;
     pipe.items--;
@@ -140,7 +145,7 @@ function flush(): void {
     pipe.deliver(chunk);
   }
   const next = line.peekFront();
-  if (next !== undefined) arm(next.due);
+  if (next !== undefined) arm(next.at + delayMs);
 }
 
 function enqueue(pipe: Pipe, chunk: Buffer | null): void {
@@ -148,7 +153,7 @@ function enqueue(pipe: Pipe, chunk: Buffer | null): void {
     pipe.deliver(chunk);
     return;
   }
-  line.push({ due: monoMs() + delayMs, pipe, chunk });
+  line.push({ at: monoMs(), pipe, chunk });
   pipe.items++;
   if (chunk !== null) {
     pipe.queued += chunk.length;
@@ -157,7 +162,7 @@ function enqueue(pipe: Pipe, chunk: Buffer | null): void {
       pipe.update();
     }
   }
-  arm((line.peekFront() as Item).due);
+  arm((line.peekFront() as Item).at + delayMs);
 }
 
 const live = new Set<Conn>();
@@ -230,6 +235,8 @@ const server = createServer({ allowHalfOpen: true }, (client) => {
 process.on('message', (m: { type?: string; id?: number; ms?: number }) => {
   if (m.type === 'delay' && typeof m.ms === 'number' && m.ms >= 0) {
     delayMs = m.ms;
+    const head = line.peekFront();
+    if (head !== undefined) arm(head.at + delayMs, true);
     process.send?.({ type: 'delay', id: m.id });
   } else if (m.type === 'stats') {
     process.send?.({ type: 'stats', id: m.id, traffic: traffic() });

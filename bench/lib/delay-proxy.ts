@@ -35,7 +35,7 @@ export interface DelayProxy {
   url: string;
   pid: number;
   readonly delayMs: number;
-  /** Changes the delay of chunks read from now on. */
+  /** Changes the delay, also of the chunks held now (counted from their arrival): a long one holds traffic, 0 releases it. */
   setDelay(ms: number): Promise<void>;
   /** Traffic since start, by role (connections closed included). */
   traffic(): Promise<Record<string, ProxyTraffic>>;

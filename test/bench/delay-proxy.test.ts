@@ -12,6 +12,7 @@ import { once } from 'node:events';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { startDelayProxy } from '../../bench/lib/delay-proxy.js';
+import { until } from '../helpers/count.js';
 import { startRedis } from '../helpers/redis.js';
 
 /** An echo server: every byte back, and the end after them. */
@@ -64,6 +65,18 @@ t.test('at 0 ms it is the same relay; the delay can change between uses', async 
   await proxy.setDelay(2);
   t.equal(proxy.delayMs, 2);
   t.equal(sha(await roundTrip(proxy.port, payload, 1_000)), sha(payload), 'at 2 ms');
+});
+
+t.test('a long delay holds what is in the line; a shorter one applies to it too and releases it', async (t) => {
+  const echo = await echoServer(t);
+  const proxy = await startDelayProxy({ targetPort: (echo.address() as AddressInfo).port, delayMs: 600_000 });
+  t.teardown(() => proxy.close());
+  const payload = randomBytes(65_536);
+  const back = roundTrip(proxy.port, payload, 4_096);
+  // Read by the proxy and held (ten minutes: the test would time out first).
+  t.ok(await until(async () => ((await proxy.traffic()).other?.upBytes ?? 0) >= payload.length), 'read by the proxy');
+  await proxy.setDelay(0);
+  t.equal(sha(await back), sha(payload), 'released whole and in order');
 });
 
 t.test('Redis through it: replies in order, traffic counted per role from the connection name', async (t) => {
