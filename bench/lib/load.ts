@@ -12,7 +12,7 @@
  */
 import autocannon from 'autocannon';
 import { Pool } from 'undici';
-import { createHistogram, nowUs, recordUs, summarize, type LatencySummary } from './histogram.js';
+import { createHistogram, nowUs, recordUs, summarize, type Histogram, type LatencySummary } from './histogram.js';
 import { harnessCpu } from './procs.js';
 
 export interface CannonResult {
@@ -37,8 +37,10 @@ export async function cannon(o: {
   connections: number;
   durationS: number;
   warmupS: number;
+  /** Record response times into this histogram too (several runs in one summary); default a fresh one. */
+  hist?: Histogram;
 }): Promise<CannonResult> {
-  const hist = createHistogram();
+  const hist = o.hist ?? createHistogram();
   const opts: Parameters<typeof autocannon>[0] = {
     url: o.url,
     method: 'POST',

@@ -10,8 +10,11 @@
  *    requests at a time into ingest while delivery drains to the sink):
  *    delivered/s, latency, duplicates, losses, CPU per postback.
  * 2. ingest: autocannon -c --connections (100) on /i with the v1 sample,
- *    1 item, --warmup + --duration s, no delivery (INGEST_MAX_QUEUE out of
- *    reach, as in `ingest`).
+ *    1 item, no delivery (INGEST_MAX_QUEUE out of reach, as in `ingest`):
+ *    both stacks side by side, each warmed up --warmup s, then --duration s
+ *    each in half slices, 0 / far / far / 0, so that the machine's other
+ *    load weighs on both alike. The max phases alternate their order from
+ *    run to run.
  * Each phase also counts what it cost in Redis round trips: the bursts of
  * commands each role wrote through the proxy (one burst: one round trip
  * waited for, with auto-pipelining) and the commands Redis ran (INFO
@@ -20,7 +23,8 @@
  * phase, so the delay really added is on record.
  */
 import { deliverBulk, originMetrics } from '../lib/deliver.js';
-import { pingRtt, type ProxyTraffic } from '../lib/delay-proxy.js';
+import { pingRtt, type DelayProxy, type ProxyTraffic } from '../lib/delay-proxy.js';
+import { createHistogram, summarize, type Histogram } from '../lib/histogram.js';
 import { cannon } from '../lib/load.js';
 import { sampleBody } from '../lib/payload.js';
 import { cpuOf, harnessCpu } from '../lib/procs.js';
@@ -77,7 +81,7 @@ async function maxPhase(ctx: RunContext, sink: Sink, phase: Phase, delayMs: numb
   const o = ctx.opts;
   const stack = await startStack(ctx, { ingest: true, delivery: true }, {}, { redisDelayMs: delayMs });
   try {
-    const proxy = stack.proxy as NonNullable<Stack['proxy']>;
+    const proxy = stack.proxy as DelayProxy;
     m[`${phase}.ping_p50_ms`] = (await pingRtt(proxy.port)).p50;
     ctx.progress(`max at ${delayMs} ms each way (PING ${m[`${phase}.ping_p50_ms`]} ms): ${o.n} postbacks, ${o.e2eItems} a request`);
     const pids = stack.pids();
@@ -110,40 +114,99 @@ async function maxPhase(ctx: RunContext, sink: Sink, phase: Phase, delayMs: numb
   }
 }
 
-async function ingestPhase(ctx: RunContext, phase: Phase, delayMs: number, m: Metrics, knobs: Record<string, unknown>): Promise<void> {
+/**
+ * Ingest at both delays, paired: both stacks run side by side (idle but
+ * for the one under load), each warmed up, then --duration s each in
+ * slices of half of it, in the order 0, far, far, 0, so that what the rest
+ * of the machine does during the phase weighs on both alike.
+ */
+async function ingestPhases(ctx: RunContext, delays: Record<Phase, number>, m: Metrics, knobs: Record<string, unknown>): Promise<void> {
   const o = ctx.opts;
-  // Nothing is delivered: the backpressure check runs, its limit out of reach.
-  const stack = await startStack(ctx, { ingest: true }, { INGEST_MAX_QUEUE: '1000000000' }, { redisDelayMs: delayMs });
+  const stacks: Partial<Record<Phase, Stack>> = {};
   try {
-    const proxy = stack.proxy as NonNullable<Stack['proxy']>;
-    const ping = (await pingRtt(proxy.port)).p50;
-    ctx.progress(`ingest at ${delayMs} ms each way (PING ${ping} ms): 1 item, -c ${o.connections}, ${o.durationS} s`);
-    const pids = stack.pids();
-    const q0 = await queued(stack);
-    const cpu0 = cpuOf(pids);
-    const c0 = await commandstats(stack);
-    const t0 = await proxy.traffic();
-    const w0 = performance.now();
-    const r = await cannon({ url: `${stack.ingestOrigin}/i`, body: sampleBody(1), connections: o.connections, durationS: o.durationS, warmupS: o.warmupS });
-    const wall = (performance.now() - w0) / 1000;
-    const cpu1 = cpuOf(pids);
-    const c1 = await commandstats(stack);
-    const t1 = await proxy.traffic();
-    const k = `${phase}.ingest`;
-    cannonMetrics(m, k, r, 1);
-    for (const name of Object.keys(pids)) m[`${k}.cpu_pct.${name}`] = (100 * ((cpu1[name] ?? 0) - (cpu0[name] ?? 0))) / wall;
-    // Requests accepted over warmup + run (the snapshots bracket both; one postback each): bursts and commands per request.
-    const requests = (await queued(stack)) - q0;
-    costMetrics(m, k, requests, c0, c1, t0, t1);
-    const calls = (t1.ingest?.upChunks ?? 0) - (t0.ingest?.upChunks ?? 0);
-    // Little's law: script calls a second x the time each takes (about the PING round trip).
-    m[`${k}.calls_s`] = calls / wall;
-    m[`${k}.calls_in_flight`] = (calls / wall) * (ping / 1000);
-    knobs[`${phase}.ingest`] = { ...stack.knobs(), connections: o.connections, durationS: o.durationS, warmupS: o.warmupS, statusCodes: r.statusCodes };
+    for (const phase of PHASES) {
+      // Nothing is delivered: the backpressure check runs, its limit out of reach.
+      stacks[phase] = await startStack(ctx, { ingest: true }, { INGEST_MAX_QUEUE: '1000000000' }, { redisDelayMs: delays[phase] });
+    }
+    const body = sampleBody(1);
+    const url = (p: Phase) => `${(stacks[p] as Stack).ingestOrigin}/i`;
+    const pings: Partial<Record<Phase, number>> = {};
+    for (const p of PHASES) {
+      const stack = stacks[p] as Stack;
+      pings[p] = (await pingRtt((stack.proxy as DelayProxy).port)).p50;
+      m[`${p}.ingest.ping_p50_ms`] = pings[p] as number;
+      if (o.warmupS > 0) {
+        ctx.progress(`ingest at ${delays[p]} ms each way (PING ${pings[p]} ms): warmup ${o.warmupS} s`);
+        await cannon({ url: url(p), body, connections: o.connections, durationS: o.warmupS, warmupS: 0 });
+      }
+    }
+    const slice = o.durationS / 2;
+    const order: Phase[] = ['near', 'far', 'far', 'near'];
+    const before: Partial<Record<Phase, { q: number; c: Record<string, number>; t: Record<string, ProxyTraffic> }>> = {};
+    for (const p of PHASES) {
+      const stack = stacks[p] as Stack;
+      before[p] = { q: await queued(stack), c: await commandstats(stack), t: await (stack.proxy as DelayProxy).traffic() };
+    }
+    const acc = Object.fromEntries(
+      PHASES.map((p) => [p, { hist: createHistogram(), ok: 0, non2xx: 0, errors: 0, timeouts: 0, seconds: 0, wall: 0, harness: 0, cpu: {} as Record<string, number>, codes: {} as Record<string, number> }]),
+    ) as Record<Phase, { hist: Histogram; ok: number; non2xx: number; errors: number; timeouts: number; seconds: number; wall: number; harness: number; cpu: Record<string, number>; codes: Record<string, number> }>;
+    for (const p of order) {
+      ctx.progress(`ingest at ${delays[p]} ms each way: 1 item, -c ${o.connections}, ${slice} s`);
+      const a = acc[p];
+      const pids = (stacks[p] as Stack).pids();
+      const cpu0 = cpuOf(pids);
+      const w0 = performance.now();
+      const r = await cannon({ url: url(p), body, connections: o.connections, durationS: slice, warmupS: 0, hist: a.hist });
+      a.wall += (performance.now() - w0) / 1000;
+      const cpu1 = cpuOf(pids);
+      for (const name of Object.keys(pids)) a.cpu[name] = (a.cpu[name] ?? 0) + ((cpu1[name] ?? 0) - (cpu0[name] ?? 0));
+      a.ok += r.ok;
+      a.non2xx += r.non2xx;
+      a.errors += r.errors;
+      a.timeouts += r.timeouts;
+      a.seconds += r.durationS;
+      a.harness += (r.harnessCpuPct * r.durationS) / 100;
+      for (const [code, n] of Object.entries(r.statusCodes)) a.codes[code] = (a.codes[code] ?? 0) + n;
+    }
+    for (const p of PHASES) {
+      const stack = stacks[p] as Stack;
+      const a = acc[p];
+      const b = before[p] as NonNullable<(typeof before)[Phase]>;
+      const k = `${p}.ingest`;
+      cannonMetrics(
+        m,
+        k,
+        {
+          durationS: a.seconds,
+          reqPerSec: (a.ok + a.non2xx) / a.seconds,
+          okPerSec: a.ok / a.seconds,
+          ok: a.ok,
+          non2xx: a.non2xx,
+          errors: a.errors,
+          timeouts: a.timeouts,
+          statusCodes: a.codes,
+          latency: summarize(a.hist),
+          harnessCpuPct: (100 * a.harness) / a.seconds,
+        },
+        1,
+      );
+      for (const [name, s] of Object.entries(a.cpu)) m[`${k}.cpu_pct.${name}`] = (100 * s) / a.wall;
+      const t1 = await (stack.proxy as DelayProxy).traffic();
+      // Requests accepted in the measured slices (one postback each): bursts and commands per request.
+      costMetrics(m, k, (await queued(stack)) - b.q, b.c, await commandstats(stack), b.t, t1);
+      const calls = (t1.ingest?.upChunks ?? 0) - (b.t.ingest?.upChunks ?? 0);
+      // Little's law: script calls a second x the time each takes (about the PING round trip).
+      m[`${k}.calls_s`] = calls / a.wall;
+      m[`${k}.calls_in_flight`] = (calls / a.wall) * ((pings[p] as number) / 1000);
+      knobs[k] = { ...stack.knobs(), connections: o.connections, warmupS: o.warmupS, slices: order, sliceS: slice, statusCodes: a.codes };
+    }
   } finally {
-    await stack.stop();
+    for (const p of PHASES) await stacks[p]?.stop();
   }
 }
+
+/** Runs of this scenario so far in this process: the max phases alternate their order from run to run. */
+let runsSoFar = 0;
 
 export const e2eRemoteRedisScenario: Scenario = {
   name: 'e2e-remote-redis',
@@ -154,13 +217,16 @@ export const e2eRemoteRedisScenario: Scenario = {
     const m: Metrics = {};
     const knobs: Record<string, unknown> = { delaysMs: delays, n: o.n, itemsPerRequest: o.e2eItems, sendConcurrency: SEND_CONCURRENCY };
     m['far.delay_ms'] = o.redisDelayMs;
+    // Drift in the machine's load weighs on both delays alike over the runs.
+    const order: Phase[] = runsSoFar++ % 2 === 0 ? ['near', 'far'] : ['far', 'near'];
+    knobs.maxOrder = order;
     const sink = await Sink.start([{ name: 'a', delayMs: 0 }]);
     try {
-      for (const phase of PHASES) await maxPhase(ctx, sink, phase, delays[phase], m, knobs);
+      for (const phase of order) await maxPhase(ctx, sink, phase, delays[phase], m, knobs);
     } finally {
       await sink.close();
     }
-    for (const phase of PHASES) await ingestPhase(ctx, phase, delays[phase], m, knobs);
+    await ingestPhases(ctx, delays, m, knobs);
     m['ratio.delivered'] = ratio(get(m, 'far.max.delivered_s'), get(m, 'near.max.delivered_s'));
     m['ratio.ingest'] = ratio(get(m, 'far.ingest.req_s'), get(m, 'near.ingest.req_s'));
     return { metrics: m, knobs };
@@ -196,11 +262,12 @@ export const e2eRemoteRedisScenario: Scenario = {
       },
       {
         title: 'e2e-remote-redis, ingest: autocannon closed loop, POST /i, v1 sample (1 item)',
-        columns: ['delay', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'ingest CPU%', 'redis CPU%', 'proxy CPU%', 'requests/call', 'calls in flight', 'x 0 ms'],
+        columns: ['delay', 'PING ms', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'ingest CPU%', 'redis CPU%', 'proxy CPU%', 'requests/call', 'calls in flight', 'x 0 ms'],
         rows: PHASES.map((p) => {
           const b = get(m, `${p}.ingest.bursts.ingest`);
           return [
             label(p),
+            get(m, `${p}.ingest.ping_p50_ms`),
             get(m, `${p}.ingest.req_s`),
             get(m, `${p}.ingest.p50_ms`),
             get(m, `${p}.ingest.p99_ms`),
@@ -216,7 +283,7 @@ export const e2eRemoteRedisScenario: Scenario = {
         }),
         notes: [
           'requests/call: requests per burst ingest wrote to Redis (group commit); calls in flight: bursts/s x the PING round trip (Little\'s law)',
-          'PING and bursts are measured through the proxy; CPU% is of one core over warmup + run',
+          'both stacks side by side, measured in slices 0 / far / far / 0; PING and bursts are measured through the proxy; CPU% is of one core over the measured slices',
         ],
       },
     ];
