@@ -5,6 +5,14 @@
  * outage turns into quick 503s, never a hang; delivery queues commands
  * across reconnects; blocking reads get their own connection without
  * auto-pipelining (a blocked connection would stall the pipeline).
+ * Ingest's connection is not auto-pipelined either: ioredis sends an
+ * auto-pipeline only once the one before it is answered (one in flight per
+ * connection), so requests arriving meanwhile wait a whole round trip
+ * before theirs is even sent, and ingest is capped at one group of
+ * requests per round trip: with Redis on another host, that cap is what
+ * ingest reaches. Its Enqueuer already gathers each event-loop turn's
+ * requests into one script call, so each call goes out at once, and
+ * several are in flight.
  */
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Config } from '../config/index.js';
@@ -33,7 +41,8 @@ function hostPort(node: string): { host: string; port: number } {
 function optionsFor(config: Config, use: RedisUse, name: string): RedisOptions {
   const options: RedisOptions = {
     connectionName: name,
-    enableAutoPipelining: use !== 'blocking',
+    // Not for ingest (one script call per turn already) nor blocking reads: see above.
+    enableAutoPipelining: use !== 'blocking' && use !== 'ingest',
     // Reconnect forever, backing off to 1 s: outages end, processes stay up.
     retryStrategy: (times) => Math.min(50 * times, 1_000),
     // After a failover the old primary answers READONLY: reconnect to the new one.

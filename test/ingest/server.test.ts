@@ -10,6 +10,8 @@ import { createRedis } from '../../src/queue/redis.js';
 import { shardKeys, templateKey } from '../../src/queue/keys.js';
 import { decodeEntry, decodeTemplate } from '../../src/queue/codec.js';
 import { createRequestIdGenerator } from '../../src/postback/ids.js';
+import { startDelayProxy } from '../../bench/lib/delay-proxy.js';
+import { until } from '../helpers/count.js';
 import { startRedis } from '../helpers/redis.js';
 import { testConfig } from '../helpers/config.js';
 import { post } from '../helpers/http.js';
@@ -293,4 +295,34 @@ t.test('group commit: concurrent requests share script calls, each keeps its own
   t.equal(await check.get(keys.count), '25');
   const used = (await calls()) - before;
   t.ok(used < 40, `${used} script calls for 40 requests`);
+});
+
+t.test('Redis far away: each script call goes out at once, not after the one before it returns', async (t) => {
+  const redisServer = await startRedis();
+  t.teardown(() => redisServer.destroy());
+  const proxy = await startDelayProxy({ targetPort: redisServer.port, delayMs: 0 });
+  t.teardown(() => proxy.close());
+  const config = testConfig({ REDIS_URL: proxy.url, INGEST_WRITE_TIMEOUT_MS: '60000' });
+  const keys = shardKeys('far', 0);
+  const port = await startIngest(t, config, [keys]);
+  // Bursts of commands ingest's connection ('test-ingest') wrote through the proxy.
+  const bursts = async () => (await proxy.traffic())['test-ingest']?.upChunks ?? 0;
+  const before = await bursts();
+  // Redis ten minutes away: every call is held in the proxy, unanswered, until released.
+  await proxy.setDelay(600_000);
+  let answered = 0;
+  const send = () =>
+    call(port, 'POST', '/i', JSON.stringify(SAMPLE)).then((r) => {
+      answered++;
+      return r;
+    });
+  const first = send();
+  t.ok(await until(async () => (await bursts()) > before), 'the first request went to Redis');
+  const second = send();
+  t.ok(await until(async () => (await bursts()) > before + 1), 'the second one too, while the first waits for its answer');
+  t.equal(answered, 0, 'neither answered yet');
+  await proxy.setDelay(0);
+  t.equal((await first).status, 202);
+  t.equal((await second).status, 202);
+  t.equal(await redisServer.client().xlen(keys.stream), 2, 'both written');
 });
