@@ -5,7 +5,11 @@
  * scheduled. One Redis call per tick; none when nothing is due soon beyond
  * that one-second look. When the script reports postbacks held for paused
  * partners (or open breakers), the `release` callback gets a turn, at most
- * every RELEASE_MS: it decides what may go back (see service.ts).
+ * every RELEASE_MS and one at a time: it decides what may go back (see
+ * service.ts). A release pass makes a round trip or more per held origin,
+ * so it runs beside the ticks, never inside one: due postbacks keep being
+ * promoted while it works (with Redis on another host, a pass over a
+ * couple of hundred origins takes a good part of a second).
  */
 import type { RedisClient } from '../queue/redis.js';
 import type { Logger } from '../observability/logger.js';
@@ -23,6 +27,9 @@ export class Promoter {
   private stopped = false;
   private failures = 0;
   private releasedAt = 0;
+  /** A release pass is running. */
+  private releasing = false;
+  private releaseFailures = 0;
 
   constructor(
     private readonly redis: RedisClient,
@@ -68,9 +75,20 @@ export class Promoter {
       this.failures = 0;
       let wake = next === -1 ? LOOK_MS : next - Date.now();
       if (held > 0 && this.release !== null) {
-        if (now - this.releasedAt >= RELEASE_MS) {
+        if (!this.releasing && now - this.releasedAt >= RELEASE_MS) {
           this.releasedAt = now;
-          await this.release(k);
+          this.releasing = true;
+          this.release(k).then(
+            () => {
+              if (this.releaseFailures > 0) this.logger.info('releasing held postbacks again');
+              this.releaseFailures = 0;
+              this.releasing = false;
+            },
+            (err: unknown) => {
+              if (this.releaseFailures++ === 0) this.logger.warn({ err: (err as Error).message }, 'releasing held postbacks failed: retrying');
+              this.releasing = false;
+            },
+          );
         }
         wake = Math.min(wake, RELEASE_MS);
       }

@@ -2,7 +2,8 @@
  * The promoter and promote-5.lua in-process against a real Redis: due
  * delayed postbacks go to the stream and due retries to the retry stream,
  * never before their time; the script reports the next due time; two
- * promoters racing never move the same postback twice.
+ * promoters racing never move the same postback twice; a release pass
+ * that waits on Redis never holds promotion up.
  */
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
@@ -11,6 +12,7 @@ import { Promoter } from '../../src/delivery/promoter.js';
 import { shardKeys } from '../../src/queue/keys.js';
 import { createRedis, type RedisClient } from '../../src/queue/redis.js';
 import { testConfig } from '../helpers/config.js';
+import { until } from '../helpers/count.js';
 import { startRedis } from '../helpers/redis.js';
 
 const logger = pino({ level: 'silent' });
@@ -99,6 +101,38 @@ t.test('promotion against a real Redis', async (t) => {
     const arrived = await whenLength(keys.stream, 1, 3_000);
     t.not(arrived, null, 'promoted');
     t.ok((arrived as number) - scheduled < 1_500, `within about a second (${(arrived as number) - scheduled} ms)`);
+  });
+
+  t.test('a release pass still waiting on Redis does not hold promotion up, and never runs twice at once', async (t) => {
+    const { keys, redis } = setup();
+    // Something held in this shard, so every tick offers a release pass.
+    await check.hset(keys.heldIndex, 'https://held.example', 1);
+    let passes = 0;
+    let finish: () => void = () => undefined;
+    const release = () => {
+      passes++;
+      // A pass waiting on its round trips (Redis far away): it ends when the test says so.
+      return new Promise<void>((resolve) => {
+        finish = resolve;
+      });
+    };
+    const p = new Promoter(redis, keys, logger, release);
+    promoters.push(p);
+    p.start();
+    t.ok(await until(() => passes === 1), 'a release pass began');
+    const due = Date.now();
+    await check.zadd(keys.delayed, due, 'first');
+    p.kick(due);
+    t.ok(await until(async () => (await check.xlen(keys.stream)) === 1), 'a due postback was promoted meanwhile');
+    // A later one, due past RELEASE_MS (500 ms) from the pass's start: the tick that moves it could start a second pass.
+    const later = Date.now() + 600;
+    await check.zadd(keys.delayed, later, 'second');
+    p.kick(later);
+    t.ok(await until(async () => (await check.xlen(keys.stream)) === 2), 'and one due later');
+    t.equal(passes, 1, 'no second pass while the first runs');
+    finish();
+    t.ok(await until(() => passes === 2), 'the next pass comes once the first ended');
+    finish();
   });
 
   t.test('promoters racing on one shard move each postback once', async (t) => {
