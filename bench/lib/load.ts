@@ -202,3 +202,21 @@ export async function openLoop(o: {
     sendLagP99Ms: l.p99,
   };
 }
+
+/**
+ * Calls `fn` one call at a time (the next when the previous resolved) for
+ * `warmupS` (not recorded) and then `durationS` seconds; the time of each
+ * call, µs HDR. For bare round trips (a Redis PING from Node).
+ */
+export async function sequentialCalls(fn: () => Promise<unknown>, durationS: number, warmupS: number): Promise<LatencySummary> {
+  const hist = createHistogram();
+  const warmUntil = performance.now() + warmupS * 1000;
+  while (performance.now() < warmUntil) await fn();
+  const until = performance.now() + durationS * 1000;
+  while (performance.now() < until) {
+    const t0 = performance.now();
+    await fn();
+    recordUs(hist, (performance.now() - t0) * 1000);
+  }
+  return summarize(hist);
+}

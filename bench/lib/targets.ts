@@ -41,6 +41,15 @@ export const TARGETS: Target[] = [
     unit: 'x',
   },
   {
+    id: 'ingest-c1-ping',
+    label: 'ingest, -c 1: p50 over baseline p50, in Redis PING round trips (p50, same run)',
+    needs: ['ingest'],
+    value: (all) => m(all, 'ingest', 'c1.over_baseline_in_pings'),
+    op: '<=',
+    goal: 1.5,
+    unit: 'RTT',
+  },
+  {
     id: 'ingest-100-xadd',
     label: 'ingest, 100 items a request: postbacks/s vs redis-benchmark -P 32 XADD/s',
     needs: ['ingest'],

@@ -6,9 +6,17 @@
  * postbacks would pile up). Also `redis-benchmark -P 32` XADD on the same
  * Redis, for the 100-item target. CPU of ingest, Redis and the harness
  * itself during each measured run is recorded (% of one core).
+ *
+ * Then one connection, sequential (`-c 1`), 1 item: the baseline, ingest,
+ * and a bare Redis round trip from Node on the same Redis (sequential PING
+ * from the harness's tiny RESP client, and through ioredis, the client
+ * ingest uses), so ingest's p50 can be told in round trips over the
+ * baseline's: what ingest adds to an HTTP exchange should be about one
+ * Redis round trip (its one script call) and a little parsing.
  */
 import { benchScript, spawnNode, knobsOf, cpuOf } from '../lib/procs.js';
-import { cannon, type CannonResult } from '../lib/load.js';
+import { Redis } from 'ioredis';
+import { cannon, sequentialCalls, type CannonResult } from '../lib/load.js';
 import { sampleBody } from '../lib/payload.js';
 import { xaddBenchmark } from '../lib/redis-benchmark.js';
 import { get, ratio, type Metrics, type RunContext, type RunResult, type Scenario, type Table } from '../lib/scenario.js';
@@ -85,6 +93,37 @@ export const ingestScenario: Scenario = {
         m[`ratio.${items}`] = ratio(get(m, `ingest.${items}.req_s`), get(m, `baseline.${items}.req_s`));
       }
       m['ratio.100_vs_xadd'] = ratio(get(m, 'ingest.100.postbacks_s'), get(m, 'redis_bench.xadd_s'));
+
+      // -c 1, 1 item, and a bare Redis round trip from Node, in the same run.
+      const one = sampleBody(1);
+      for (const target of TARGETS) {
+        ctx.progress(`${target}, 1 item, -c 1, ${o.durationS} s`);
+        const r = await cannon({ url: urls[target], body: one, connections: 1, durationS: o.durationS, warmupS: o.warmupS });
+        cannonMetrics(m, `c1.${target}`, r, 1);
+        statusCodes[`c1.${target}`] = r.statusCodes;
+      }
+      await stack.redis.client.command('FLUSHALL');
+      ctx.progress(`sequential PING, ${o.durationS} s (RESP client), ${o.durationS} s (ioredis)`);
+      const ping = await sequentialCalls(() => stack.redis.client.command('PING'), o.durationS, o.warmupS);
+      const ioredis = new Redis(stack.redis.url, { lazyConnect: true });
+      try {
+        await ioredis.connect();
+        const ioPing = await sequentialCalls(() => ioredis.ping(), o.durationS, o.warmupS);
+        m['c1.ping_ioredis.p50_ms'] = ioPing.p50;
+        m['c1.ping_ioredis.p99_ms'] = ioPing.p99;
+        m['c1.ping_ioredis.max_ms'] = ioPing.max;
+      } finally {
+        ioredis.disconnect();
+      }
+      m['c1.ping.p50_ms'] = ping.p50;
+      m['c1.ping.p99_ms'] = ping.p99;
+      m['c1.ping.max_ms'] = ping.max;
+      m['c1.ratio.p50'] = ratio(get(m, 'c1.ingest.p50_ms'), get(m, 'c1.baseline.p50_ms'));
+      const ingestP50 = get(m, 'c1.ingest.p50_ms');
+      const baselineP50 = get(m, 'c1.baseline.p50_ms');
+      const over = ingestP50 === null || baselineP50 === null ? null : ingestP50 - baselineP50;
+      m['c1.over_baseline_ms'] = over;
+      m['c1.over_baseline_in_pings'] = ratio(over, get(m, 'c1.ping.p50_ms'));
       return {
         metrics: m,
         knobs: {
@@ -96,6 +135,7 @@ export const ingestScenario: Scenario = {
           sizes: SIZES,
           body: 'v1 sample, its two data objects repeated to the size',
           redisBenchmark: xaddCommand,
+          c1: { connections: 1, items: 1, ping: 'sequential PING from the harness (its RESP client on one socket, and ioredis), same Redis, after the -c 1 runs' },
           statusCodes,
         },
       };
@@ -137,10 +177,30 @@ export const ingestScenario: Scenario = {
           'CPU% is of one core over warmup + run; the harness (autocannon) shares the same 2 cores.',
         ],
       },
+      {
+        title: 'ingest -c 1: one connection, sequential, 1 item; and a bare Redis round trip from Node (sequential PING)',
+        columns: ['what', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'non-2xx'],
+        rows: [
+          ...TARGETS.map((t) => [t, get(m, `c1.${t}.req_s`), get(m, `c1.${t}.p50_ms`), get(m, `c1.${t}.p99_ms`), get(m, `c1.${t}.max_ms`), get(m, `c1.${t}.non2xx`)]),
+          ['PING (RESP client)', null, get(m, 'c1.ping.p50_ms'), get(m, 'c1.ping.p99_ms'), get(m, 'c1.ping.max_ms'), null],
+          ['PING (ioredis)', null, get(m, 'c1.ping_ioredis.p50_ms'), get(m, 'c1.ping_ioredis.p99_ms'), get(m, 'c1.ping_ioredis.max_ms'), null],
+        ],
+        notes: [
+          `ingest p50 - baseline p50 = ${fmtMs(get(m, 'c1.over_baseline_ms'))} = ${fmtX(get(m, 'c1.over_baseline_in_pings'))} PING p50 (goal <= 1.5); ingest p50 / baseline p50 = ${fmtRatio(get(m, 'c1.ratio.p50'))}`,
+        ],
+      },
     ];
   },
 };
 
 function fmtRatio(r: number | null): string {
   return r === null ? 'n/a' : `${r.toFixed(3)}x`;
+}
+
+function fmtMs(v: number | null): string {
+  return v === null ? 'n/a' : `${v.toFixed(3)} ms`;
+}
+
+function fmtX(v: number | null): string {
+  return v === null ? 'n/a' : v.toFixed(2);
 }
