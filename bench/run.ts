@@ -32,6 +32,7 @@ import { e2eScenario } from './scenarios/e2e.js';
 import { e2eClusterScenario } from './scenarios/e2e-cluster.js';
 import { e2eTlsScenario } from './scenarios/e2e-tls.js';
 import { e2eRemoteRedisScenario } from './scenarios/e2e-remote-redis.js';
+import { e2eTrickleScenario } from './scenarios/e2e-trickle.js';
 import { idleScenario } from './scenarios/idle.js';
 import { ingestLoopScenario } from './scenarios/ingest-loop.js';
 import { ingestScenario } from './scenarios/ingest.js';
@@ -46,6 +47,7 @@ const SCENARIOS: Scenario[] = [
   ingestScenario,
   ingestLoopScenario,
   e2eScenario,
+  e2eTrickleScenario,
   e2eBullmqScenario,
   slowPartnerScenario,
   idleScenario,
@@ -74,6 +76,9 @@ const USAGE = `usage: npm run bench -- [options]
   --e2e-items K       items per ingest request in e2e, e2e-tls and slow-partner (default 100)
   --open-duration S   e2e open-loop seconds (default 10)
   --open-items K      items per request in the open loop (default: --e2e-items, the same workload at half the rate)
+  --trickle-duration S e2e-trickle: seconds of sequential requests per shape (1 and 10 items; default 5)
+  --trickle-n N       e2e-trickle: that many requests per shape instead of a duration
+  --trickle-gap-ms MS e2e-trickle: wait after each 202 before the next request (default 0: at once)
   --slow-n N          slow-partner postbacks per run (default 50000)
   --down-n N          partner-down postbacks per run (default 600000: about 20 s, the partner down for the first half)
   --limit-rate R      partner-limit: the partner's limit, requests/s (default 500)
@@ -115,6 +120,9 @@ function parseOptions(argv: string[]): Options | null {
       'e2e-items': { type: 'string' },
       'open-duration': { type: 'string' },
       'open-items': { type: 'string' },
+      'trickle-duration': { type: 'string' },
+      'trickle-n': { type: 'string' },
+      'trickle-gap-ms': { type: 'string' },
       'slow-n': { type: 'string' },
       idle: { type: 'string' },
       'bandwidth-n': { type: 'string' },
@@ -167,6 +175,9 @@ function parseOptions(argv: string[]): Options | null {
     // Half of the maximum measured with --e2e-items a request is half load
     // only for requests of that same shape.
     openItems: num(values['open-items'], 'open-items', num(values['e2e-items'], 'e2e-items', 100, 1), 1),
+    trickleDurationS: num(values['trickle-duration'], 'trickle-duration', 5, 1),
+    trickleN: num(values['trickle-n'], 'trickle-n', 0, 0),
+    trickleGapMs: num(values['trickle-gap-ms'], 'trickle-gap-ms', 0, 0),
     slowN: num(values['slow-n'], 'slow-n', 50_000, 10),
     idleS: num(values.idle, 'idle', 10, 1),
     bandwidthN: num(values['bandwidth-n'], 'bandwidth-n', 20_000, 1),

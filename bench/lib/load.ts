@@ -9,6 +9,10 @@
  * - `openLoop()`: requests on a fixed schedule, never waiting for responses;
  *   each body's `ts` is its scheduled time, so any queueing (in the harness,
  *   the network or the service) counts as latency: no coordinated omission.
+ * - `sendSequential()`: one request at a time on one keep-alive connection,
+ *   the next sent when the previous answer is in (or a fixed gap after it),
+ *   for a fixed time or count; each body's `ts` is its send time. Records
+ *   the response times.
  */
 import autocannon from 'autocannon';
 import { Pool } from 'undici';
@@ -201,6 +205,45 @@ export async function openLoop(o: {
     sendLagMaxMs: l.max,
     sendLagP99Ms: l.p99,
   };
+}
+
+export interface SequentialResult extends SendResult {
+  /** Response time of each request (send to the whole answer read), µs HDR. */
+  latency: LatencySummary;
+}
+
+/**
+ * One request at a time: the next is built (its `ts` the send time) and
+ * sent as soon as the previous answer is read, on one keep-alive
+ * connection, until `durationS` passed or `count` requests were sent
+ * (whichever comes first; either may be 0 for no limit, not both).
+ */
+export async function sendSequential(o: {
+  origin: string;
+  path: string;
+  durationS: number;
+  count: number;
+  /** Wait this long after each answer before the next request (0: at once). */
+  gapMs?: number;
+  body: (i: number, tsUs: number) => string;
+}): Promise<SequentialResult> {
+  if (o.durationS <= 0 && o.count <= 0) throw new Error('sendSequential needs a duration or a count');
+  const pool = new Pool(o.origin, { connections: 1, pipelining: 1 });
+  const r = emptyResult();
+  const hist = createHistogram();
+  const until = o.durationS > 0 ? performance.now() + o.durationS * 1000 : Infinity;
+  const count = o.count > 0 ? o.count : Infinity;
+  r.firstUs = nowUs();
+  for (let i = 0; i < count && performance.now() < until; i++) {
+    r.requests++;
+    const t0 = nowUs();
+    await post(pool, o.path, o.body(i, t0), r);
+    recordUs(hist, nowUs() - t0);
+    if (o.gapMs !== undefined && o.gapMs > 0) await new Promise((resolve) => setTimeout(resolve, o.gapMs));
+  }
+  r.lastUs = nowUs();
+  await pool.close();
+  return { ...r, latency: summarize(hist) };
 }
 
 /**

@@ -18,6 +18,11 @@ export interface Options {
   /** e2e open-loop phase: seconds, and items per request. */
   openDurationS: number;
   openItems: number;
+  /** e2e-trickle: seconds of sequential requests per shape, or (when > 0) requests per shape instead. */
+  trickleDurationS: number;
+  trickleN: number;
+  /** e2e-trickle: ms to wait after each 202 before the next request (default 0). */
+  trickleGapMs: number;
   /** slow-partner: postbacks per run. */
   slowN: number;
   idleS: number;
