@@ -17,6 +17,16 @@
  * faster (fewer connects: the concurrency is spent on requests) and what
  * keeps the process's sockets near DELIVERY_CONCURRENCY.
  *
+ * That economy is for load. While the process holds little (at most
+ * `lightLoad` postbacks waiting and in flight, by default
+ * DELIVERY_CONCURRENCY / REQUESTS_PER_CONNECTION), nothing waits for a
+ * connection: every postback may start at once, within the fair share and
+ * `perOrigin`. A trickle then never queues behind the one request in
+ * flight, and a request of ten items goes out as ten requests at once
+ * rather than five rounds on two connections (each round a partner round
+ * trip: the latency at low load). The connections this opens are at most
+ * `lightLoad` at a time, and are reused while the trickle lasts.
+ *
  * Memory: a job leaves its FIFO (denque, a ring buffer that clears each
  * slot it shifts) when its batch is taken, so what the scheduler holds is
  * what waits, bounded by the caller's read cap, however long an origin's
@@ -37,6 +47,12 @@ export interface SchedulerLimits {
   batchSize: number;
   /** Postbacks an origin's connections carry in turn per one in flight (default REQUESTS_PER_CONNECTION). */
   requestsPerConnection?: number;
+  /**
+   * Postbacks held (waiting and in flight) at or under which the process
+   * counts as lightly loaded: every postback may start at once, within the
+   * share (default `concurrency / requestsPerConnection`; 0: never).
+   */
+  lightLoad?: number;
   /**
    * How many of `n` jobs of an origin (with `inFlight` already) may start
    * now, by its partner's limits (rate, cluster-wide concurrency); 0 makes
@@ -66,9 +82,11 @@ export class Scheduler<J> {
   private inFlight = 0;
 
   private readonly perConnection: number;
+  private readonly lightLoad: number;
 
   constructor(private readonly limits: SchedulerLimits) {
     this.perConnection = limits.requestsPerConnection ?? REQUESTS_PER_CONNECTION;
+    this.lightLoad = limits.lightLoad ?? Math.floor(limits.concurrency / this.perConnection);
   }
 
   get size(): { waiting: number; inFlight: number } {
@@ -82,7 +100,9 @@ export class Scheduler<J> {
   }
 
   private limitOf(q: OriginQueue<J>, share: number): number {
-    return Math.max(1, Math.min(share, q.grant));
+    // Lightly loaded: no postback waits for another's connection (see above).
+    const want = this.waiting + this.inFlight <= this.lightLoad ? q.jobs.length + q.inFlight : q.grant;
+    return Math.max(1, Math.min(share, want));
   }
 
   /** Jobs of one origin waiting to start. */

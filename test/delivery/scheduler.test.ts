@@ -92,8 +92,8 @@ t.test('fair share: the concurrency divided among the origins with work, 1 to pe
   t.same([first.length, first.every((b) => b.jobs.length === 1)], [8, true], 'eight origins, one postback each');
 });
 
-t.test('an origin with a few postbacks gets one in flight per eight: its connections carry them in turn', async (t) => {
-  const s = new Scheduler<number>({ concurrency: 1024, perOrigin: 64, batchSize: 64 });
+t.test('under load, an origin with a few postbacks gets one in flight per eight: its connections carry them in turn', async (t) => {
+  const s = new Scheduler<number>({ concurrency: 1024, perOrigin: 64, batchSize: 64, lightLoad: 0 });
   const cases: [number, number][] = [
     [1, 1],
     [8, 1],
@@ -108,6 +108,38 @@ t.test('an origin with a few postbacks gets one in flight per eight: its connect
     const batch = s.take().find((b) => b.origin === origin);
     t.equal(batch?.jobs.length, want, `${jobs} postbacks: ${want} at once`);
   }
+});
+
+t.test('lightly loaded, no postback waits for a connection: a trickle and a burst of ten start at once', async (t) => {
+  const s = new Scheduler<number>({ concurrency: 1024, perOrigin: 64, batchSize: 64 });
+  // A trickle: a second postback arrives while the first is in flight.
+  s.push('partner', 1);
+  t.same(s.take().map((b) => b.jobs), [[1]]);
+  s.push('partner', 2);
+  t.same(s.take().map((b) => b.jobs), [[2]], 'not held back behind the one in flight');
+  s.done('partner', 2);
+  // A request of ten items: ten at once, not one per eight.
+  for (let i = 0; i < 10; i++) s.push('partner', i);
+  t.equal(s.take()[0]?.jobs.length, 10);
+  s.done('partner', 10);
+  t.same(s.size, { waiting: 0, inFlight: 0 });
+});
+
+t.test('the light-load rule ends where the process holds more than concurrency / 8 postbacks: then one in flight per eight', async (t) => {
+  const s = new Scheduler<number>({ concurrency: 1024, perOrigin: 64, batchSize: 64 });
+  // 128 held (the default bound: 1024 / 8): still light.
+  for (let i = 0; i < 118; i++) s.push('busy', i);
+  for (let i = 0; i < 10; i++) s.push('small', i);
+  const light = new Map(s.take().map((b) => [b.origin, b.jobs.length]));
+  t.equal(light.get('small'), 10, 'light: the small partner gets all ten at once');
+  t.equal(light.get('busy'), 64, 'the busy one its perOrigin');
+  // One more postback held: the economy applies to what starts from now on.
+  const h = new Scheduler<number>({ concurrency: 1024, perOrigin: 64, batchSize: 64 });
+  for (let i = 0; i < 119; i++) h.push('busy', i);
+  for (let i = 0; i < 10; i++) h.push('small', i);
+  const loaded = new Map(h.take().map((b) => [b.origin, b.jobs.length]));
+  t.equal(loaded.get('small'), 2, 'loaded: ten postbacks ride two connections');
+  t.equal(loaded.get('busy'), 15, 'and 119 ride fifteen');
 });
 
 t.test('a draining backlog keeps its connections: no slow tail', async (t) => {
