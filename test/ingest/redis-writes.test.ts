@@ -1,0 +1,94 @@
+/**
+ * Ingest's writes to Redis (redis-writes.ts), on a real redis-server: a
+ * lone request's script call leaves in the turn that issued it (before a
+ * setImmediate queued ahead of it runs), and the calls of one Enqueuer
+ * flush (several templates) leave in one socket write. The replies, and
+ * what lands in Redis, are what they were.
+ */
+import { once } from 'node:events';
+import t from 'tap';
+import type { Redis } from 'ioredis';
+import { Enqueuer } from '../../src/ingest/enqueue.js';
+import { writeInTurn } from '../../src/ingest/redis-writes.js';
+import { validateIngest, type IngestLimits } from '../../src/ingest/parse-request.js';
+import { allShards } from '../../src/queue/keys.js';
+import { createRedis } from '../../src/queue/redis.js';
+import { startRedis } from '../helpers/redis.js';
+import { testConfig } from '../helpers/config.js';
+
+const LIMITS: IngestLimits = {
+  maxItems: 100,
+  maxUrlBytes: 4096,
+  maxRenderedUrlBytes: 8192,
+  encodedDefault: '',
+  maxDelayMs: 1000,
+  defaultDelayMs: 0,
+  allowedOrigins: null,
+};
+
+function request(n: number) {
+  return validateIngest({ endpoint: { method: 'GET', url: `http://partner${n}.example/cb?k={k}` }, data: [{ k: n }] }, LIMITS);
+}
+
+/** Records each write the socket makes: how many chunks, and whether `flag()` held then. */
+function spyWrites(redis: Redis, flag: () => boolean): { chunks: number; flag: boolean }[] {
+  const writes: { chunks: number; flag: boolean }[] = [];
+  const socket = redis.stream as unknown as {
+    _write(chunk: unknown, enc: unknown, cb: unknown): void;
+    _writev(chunks: unknown[], cb: unknown): void;
+  };
+  const write = socket._write.bind(socket);
+  const writev = socket._writev.bind(socket);
+  socket._write = (chunk, enc, cb) => {
+    writes.push({ chunks: 1, flag: flag() });
+    write(chunk, enc, cb);
+  };
+  socket._writev = (chunks, cb) => {
+    writes.push({ chunks: chunks.length, flag: flag() });
+    writev(chunks, cb);
+  };
+  return writes;
+}
+
+t.test('ingest writes to Redis in the turn, one write per synchronous run', async (t) => {
+  const server = await startRedis();
+  t.teardown(() => server.destroy());
+  const config = testConfig({ REDIS_URL: server.url, REDIS_PREFIX: 'rw' });
+  const redis = createRedis(config, 'ingest', 'test-ingest-writes');
+  redis.on('error', () => undefined);
+  t.teardown(() => redis.disconnect());
+  await once(redis, 'ready');
+  writeInTurn(redis);
+  const shards = allShards('rw', 1);
+  const enqueuer = new Enqueuer(redis, shards, { lifetimeMs: 60_000, maxQueue: 0, statsRetentionS: 60, idempotencyTtlMs: 60_000 });
+  // The first call on a connection carries the script itself (EVAL); later ones EVALSHA.
+  await enqueuer.enqueue(request(0), 'warm0', Date.now());
+
+  let immediateRan = false;
+  const writes = spyWrites(redis as Redis, () => immediateRan);
+
+  // A lone request: the Enqueuer flushes at the end of its turn (its own
+  // setImmediate); the write must follow at once, not one more turn later.
+  const lone = enqueuer.enqueue(request(1), 'lone1', Date.now());
+  setImmediate(() => {
+    // Queued after the Enqueuer's flush: runs in the same check phase, after it.
+    immediateRan = true;
+  });
+  t.same(await lone, { id: 'lone1', accepted: 1, replayed: false });
+  t.equal(writes.length, 1, 'one write');
+  t.equal(writes[0]?.flag, false, 'written before the next setImmediate of the same turn ran: no extra turn');
+
+  // Three requests of three templates in one turn: three script calls, one write.
+  writes.length = 0;
+  const three = await Promise.all([2, 3, 4].map((n) => enqueuer.enqueue(request(n), `req${n}`, Date.now())));
+  t.same(
+    three.map((r) => r.id),
+    ['req2', 'req3', 'req4'],
+  );
+  t.equal(writes.length, 1, 'one write for the three calls');
+  t.equal(writes[0]?.chunks, 3, 'three commands in it');
+
+  const check = server.client();
+  t.equal(await check.xlen(shards[0]!.stream), 5, 'every postback is in the stream');
+  t.equal(await check.get(shards[0]!.count), '5');
+});
