@@ -10,6 +10,13 @@
  * `--trickle-gap-ms` (default 0) waits that long after each 202 before the
  * next request, for a lighter load than the closed loop makes.
  *
+ * Beside the service, in the same run and the same way: the floor
+ * baseline (bench/baselines/trickle-floor.ts), the same hops with nothing
+ * else (a node:http server XADDing the body, an XREAD BLOCK loop sending
+ * each item through undici), on the same Redis, client and sink: what
+ * those hops cost on this machine at that moment, which on a shared
+ * machine moves more than anything the service does.
+ *
  * The closed loop is as fast as ingest answers, so the load it makes is
  * whatever ingest takes: the table shows it (sent/s) next to what the sink
  * got (delivered/s), and says so when delivery did not keep up (the
@@ -23,42 +30,93 @@
  */
 import { sendSequential, type SequentialResult } from '../lib/load.js';
 import { sinkBody, sinkTemplate } from '../lib/payload.js';
-import { cpuOf, harnessCpu } from '../lib/procs.js';
+import { benchScript, cpuOf, harnessCpu, knobsOf, spawnNode, type Child } from '../lib/procs.js';
 import { get, type Metrics, type RunContext, type RunResult, type Scenario, type Table } from '../lib/scenario.js';
 import { Sink, type OriginStats } from '../lib/sink.js';
 import { startStack, type Stack } from '../lib/stack.js';
+import { packageUserAgent } from '../lib/version.js';
 
 export const TRICKLE_SHAPES = [1, 10] as const;
+/** The service, and the floor baseline beside it (bench/baselines/trickle-floor.ts). */
+const TARGETS = ['service', 'floor'] as const;
+type Target = (typeof TARGETS)[number];
+
+interface PhaseResult {
+  send: SequentialResult;
+  stats: OriginStats | undefined;
+  complete: boolean;
+  cpuPct: Record<string, number>;
+}
 
 async function phase(
   ctx: RunContext,
-  stack: Stack,
+  o: { origin: string; pids: Record<string, number> },
   sink: Sink,
   tag: string,
   items: number,
   durationS: number,
   count: number,
   gapMs: number,
-): Promise<{ send: SequentialResult; stats: OriginStats | undefined; complete: boolean; seconds: number; cpuPct: Record<string, number> }> {
+): Promise<PhaseResult> {
   await sink.reset(tag);
   const tpl = sinkTemplate(sink.origin('a'), tag);
-  const pids = stack.pids();
-  const c0: Record<string, number> = { ...cpuOf(pids), harness: harnessCpu() };
+  const c0: Record<string, number> = { ...cpuOf(o.pids), harness: harnessCpu() };
   const t0 = performance.now();
-  const send = await sendSequential({ origin: stack.ingestOrigin, path: '/i', durationS, count, gapMs, body: (_i, ts) => sinkBody(tpl, items, ts) });
+  const send = await sendSequential({ origin: o.origin, path: '/i', durationS, count, gapMs, body: (_i, ts) => sinkBody(tpl, items, ts) });
   const wait = await sink.waitFor((s) => (s.a?.distinct ?? 0) >= send.accepted, { idleMs: 10_000, timeoutMs: 120_000 });
   const seconds = (performance.now() - t0) / 1000;
-  const c1: Record<string, number> = { ...cpuOf(pids), harness: harnessCpu() };
+  const c1: Record<string, number> = { ...cpuOf(o.pids), harness: harnessCpu() };
   const cpuPct: Record<string, number> = {};
   for (const name of Object.keys(c0)) cpuPct[name] = (100 * ((c1[name] ?? 0) - (c0[name] ?? 0))) / seconds;
   if (!wait.complete) ctx.progress(`${tag}: the sink got ${wait.stats.a?.distinct ?? 0} of ${send.accepted}`);
   const stats = (await sink.stats(true)).a;
-  return { send, stats, complete: wait.complete, seconds, cpuPct };
+  return { send, stats, complete: wait.complete, cpuPct };
+}
+
+function phaseMetrics(m: Metrics, k: string, p: PhaseResult): void {
+  const s = p.stats;
+  const sendSeconds = (p.send.lastUs - p.send.firstUs) / 1e6;
+  m[`${k}.requests`] = p.send.requests;
+  m[`${k}.postbacks`] = p.send.accepted;
+  m[`${k}.delivered`] = s?.distinct ?? 0;
+  m[`${k}.losses`] = Math.max(0, p.send.accepted - (s?.distinct ?? 0));
+  m[`${k}.duplicates`] = s?.duplicates ?? null;
+  m[`${k}.sent_pb_s`] = sendSeconds > 0 ? p.send.accepted / sendSeconds : null;
+  const deliverSeconds = ((s?.lastNewUs ?? 0) - p.send.firstUs) / 1e6;
+  m[`${k}.delivered_s`] = s !== undefined && s.distinct > 0 && deliverSeconds > 0 ? s.distinct / deliverSeconds : null;
+  m[`${k}.p50_ms`] = s?.latency?.p50 ?? null;
+  m[`${k}.p90_ms`] = s?.latency?.p90 ?? null;
+  m[`${k}.p99_ms`] = s?.latency?.p99 ?? null;
+  m[`${k}.p999_ms`] = s?.latency?.p999 ?? null;
+  m[`${k}.max_ms`] = s?.latency?.max ?? null;
+  m[`${k}.mean_ms`] = s?.latency?.mean ?? null;
+  m[`${k}.ingest_p50_ms`] = p.send.latency.p50;
+  m[`${k}.ingest_p99_ms`] = p.send.latency.p99;
+  m[`${k}.ingest_max_ms`] = p.send.latency.max;
+  m[`${k}.non2xx`] = p.send.non2xx;
+  m[`${k}.errors`] = p.send.errors;
+  for (const [name, pct] of Object.entries(p.cpuPct)) m[`${k}.cpu_pct.${name}`] = pct;
+}
+
+/** The floor baseline's two processes on the stack's Redis; `origin` is its front's. */
+async function startFloor(stack: Stack): Promise<{ origin: string; children: Child[] }> {
+  const env = { PATH: process.env.PATH ?? '', REDIS_URL: stack.redis.url, FLOOR_STREAM: `${stack.env.REDIS_PREFIX ?? 'bench'}:floor`, FLOOR_USER_AGENT: packageUserAgent() };
+  const children: Child[] = [];
+  try {
+    children.push(await spawnNode('floor-back', benchScript('baselines/trickle-floor.js'), { env: { ...env, FLOOR_ROLE: 'back' } }));
+    const front = await spawnNode('floor-front', benchScript('baselines/trickle-floor.js'), { env: { ...env, FLOOR_ROLE: 'front' } });
+    children.push(front);
+    const { port } = await front.message<{ type: string; port: number }>((x) => (x as { type?: string }).type === 'listening');
+    return { origin: `http://127.0.0.1:${port}`, children };
+  } catch (err) {
+    await Promise.all(children.map((c) => c.kill()));
+    throw err;
+  }
 }
 
 export const e2eTrickleScenario: Scenario = {
   name: 'e2e-trickle',
-  summary: 'sequential requests (next after the 202) of 1 and of 10 items through ingest + delivery to the sink: ingest-to-receipt latency at low load',
+  summary: 'sequential requests (next after the 202) of 1 and of 10 items through ingest + delivery to the sink: ingest-to-receipt latency at low load, beside a floor baseline of the same hops',
   async run(ctx: RunContext): Promise<RunResult> {
     const o = ctx.opts;
     const sink = await Sink.start([{ name: 'a', delayMs: 0 }]);
@@ -68,39 +126,35 @@ export const e2eTrickleScenario: Scenario = {
     try {
       const stack = await startStack(ctx, { ingest: true, delivery: true });
       try {
-        knobs = stack.knobs();
-        for (const items of TRICKLE_SHAPES) {
-          if (o.warmupS > 0) {
-            ctx.progress(`${items} item(s): warmup ${o.warmupS} s`);
-            await phase(ctx, stack, sink, `warm${items}`, items, o.warmupS, 0, o.trickleGapMs);
+        const floor = await startFloor(stack);
+        try {
+          knobs = { ...stack.knobs(), floorEnv: knobsOf(floor.children[0]?.env ?? {}) };
+          const floorPids: Record<string, number> = { 'floor-back': floor.children[0]?.pid ?? 0, 'floor-front': floor.children[1]?.pid ?? 0, redis: stack.redis.pid };
+          const targets: Record<Target, { origin: string; pids: Record<string, number> }> = {
+            service: { origin: stack.ingestOrigin, pids: stack.pids() },
+            floor: { origin: floor.origin, pids: floorPids },
+          };
+          for (const items of TRICKLE_SHAPES) {
+            for (const target of TARGETS) {
+              const key = target === 'service' ? `s${items}` : `floor${items}`;
+              if (o.warmupS > 0) {
+                ctx.progress(`${target}, ${items} item(s): warmup ${o.warmupS} s`);
+                await phase(ctx, targets[target], sink, `warm-${key}`, items, o.warmupS, 0, o.trickleGapMs);
+              }
+              const what = o.trickleN > 0 ? `${o.trickleN} requests` : `${o.trickleDurationS} s`;
+              ctx.progress(`${target}, ${items} item(s): sequential requests, ${what}`);
+              const p = await phase(ctx, targets[target], sink, key, items, o.trickleN > 0 ? 0 : o.trickleDurationS, o.trickleN, o.trickleGapMs);
+              phaseMetrics(m, key, p);
+              statusCodes[key] = p.send.statusCodes;
+            }
+            for (const q of ['p50', 'p99'] as const) {
+              const s = get(m, `s${items}.${q}_ms`);
+              const f = get(m, `floor${items}.${q}_ms`);
+              m[`s${items}.${q}_vs_floor`] = s === null || f === null || f === 0 ? null : s / f;
+            }
           }
-          const what = o.trickleN > 0 ? `${o.trickleN} requests` : `${o.trickleDurationS} s`;
-          ctx.progress(`${items} item(s): sequential requests, ${what}`);
-          const p = await phase(ctx, stack, sink, `trickle${items}`, items, o.trickleN > 0 ? 0 : o.trickleDurationS, o.trickleN, o.trickleGapMs);
-          const k = `s${items}`;
-          const s = p.stats;
-          const sendSeconds = (p.send.lastUs - p.send.firstUs) / 1e6;
-          m[`${k}.requests`] = p.send.requests;
-          m[`${k}.postbacks`] = p.send.accepted;
-          m[`${k}.delivered`] = s?.distinct ?? 0;
-          m[`${k}.losses`] = Math.max(0, p.send.accepted - (s?.distinct ?? 0));
-          m[`${k}.duplicates`] = s?.duplicates ?? null;
-          m[`${k}.sent_pb_s`] = sendSeconds > 0 ? p.send.accepted / sendSeconds : null;
-          const deliverSeconds = ((s?.lastNewUs ?? 0) - p.send.firstUs) / 1e6;
-          m[`${k}.delivered_s`] = s !== undefined && s.distinct > 0 && deliverSeconds > 0 ? s.distinct / deliverSeconds : null;
-          m[`${k}.p50_ms`] = s?.latency?.p50 ?? null;
-          m[`${k}.p90_ms`] = s?.latency?.p90 ?? null;
-          m[`${k}.p99_ms`] = s?.latency?.p99 ?? null;
-          m[`${k}.p999_ms`] = s?.latency?.p999 ?? null;
-          m[`${k}.max_ms`] = s?.latency?.max ?? null;
-          m[`${k}.mean_ms`] = s?.latency?.mean ?? null;
-          m[`${k}.ingest_p50_ms`] = p.send.latency.p50;
-          m[`${k}.ingest_p99_ms`] = p.send.latency.p99;
-          m[`${k}.ingest_max_ms`] = p.send.latency.max;
-          m[`${k}.non2xx`] = p.send.non2xx;
-          m[`${k}.errors`] = p.send.errors;
-          for (const [name, pct] of Object.entries(p.cpuPct)) m[`${k}.cpu_pct.${name}`] = pct;
-          statusCodes[k] = p.send.statusCodes;
+        } finally {
+          await Promise.all(floor.children.map((c) => c.kill()));
         }
       } finally {
         await stack.stop();
@@ -118,6 +172,7 @@ export const e2eTrickleScenario: Scenario = {
         warmupS: o.warmupS,
         gapMs: o.trickleGapMs,
         client: 'one undici connection, the next request sent when the previous answer is read; ts = send time',
+        floor: 'bench/baselines/trickle-floor.ts: node:http + XADD (ioredis), XREAD BLOCK + undici Pool, on the same Redis and sink',
         sink: 'in-harness worker thread, node:http keep-alive, 200 "ok" at once',
         statusCodes,
       },
@@ -125,33 +180,39 @@ export const e2eTrickleScenario: Scenario = {
   },
   tables(m: Metrics): Table[] {
     const cpu = (k: string, name: string) => fmt(get(m, `${k}.cpu_pct.${name}`));
+    const rows: Table['rows'] = [];
+    for (const items of TRICKLE_SHAPES) {
+      for (const target of TARGETS) {
+        const k = target === 'service' ? `s${items}` : `floor${items}`;
+        rows.push([
+          target,
+          items,
+          get(m, `${k}.postbacks`),
+          get(m, `${k}.sent_pb_s`),
+          get(m, `${k}.delivered_s`),
+          get(m, `${k}.p50_ms`),
+          get(m, `${k}.p90_ms`),
+          get(m, `${k}.p99_ms`),
+          get(m, `${k}.p999_ms`),
+          get(m, `${k}.max_ms`),
+          get(m, `${k}.ingest_p50_ms`),
+          get(m, `${k}.ingest_p99_ms`),
+          get(m, `${k}.duplicates`),
+          get(m, `${k}.losses`),
+        ]);
+      }
+    }
     return [
       {
         title: 'e2e-trickle: one request at a time (next after the 202); latency = request sent -> sink receipt, per postback',
-        columns: ['items', 'postbacks', 'sent/s', 'delivered/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p999 ms', 'max ms', 'ingest 202 p50', 'ingest 202 p99', 'dups', 'losses'],
-        rows: TRICKLE_SHAPES.map((items) => {
-          const k = `s${items}`;
-          return [
-            items,
-            get(m, `${k}.postbacks`),
-            get(m, `${k}.sent_pb_s`),
-            get(m, `${k}.delivered_s`),
-            get(m, `${k}.p50_ms`),
-            get(m, `${k}.p90_ms`),
-            get(m, `${k}.p99_ms`),
-            get(m, `${k}.p999_ms`),
-            get(m, `${k}.max_ms`),
-            get(m, `${k}.ingest_p50_ms`),
-            get(m, `${k}.ingest_p99_ms`),
-            get(m, `${k}.duplicates`),
-            get(m, `${k}.losses`),
-          ];
-        }),
+        columns: ['through', 'items', 'postbacks', 'sent/s', 'delivered/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p999 ms', 'max ms', '202 p50', '202 p99', 'dups', 'losses'],
+        rows,
         notes: [
-          'sent/s: postbacks accepted per second of sending (the load this closed loop made); delivered/s: distinct postbacks at the sink per second from the first send to the last new one; ingest 202: the client-side response time of each request, ms',
+          'floor: the same hops with nothing else (bench/baselines/trickle-floor.ts: node:http + XADD, XREAD BLOCK + undici), same Redis, client and sink, measured in the same run',
+          'sent/s: postbacks accepted per second of sending (the load this closed loop made); delivered/s: distinct postbacks at the sink per second from the first send to the last new one; 202: the client-side response time of each request, ms',
           ...TRICKLE_SHAPES.map(
             (items) =>
-              `CPU during the ${items}-item phase, % of one core: ingest ${cpu(`s${items}`, 'ingest')}, delivery ${cpu(`s${items}`, 'delivery')}, redis ${cpu(`s${items}`, 'redis')}, harness (client + sink) ${cpu(`s${items}`, 'harness')}`,
+              `service vs floor, ${items} item(s): p50 ${fmtX(get(m, `s${items}.p50_vs_floor`))}, p99 ${fmtX(get(m, `s${items}.p99_vs_floor`))}; CPU, % of one core: ingest ${cpu(`s${items}`, 'ingest')}, delivery ${cpu(`s${items}`, 'delivery')}, redis ${cpu(`s${items}`, 'redis')}, harness (client + sink) ${cpu(`s${items}`, 'harness')}`,
           ),
           ...TRICKLE_SHAPES.flatMap((items) => keptUp(m, items)),
         ],
@@ -168,6 +229,10 @@ function keptUp(m: Metrics, items: number): string[] {
   return [
     `${items} item(s): ${fmt(delivered)}/s delivered of ${fmt(sent)}/s sent: delivery did not keep up with this closed loop, so its latency is mostly queueing (not low load); see --trickle-gap-ms`,
   ];
+}
+
+function fmtX(v: number | null): string {
+  return v === null ? 'n/a' : `${v.toFixed(2)}x`;
 }
 
 function fmt(v: number | null): string {
