@@ -14,7 +14,7 @@ import { Enqueuer } from './enqueue.js';
 import { checkExposure } from './exposure.js';
 import { loadPolicies, type PolicySource } from '../partners/policy-file.js';
 import { createIngestServer } from './server.js';
-import { writeInTurn } from './redis-writes.js';
+import { writeInTurn } from '../queue/write-in-turn.js';
 
 export async function runIngest(): Promise<void> {
   const config = loadConfig();

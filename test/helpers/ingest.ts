@@ -5,7 +5,7 @@ import type { Test } from 'tap';
 import { createIngestServer } from '../../src/ingest/server.js';
 import { Enqueuer } from '../../src/ingest/enqueue.js';
 import { createRedis } from '../../src/queue/redis.js';
-import { writeInTurn } from '../../src/ingest/redis-writes.js';
+import { writeInTurn } from '../../src/queue/write-in-turn.js';
 import type { ShardKeys } from '../../src/queue/keys.js';
 import { createRequestIdGenerator } from '../../src/postback/ids.js';
 import type { Config } from '../../src/config/defaults.js';

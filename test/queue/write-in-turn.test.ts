@@ -1,15 +1,17 @@
 /**
- * Ingest's writes to Redis (redis-writes.ts), on a real redis-server: a
+ * Writes in the turn (write-in-turn.ts), on a real redis-server. Ingest: a
  * lone request's script call leaves in the turn that issued it (before a
  * setImmediate queued ahead of it runs), and the calls of one Enqueuer
  * flush (several templates) leave in one socket write. The replies, and
- * what lands in Redis, are what they were.
+ * what lands in Redis, are what they were. Delivery's connection: plain
+ * commands, a script and a MULTI issued together keep their order and
+ * their replies; a Cluster client is left alone.
  */
 import { once } from 'node:events';
 import t from 'tap';
-import type { Redis } from 'ioredis';
+import { Cluster, type Redis } from 'ioredis';
 import { Enqueuer } from '../../src/ingest/enqueue.js';
-import { writeInTurn } from '../../src/ingest/redis-writes.js';
+import { writeInTurn } from '../../src/queue/write-in-turn.js';
 import { validateIngest, type IngestLimits } from '../../src/ingest/parse-request.js';
 import { allShards } from '../../src/queue/keys.js';
 import { createRedis } from '../../src/queue/redis.js';
@@ -91,4 +93,36 @@ t.test('ingest writes to Redis in the turn, one write per synchronous run', asyn
   const check = server.client();
   t.equal(await check.xlen(shards[0]!.stream), 5, 'every postback is in the stream');
   t.equal(await check.get(shards[0]!.count), '5');
+});
+
+t.test('delivery: commands, a script and a MULTI issued together keep their order and replies', async (t) => {
+  const server = await startRedis();
+  t.teardown(() => server.destroy());
+  const config = testConfig({ REDIS_URL: server.url, REDIS_PREFIX: 'rd' });
+  const redis = createRedis(config, 'delivery', 'test-delivery-writes');
+  redis.on('error', () => undefined);
+  t.teardown(() => redis.disconnect());
+  await once(redis, 'ready');
+  writeInTurn(redis);
+  const [set, tx, group, get] = await Promise.all([
+    redis.set('rd:a', '1'),
+    redis.multi().incr('rd:n').incr('rd:n').exec(),
+    redis.pbEnsureGroup('rd:s', 'g'),
+    redis.get('rd:a'),
+  ]);
+  t.equal(set, 'OK');
+  t.same(tx, [
+    [null, 1],
+    [null, 2],
+  ]);
+  t.ok(group !== undefined, 'the script ran');
+  t.equal(get, '1', 'read after the write issued before it');
+  t.equal(await redis.xlen('rd:s'), 0, 'the group script made its stream');
+});
+
+t.test('a Cluster client keeps ioredis auto-pipelining', async (t) => {
+  const cluster = new Cluster([{ host: '127.0.0.1', port: 1 }], { lazyConnect: true, enableAutoPipelining: true });
+  t.teardown(() => cluster.disconnect());
+  writeInTurn(cluster);
+  t.equal(cluster.options.enableAutoPipelining, true);
 });
