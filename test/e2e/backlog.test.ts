@@ -10,6 +10,11 @@ import { startStack } from '../helpers/stack.js';
 import { until } from '../helpers/count.js';
 
 const TOTAL = 150_000;
+// What this checks is memory, not speed: on a loaded 2-core machine the
+// drain of one saturated origin is slow (its backlog beyond 512 waiting is
+// parked and read again, several times per postback; README, Performance),
+// so the file gets more than the suite's 180 s and the drain 200 s.
+t.setTimeout(280_000);
 
 t.test('a backlog of 150,000 for one origin drains within a 48 MB heap', async (t) => {
   const sink = await startSink(() => ({ status: 200 }), { keep: false });
@@ -24,7 +29,7 @@ t.test('a backlog of 150,000 for one origin drains within a 48 MB heap', async (
   }
   t.equal(queued, TOTAL, 'the backlog is queued before delivery starts');
   const delivery = await stack.startDelivery({ NODE_OPTIONS: '--max-old-space-size=48' });
-  const done = await until(() => sink.ids.size >= TOTAL || delivery.proc.exitCode !== null, 120_000);
+  const done = await until(() => sink.ids.size >= TOTAL || delivery.proc.exitCode !== null, 200_000);
   t.ok(done, 'finished or died');
   t.equal(delivery.proc.exitCode, null, `the delivery process is alive${delivery.proc.exitCode !== null ? `: ${delivery.output().slice(-400)}` : ''}`);
   t.equal(sink.ids.size, TOTAL, `every postback delivered (${sink.ids.size})`);
