@@ -221,14 +221,21 @@ export const e2eTrickleScenario: Scenario = {
   },
 };
 
-/** A warning when delivery fell behind what the closed loop sent: that shape's latency is then queueing. */
+/** A warning when the service or the floor fell behind what the closed loop sent: that latency is then queueing. */
 function keptUp(m: Metrics, items: number): string[] {
-  const sent = get(m, `s${items}.sent_pb_s`);
-  const delivered = get(m, `s${items}.delivered_s`);
-  if (sent === null || delivered === null || delivered >= 0.95 * sent) return [];
-  return [
-    `${items} item(s): ${fmt(delivered)}/s delivered of ${fmt(sent)}/s sent: delivery did not keep up with this closed loop, so its latency is mostly queueing (not low load); see --trickle-gap-ms`,
-  ];
+  const out: string[] = [];
+  for (const [who, k] of [
+    ['service', `s${items}`],
+    ['floor', `floor${items}`],
+  ] as const) {
+    const sent = get(m, `${k}.sent_pb_s`);
+    const delivered = get(m, `${k}.delivered_s`);
+    if (sent === null || delivered === null || delivered >= 0.95 * sent) continue;
+    out.push(
+      `${who}, ${items} item(s): ${fmt(delivered)}/s delivered of ${fmt(sent)}/s sent: it did not keep up with this closed loop, so its latency is mostly queueing (not low load; the ratio to the floor means little then); see --trickle-gap-ms`,
+    );
+  }
+  return out;
 }
 
 function fmtX(v: number | null): string {
