@@ -139,6 +139,7 @@ t.test('a partner open longer than PARTNER_DISABLE_AFTER_MS is paused until an o
   const partners = `${stack.env.REDIS_PREFIX}:{ctl}:partners`;
   t.ok(await until(async () => (await redis.hget(partners, origin)) !== null, 15_000), 'paused once open for 1.5 s');
   t.match(JSON.parse((await redis.hget(partners, origin)) as string), { pause: { by: 'breaker', until: null, reason: /circuit open since/ } });
-  t.match(stack.deliveries[0]!.output(), /"errorCode":"PB_ERR_PARTNER_DISABLED".*partner disabled/, 'reported as an error');
+  // The log line follows the write in Redis, and reaches the process's output a little later.
+  t.ok(await until(() => /"errorCode":"PB_ERR_PARTNER_DISABLED".*partner disabled/.test(stack.deliveries[0]!.output()), 5_000), 'reported as an error');
   t.equal(await redis.xlen(`${stack.env.REDIS_PREFIX}:{0}:dead`), 0, 'its postbacks wait, none dead');
 });
