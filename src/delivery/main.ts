@@ -16,7 +16,6 @@ import { createOpsServer } from '../observability/ops-server.js';
 import { StatsRecorder } from '../observability/stats.js';
 import { allShards } from '../queue/keys.js';
 import { closeRedis, createRedis } from '../queue/redis.js';
-import { writeInTurn } from '../queue/write-in-turn.js';
 import { encodeDefault } from '../postback/template.js';
 import { USER_AGENT } from '../version.js';
 import type { AttemptResult, BatchTask, WorkerSettings } from './attempt.js';
@@ -49,9 +48,6 @@ export async function runDelivery(): Promise<void> {
   if (fds !== null) logger.warn(fds);
 
   const redis = createRedis(config, 'delivery', `delivery:${consumer}`);
-  // Outcomes are coalesced by the finalizer, the rest runs on timers: no
-  // extra turn and no Pipeline per call (write-in-turn.ts).
-  writeInTurn(redis);
   // One blocking connection per shard: a blocked XREADGROUP holds its connection.
   const shards = allShards(config.redis.prefix, config.redis.shards).map((keys) => ({
     keys,

@@ -14,7 +14,6 @@ import { Enqueuer } from './enqueue.js';
 import { checkExposure } from './exposure.js';
 import { loadPolicies, type PolicySource } from '../partners/policy-file.js';
 import { createIngestServer } from './server.js';
-import { writeInTurn } from '../queue/write-in-turn.js';
 
 export async function runIngest(): Promise<void> {
   const config = loadConfig();
@@ -33,8 +32,6 @@ export async function runIngest(): Promise<void> {
   }
   if (exposure.warning !== null) logger.warn(exposure.warning);
   const redis = createRedis(config, 'ingest', `ingest:${process.pid}`);
-  // The Enqueuer groups each turn's requests itself: no extra turn before the write.
-  writeInTurn(redis);
   let redisDown = false;
   redis.on('error', (err: Error) => {
     if (!redisDown) logger.warn({ err: err.message }, 'redis connection error: answering 503 until it is back');

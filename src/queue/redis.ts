@@ -12,12 +12,15 @@
  * requests per round trip: with Redis on another host, that cap is what
  * ingest reaches. Its Enqueuer already gathers each event-loop turn's
  * requests into one script call, so each call goes out at once, and
- * several are in flight.
+ * several are in flight. On a standalone or Sentinel client, ingest's and
+ * delivery's connections also write in the turn that issues a command
+ * (write-in-turn.ts) instead of waiting a turn for an auto-pipeline.
  */
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Config } from '../config/index.js';
 import { privatePassword } from '../start/private-password.js';
 import { defineScripts } from './scripts.js';
+import { writeInTurn } from './write-in-turn.js';
 
 /** A standalone/Sentinel client or a Cluster client: the commands we use work on both. */
 export type RedisClient = Redis | Cluster;
@@ -81,8 +84,9 @@ export function createRedis(config: Config, use: RedisUse, name: string): RedisC
     };
     return defineScripts(new Cluster(r.clusterNodes.map(hostPort), clusterOptions));
   }
+  let client: Redis;
   if (r.mode === 'sentinel') {
-    return defineScripts(
+    client = defineScripts(
       new Redis({
         ...options,
         sentinels: r.sentinels.map(hostPort),
@@ -95,8 +99,11 @@ export function createRedis(config: Config, use: RedisUse, name: string): RedisC
         ...(r.tls ? { tls: {}, enableTLSForSentinelMode: true } : {}),
       }),
     );
+  } else {
+    client = defineScripts(new Redis(redisUrl(config), options));
   }
-  return defineScripts(new Redis(redisUrl(config), options));
+  if (use === 'ingest' || use === 'delivery') writeInTurn(client);
+  return client;
 }
 
 /**

@@ -5,7 +5,6 @@ import type { Test } from 'tap';
 import { createIngestServer } from '../../src/ingest/server.js';
 import { Enqueuer } from '../../src/ingest/enqueue.js';
 import { createRedis } from '../../src/queue/redis.js';
-import { writeInTurn } from '../../src/queue/write-in-turn.js';
 import type { ShardKeys } from '../../src/queue/keys.js';
 import { createRequestIdGenerator } from '../../src/postback/ids.js';
 import type { Config } from '../../src/config/defaults.js';
@@ -14,8 +13,6 @@ import type { Config } from '../../src/config/defaults.js';
 export async function startIngest(t: Test, config: Config, shards: ShardKeys[], maxQueue = 0): Promise<number> {
   const redis = createRedis(config, 'ingest', 'test-ingest');
   redis.on('error', () => undefined);
-  // As the ingest role does (main.ts).
-  writeInTurn(redis);
   await once(redis, 'ready');
   const ingest = createIngestServer({
     config,
