@@ -200,6 +200,7 @@ export class Enqueuer {
       for (const p of group) p.reject(e);
       return;
     }
+    const answeredAt = Date.now();
     for (let i = 0; i < group.length; i++) {
       const p = group[i] as Pending;
       const code = codes[i];
@@ -221,7 +222,7 @@ export class Enqueuer {
       } else {
         if (this.known.size >= KNOWN_MAX) this.known.clear();
         this.known.add(known);
-        this.stats.ingested(p.postbacks, Date.now());
+        this.stats.ingested(p.postbacks, answeredAt);
         p.resolve({ id: p.requestId, accepted: p.postbacks, replayed: false });
       }
     }
