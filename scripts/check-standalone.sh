@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project stands alone: a user's clone has nothing beside it. Fails,
 # naming each file and line, when a tracked file reaches outside the
-# repository: the reference folder ../shared that sits beside the
+# repository: the reference folder of shared material that sits beside the
 # development checkout, or a relative path that climbs three or more levels
 # (no file here is deeper than two, counting dist/). Run by .ci/run before
 # the suite.
