@@ -8,6 +8,7 @@ import { familyOf, FAMILIES } from '../../src/usage/families.js';
 import { startStack } from '../helpers/stack.js';
 import { runCli } from '../helpers/procs.js';
 import { post } from '../helpers/http.js';
+import { until } from '../helpers/count.js';
 
 t.test('every key name maps to its family', async (t) => {
   const table: [string, string | null][] = [
@@ -42,6 +43,8 @@ t.test('usage against known contents', async (t) => {
   t.equal((await send({ endpoint: { method: 'GET', url: 'http://127.0.0.1:9/b?n={n}', delay_ms: 60_000 }, data: [{ n: 1 }] })).status, 202, 'a delayed one');
   const redis = stack.redis.client();
   for (let i = 0; i < 5; i++) await redis.xadd(`${stack.env.REDIS_PREFIX}:{0}:dead`, '*', 'm', `d${i}`);
+  // Ingest writes its statistics once a second: wait for the first bucket.
+  t.ok(await until(async () => (await redis.keys(`${stack.env.REDIS_PREFIX}:{0}:stats:*`)).length > 0, 5_000), 'a statistics bucket was written');
   const r = await runCli(['usage', '--json'], stack.env);
   t.equal(r.code, 0, r.stderr);
   const out = JSON.parse(r.stdout) as { families: { id: string; keys: number; items: number; bytes: number }[]; usedBytes: number };
