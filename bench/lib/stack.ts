@@ -98,3 +98,15 @@ export async function startStack(
   }
   return stack;
 }
+
+/** A counter of the delivery process's own /metrics (null when it cannot be read). */
+export async function deliveryCounter(stack: Stack, name: string): Promise<number | null> {
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${stack.env.DELIVERY_METRICS_PORT}/metrics`)).text();
+    // `name value` or `name{labels} value` (the registry's default label `role`).
+    const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+    return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
+  } catch {
+    return null;
+  }
+}

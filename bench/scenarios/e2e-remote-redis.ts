@@ -33,7 +33,7 @@ import { cpuOf, harnessCpu } from '../lib/procs.js';
 import { commandCalls } from '../lib/redis.js';
 import { get, ratio, type Metrics, type RunContext, type RunResult, type Scenario, type Table } from '../lib/scenario.js';
 import { Sink } from '../lib/sink.js';
-import { startStack, type Stack } from '../lib/stack.js';
+import { deliveryCounter, startStack, type Stack } from '../lib/stack.js';
 import { cpuMetrics } from './e2e.js';
 import { cannonMetrics } from './ingest.js';
 
@@ -50,18 +50,6 @@ async function commandstats(stack: Stack): Promise<Record<string, number>> {
 /** Postbacks queued and not finished: the documented `<prefix>:{0}:count` (one shard, the default). */
 async function queued(stack: Stack): Promise<number> {
   return Number(await stack.redis.client.command('GET', `${stack.env.REDIS_PREFIX}:{0}:count`)) || 0;
-}
-
-/** A counter of the delivery process's own /metrics (null when it cannot be read). */
-async function deliveryCounter(stack: Stack, name: string): Promise<number | null> {
-  try {
-    const text = await (await fetch(`http://127.0.0.1:${stack.env.DELIVERY_METRICS_PORT}/metrics`)).text();
-    // `name value` or `name{labels} value` (the registry's default label `role`).
-    const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
-    return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
-  } catch {
-    return null;
-  }
 }
 
 /** Redis commands and proxy bursts between two snapshots, per unit (postback, request), under `prefix.` */

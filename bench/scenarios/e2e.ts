@@ -19,7 +19,7 @@ import { sinkBody, sinkTemplate } from '../lib/payload.js';
 import { benchScript, cpuOf, harnessCpu, mainThreadCpuSeconds, spawnNode } from '../lib/procs.js';
 import { get, ratio, type Metrics, type RunContext, type RunResult, type Scenario, type Table } from '../lib/scenario.js';
 import { Sink } from '../lib/sink.js';
-import { startStack } from '../lib/stack.js';
+import { deliveryCounter, startStack } from '../lib/stack.js';
 import { packageUserAgent } from '../lib/version.js';
 
 const SEND_CONCURRENCY = 16;
@@ -84,6 +84,7 @@ export const e2eScenario: Scenario = {
       const pids = stack.pids();
       const mainOf = (): Record<string, number> => (pids.delivery === undefined ? {} : { delivery_main: mainThreadCpuSeconds(pids.delivery) });
       const cpu0 = { ...cpuOf(pids), ...mainOf(), harness: harnessCpu() };
+      const parked0 = await deliveryCounter(stack, 'pb_delivery_parked_total');
       const max = await deliverBulk({
         sink,
         ingestOrigin: stack.ingestOrigin,
@@ -99,6 +100,9 @@ export const e2eScenario: Scenario = {
       m['max.non2xx'] = max.send.non2xx;
       m['max.errors'] = max.send.errors;
       cpuMetrics(m, 'max', cpu0, cpu1, max.stats.a?.distinct ?? 0);
+      // Postbacks put back in Redis because their origin had enough waiting (admission.ts), read again later.
+      const parked1 = await deliveryCounter(stack, 'pb_delivery_parked_total');
+      m['max.parked_per_pb'] = parked0 === null || parked1 === null ? null : (parked1 - parked0) / Math.max(1, max.stats.a?.distinct ?? 1);
 
       // 2. open loop at half the measured maximum
       const maxRate = get(m, 'max.delivered_s') ?? 0;
@@ -201,7 +205,7 @@ export const e2eScenario: Scenario = {
           ],
         ],
         notes: [
-          `CPU per delivered postback (max phase), us: ingest ${fmt(cpu('ingest'))}, delivery ${fmt(cpu('delivery'))} (its main thread ${fmt(cpu('delivery_main'))}), redis ${fmt(cpu('redis'))}, total ${fmt(cpu('total'))} (harness ${fmt(cpu('harness'))})`,
+          `CPU per delivered postback (max phase), us: ingest ${fmt(cpu('ingest'))}, delivery ${fmt(cpu('delivery'))} (its main thread ${fmt(cpu('delivery_main'))}), redis ${fmt(cpu('redis'))}, total ${fmt(cpu('total'))} (harness ${fmt(cpu('harness'))}); parked back in Redis per postback ${fmt(get(m, 'max.parked_per_pb'))}`,
           `one delivery process's ceiling on its main thread: ${fmt(cpu('delivery_main') ? 1e6 / (cpu('delivery_main') as number) : null)} postbacks/s (1e6 / main-thread us per postback; the bound once worker threads carry the HTTP side, DELIVERY_WORKERS > 0)`,
           `CPU during the open loop, % of one core: ingest ${fmt(ocpu('ingest'))}, delivery ${fmt(ocpu('delivery'))}, redis ${fmt(ocpu('redis'))}, harness (sender + sink) ${fmt(ocpu('harness'))}`,
           ...keptUp(m),
