@@ -12,10 +12,21 @@
  *   the room and the average entry size.
  * - Parking: an origin with PARK_FACTOR times its in-flight limit (and at
  *   least half the concurrency) already waiting gets further entries put
- *   back in Redis, due when it should have room (its backlog in rounds,
- *   times its latency).
+ *   back in Redis, due when it should have room (what it has waiting, at
+ *   the pace it has been draining), as far as the parking budget goes
+ *   (below).
+ * - Parking budget: parking is how a saturated partner's backlog is read
+ *   past to reach the other partners' postbacks behind it in the stream,
+ *   but each parked postback is written back, moved again and read again.
+ *   So it is spent from a budget: at least PARK_BUDGET_MIN postbacks a
+ *   second (or DELIVERY_CONCURRENCY, if more), plus PARK_EARN for every
+ *   postback read that could start. What the budget does not cover waits
+ *   in memory, within the hold cap; with the hold cap full of saturated
+ *   partners' postbacks, a read still goes ahead when the budget covers it
+ *   ("read past"). One saturated partner alone then costs at most the
+ *   minimum budget a second, instead of several parks per postback.
  * - Hand-back at shutdown: per entry, the first item not yet started.
- * - Per-origin latency averages, bounded.
+ * - Per-origin drain paces, bounded.
  */
 
 /** Postbacks held (waiting or in flight) may reach this many times DELIVERY_CONCURRENCY. */
@@ -24,11 +35,17 @@ export const HOLD_FACTOR = 4;
 export const PARK_FACTOR = 2;
 /** Entries asked for per stream in one XREADGROUP. */
 export const MAX_READ_COUNT = 256;
-/** Park delay bounds: long enough to be worth a round trip, short enough to notice recovery. */
-export const PARK_MIN_MS = 500;
+/** Postbacks a second a process may always park (and the most it saves up), unless DELIVERY_CONCURRENCY is more. */
+export const PARK_BUDGET_MIN = 1_000;
+/** Postbacks of parking earned by each postback read that could start (its origin below the park threshold). */
+export const PARK_EARN = 2;
+/**
+ * Park delay bounds: long enough to be worth a round trip, short enough to
+ * notice recovery (an entry back too early costs at most another park,
+ * within the budget; one back too late leaves the partner idle).
+ */
+export const PARK_MIN_MS = 100;
 export const PARK_MAX_MS = 60_000;
-/** Latency assumed for an origin not yet measured. */
-export const UNKNOWN_LATENCY_MS = 250;
 
 export interface AdmissionLimits {
   /** DELIVERY_CONCURRENCY. */
@@ -63,6 +80,37 @@ export function readThreshold(limits: AdmissionLimits, held: Held): number {
   return Math.min(limits.concurrency, Math.max(limits.batchSize, Math.floor(limits.concurrency / 8)));
 }
 
+/** What a read loop may read now. */
+export interface Allowance {
+  /** Postbacks (0: wait). */
+  postbacks: number;
+  /**
+   * A read past a saturated backlog: every entry it brings for a saturated
+   * origin is parked, whatever is left of the budget (the read was sized
+   * to it), so that reading past never grows what is held.
+   */
+  past: boolean;
+}
+
+/**
+ * The read room when it is worth a read; otherwise, when only the hold cap
+ * is short (what is held is mostly saturated partners' backlog) and there
+ * is room for work that could start, as much as the parking budget covers,
+ * so that the reading goes on past that backlog at the budget's pace.
+ */
+export function readAllowance(limits: AdmissionLimits, held: Held, parkable: number): Allowance {
+  const threshold = readThreshold(limits, held);
+  const room = readRoom(limits, held);
+  if (room >= threshold) return { postbacks: room, past: false };
+  const past = Math.min(readyRoom(limits, held), Math.floor(parkable));
+  return past >= threshold ? { postbacks: past, past: true } : { postbacks: 0, past: false };
+}
+
+/** Room for work that could start: DELIVERY_CONCURRENCY less the ready load. */
+export function readyRoom(limits: AdmissionLimits, held: Held): number {
+  return limits.concurrency - held.readyLoad;
+}
+
 /** Entries one read loop asks for: its shard's part of the room, in entries of the average size. */
 export function readCount(limits: AdmissionLimits, room: number, itemsPerEntry: number): number {
   const share = room / limits.shards;
@@ -80,15 +128,76 @@ export function shouldPark(limits: AdmissionLimits, waiting: number, perOrigin: 
 }
 
 /**
- * When a parked entry should come back: the rounds of the origin's backlog
- * (waiting over its in-flight limit) times its mean latency, within
- * [PARK_MIN_MS, PARK_MAX_MS], jittered to 0.75 to 1.25 of it so that parked
- * entries do not all return together. `random` in [0, 1).
+ * When a parked entry should come back: once what its origin has waiting
+ * has drained, at the pace it has drained so far (`msPerPostback`; before
+ * that is measured, PARK_MIN_MS: back soon rather than late), within
+ * [PARK_MIN_MS, PARK_MAX_MS], jittered to 0.75 to 1.25 of it so that
+ * parked entries do not all return together. `random` in [0, 1).
  */
-export function parkDelay(waiting: number, perOrigin: number, latencyMs: number | undefined, random: number): number {
-  const rounds = waiting / perOrigin;
-  const base = Math.min(PARK_MAX_MS, Math.max(PARK_MIN_MS, rounds * (latencyMs ?? UNKNOWN_LATENCY_MS)));
+export function parkDelay(waiting: number, msPerPostback: number | undefined, random: number): number {
+  const drain = msPerPostback === undefined ? 0 : waiting * msPerPostback;
+  const base = Math.min(PARK_MAX_MS, Math.max(PARK_MIN_MS, drain));
   return Math.round(base * (0.75 + random / 2));
+}
+
+/** Postbacks a second of the parking budget (see above). */
+export function parkBudgetPerSecond(limits: AdmissionLimits): number {
+  return Math.max(PARK_BUDGET_MIN, limits.concurrency);
+}
+
+/**
+ * The parking budget: a token bucket of postbacks, empty at first (a
+ * process that starts against a backlog does not know its partners' pace
+ * yet), refilled at `perSecond` and by {@link ParkBudget.earn}, holding at
+ * most `perSecond`. The clock is the caller's.
+ */
+export class ParkBudget {
+  private tokens: number;
+  private at: number;
+
+  constructor(
+    readonly perSecond: number,
+    now: number,
+  ) {
+    this.tokens = 0;
+    this.at = now;
+  }
+
+  /** Postbacks that may be parked now. */
+  available(now: number): number {
+    this.refill(now);
+    return this.tokens;
+  }
+
+  /** `n` postbacks read could start: PARK_EARN each. */
+  earn(n: number): void {
+    this.tokens = Math.min(this.perSecond, this.tokens + PARK_EARN * n);
+  }
+
+  /**
+   * Spends `n` if anything is left, or whatever is left when `force` (a
+   * read past a backlog, sized to the budget): the budget may end in debt,
+   * which delays what follows, so the rate holds on average.
+   */
+  take(n: number, now: number, force = false): boolean {
+    this.refill(now);
+    if (this.tokens <= 0 && !force) return false;
+    this.tokens -= n;
+    return true;
+  }
+
+  /** Milliseconds until `n` (at most the whole budget) are available. */
+  msUntil(n: number, now: number): number {
+    this.refill(now);
+    const need = Math.min(n, this.perSecond) - this.tokens;
+    return need <= 0 ? 0 : Math.ceil((need * 1000) / this.perSecond);
+  }
+
+  private refill(now: number): void {
+    if (now <= this.at) return;
+    this.tokens = Math.min(this.perSecond, this.tokens + ((now - this.at) * this.perSecond) / 1000);
+    this.at = now;
+  }
 }
 
 /**
@@ -111,28 +220,35 @@ export function ewma(prev: number | undefined, sample: number, weight = 0.2): nu
 }
 
 /**
- * Mean attempt latency per origin (for park delays), at most `max` origins:
- * the one updated longest ago is dropped first, so the bound holds however
- * many partners pass through.
+ * How fast each origin's postbacks finish while it is busy, in ms per
+ * postback (for park delays): the time between two finishes of an origin
+ * that still had work after the first, over the postbacks of the second,
+ * averaged. This is the pace the process actually achieves (its CPU, the
+ * partner, the connections), not one request's latency. At most `max`
+ * origins: the one updated longest ago is dropped first, so the bound
+ * holds however many partners pass through.
  */
-export class LatencyAverages {
-  private readonly means = new Map<string, number>();
+export class DrainPace {
+  private readonly paces = new Map<string, { at: number; busy: boolean; msPer: number | undefined }>();
 
   constructor(private readonly max = 10_000) {}
 
   get size(): number {
-    return this.means.size;
+    return this.paces.size;
   }
 
-  get(origin: string): number | undefined {
-    return this.means.get(origin);
+  msPerPostback(origin: string): number | undefined {
+    return this.paces.get(origin)?.msPer;
   }
 
-  add(origin: string, latencyMs: number): void {
-    const prev = this.means.get(origin);
+  /** `n` postbacks of `origin` finished at `now`; `busy`: it still has some waiting or in flight. */
+  done(origin: string, n: number, now: number, busy: boolean): void {
+    const prev = this.paces.get(origin);
+    let msPer = prev?.msPer;
+    if (prev !== undefined && prev.busy && n > 0) msPer = ewma(msPer, Math.max(0, now - prev.at) / n);
     // Re-inserted at the end: Map order is then least recently updated first.
-    this.means.delete(origin);
-    this.means.set(origin, ewma(prev, latencyMs));
-    if (this.means.size > this.max) this.means.delete(this.means.keys().next().value as string);
+    this.paces.delete(origin);
+    this.paces.set(origin, { at: now, busy, msPer });
+    if (this.paces.size > this.max) this.paces.delete(this.paces.keys().next().value as string);
   }
 }

@@ -105,6 +105,11 @@ export class Scheduler<J> {
     return Math.max(1, Math.min(share, want));
   }
 
+  /** Whether an origin has jobs waiting or in flight. */
+  busy(origin: string): boolean {
+    return this.queues.has(origin);
+  }
+
   /** Jobs of one origin waiting to start. */
   waitingFor(origin: string): number {
     return this.queues.get(origin)?.jobs.length ?? 0;

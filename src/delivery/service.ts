@@ -22,19 +22,24 @@ import type { StatsRecorder } from '../observability/stats.js';
 import type { DataObject } from '../postback/data.js';
 import { encodeDefault, renderedOrigin } from '../postback/template.js';
 import type { PolicySource } from '../partners/policy-file.js';
-import { decodeEntry, type Entry } from '../queue/codec.js';
+import { decodeEntry, MAX_ITEMS_PER_ENTRY, type Entry } from '../queue/codec.js';
 import type { ShardKeys } from '../queue/keys.js';
 import type { RedisClient } from '../queue/redis.js';
 import {
   handBackPlan,
-  LatencyAverages,
+  DrainPace,
   MAX_READ_COUNT,
+  parkBudgetPerSecond,
+  ParkBudget,
   parkDelay,
+  readAllowance,
   readCount,
   readRoom,
   readThreshold,
+  readyRoom,
   shouldPark,
   type AdmissionLimits,
+  type Allowance,
   type Held,
 } from './admission.js';
 import { noResponse, type AttemptResult, type BatchTask } from './attempt.js';
@@ -98,13 +103,17 @@ export class DeliveryService {
   private readonly perOrigin: number;
   /** Entries read and not yet handed to the finalizer, by {@link heldKey}. */
   private readonly held = new Map<string, HeldEntry>();
-  private readonly latency = new LatencyAverages();
+  private readonly drainPace = new DrainPace();
   private readonly encodedDefault: string;
   private stopping = false;
   /** Read loops waiting for room (one per shard). */
   private waiters: (() => void)[] = [];
-  /** Average items per entry read, for read sizing. */
-  private itemsPerEntry = 1;
+  /**
+   * Average items per entry read, for read sizing: the largest entry at
+   * first, so that the first read against a backlog of full entries stays
+   * within the hold cap.
+   */
+  private itemsPerEntry = MAX_ITEMS_PER_ENTRY;
   private readLoops: Promise<void>[] = [];
   private closed: Promise<void> | undefined;
   private batchesRunning = 0;
@@ -113,6 +122,10 @@ export class DeliveryService {
   private readFailing = false;
   /** Partner control: policies, pauses, limits, breakers (partner-pacer.ts). */
   private readonly pacer: PartnerPacer;
+  /** What may be parked back in Redis, and when a read past a saturated backlog may go (admission.ts). */
+  private readonly parkBudget: ParkBudget;
+  /** Wakes the read loops when the parking budget covers a read again. */
+  private budgetTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: DeliveryDeps) {
     const d = deps.config.delivery;
@@ -121,6 +134,7 @@ export class DeliveryService {
     // wait for a connection inside the process, behind the partner's pace.
     this.perOrigin = Math.max(1, Math.min(Math.floor(d.concurrency * d.originShare), d.connectionsPerOrigin));
     this.limits = { concurrency: d.concurrency, batchSize: d.batchSize, shards: deps.shards.length };
+    this.parkBudget = new ParkBudget(parkBudgetPerSecond(this.limits), Date.now());
     this.scheduler = new Scheduler<Job>({
       concurrency: d.concurrency,
       perOrigin: this.perOrigin,
@@ -219,15 +233,29 @@ export class DeliveryService {
     this.timers.push(timer);
   }
 
-  /** Waits until there is room worth a read (see admission.ts). */
-  private async waitForRoom(): Promise<void> {
+  /** Waits until a read is worth it; what it may bring (admission.ts), 0 postbacks when stopping. */
+  private async waitForRoom(): Promise<Allowance> {
     for (;;) {
+      if (this.stopping) return { postbacks: 0, past: false };
       const held = this.heldNow();
-      if (this.stopping || readRoom(this.limits, held) >= readThreshold(this.limits, held)) return;
+      const now = Date.now();
+      const allowance = readAllowance(this.limits, held, this.parkBudget.available(now));
+      if (allowance.postbacks > 0) return allowance;
+      // When only the parking budget is short, it is what wakes the loop.
+      const threshold = readThreshold(this.limits, held);
+      if (readyRoom(this.limits, held) >= threshold) this.wakeAfter(this.parkBudget.msUntil(threshold, now));
       await new Promise<void>((resolve) => {
         this.waiters.push(resolve);
       });
     }
+  }
+
+  private wakeAfter(ms: number): void {
+    if (this.budgetTimer !== undefined) return;
+    this.budgetTimer = setTimeout(() => {
+      this.budgetTimer = undefined;
+      this.notify();
+    }, Math.max(1, ms));
   }
 
   private notify(): void {
@@ -240,9 +268,9 @@ export class DeliveryService {
     const { logger } = this.deps;
     let failures = 0;
     while (!this.stopping) {
-      await this.waitForRoom();
+      const allowance = await this.waitForRoom();
       if (this.stopping) break;
-      const count = readCount(this.limits, readRoom(this.limits, this.heldNow()), this.itemsPerEntry);
+      const count = readCount(this.limits, allowance.postbacks, this.itemsPerEntry);
       let entries: RawEntry[];
       try {
         entries = await shard.reader.read(count, BLOCK_MS);
@@ -256,7 +284,7 @@ export class DeliveryService {
         await sleep(Math.min(1_000, 100 * failures));
         continue;
       }
-      if (entries.length > 0) await this.accept(shard, entries);
+      if (entries.length > 0) await this.accept(shard, entries, allowance.past);
     }
   }
 
@@ -308,8 +336,11 @@ export class DeliveryService {
     }
   }
 
-  /** Decodes what was read and gives each entry its way: expire, fail, park, or queue. */
-  private async accept(shard: Shard, raw: RawEntry[]): Promise<void> {
+  /**
+   * Decodes what was read and gives each entry its way: expire, fail, park,
+   * or queue. `past`: read past a saturated backlog (admission.ts).
+   */
+  private async accept(shard: Shard, raw: RawEntry[], past = false): Promise<void> {
     const now = Date.now();
     const accepted: HeldEntry[] = [];
     const probes = new Set<string>();
@@ -358,6 +389,7 @@ export class DeliveryService {
         let holds: Map<string, number[]> | undefined;
         for (let k = 0; k < items.length; k++) {
           const origin = renderedOrigin(template.compiled, items[k] as DataObject, this.encodedDefault) ?? template.origin;
+          if (!shouldPark(this.limits, this.scheduler.waitingFor(origin), this.perOrigin)) this.parkBudget.earn(1);
           if (this.pacer.blockedBy(origin, now) !== null) {
             holds ??= new Map();
             const ks = holds.get(origin);
@@ -387,10 +419,16 @@ export class DeliveryService {
           const list = ratePark.get(origin);
           if (list) list.push(held);
           else ratePark.set(origin, [held]);
-        } else if (shouldPark(this.limits, waiting, this.perOrigin)) {
-          this.recorder.park(held, now + parkDelay(waiting, this.perOrigin, this.latency.get(origin), Math.random()), now);
         } else {
-          for (let k = 0; k < held.entry.items.length; k++) this.scheduler.push(origin, { held, k, origin });
+          const n = held.entry.items.length;
+          const saturated = shouldPark(this.limits, waiting, this.perOrigin);
+          if (saturated && this.parkBudget.take(n, now, past)) {
+            this.recorder.park(held, now + parkDelay(waiting, this.drainPace.msPerPostback(origin), Math.random()), now);
+          } else {
+            // Past the budget, a saturated origin's entry waits in memory (within the hold cap).
+            if (!saturated) this.parkBudget.earn(n);
+            for (let k = 0; k < n; k++) this.scheduler.push(origin, { held, k, origin });
+          }
         }
       }
     }
@@ -454,16 +492,14 @@ export class DeliveryService {
   private onResults(batch: Batch<Job>, results: AttemptResult[]): void {
     this.batchesRunning--;
     const now = Date.now();
-    let latency = 0;
     for (let i = 0; i < batch.jobs.length; i++) {
       const r = results[i] as AttemptResult;
       const job = batch.jobs[i] as Job;
-      latency += r.latencyMs;
       if (this.pacer.observe(batch.origin, job.probe === true, r, now)) this.recorder.attempt(job, r, now);
       else this.recorder.probeFailed(job, r, now);
     }
-    this.latency.add(batch.origin, latency / Math.max(1, batch.jobs.length));
     this.scheduler.done(batch.origin, batch.jobs.length);
+    this.drainPace.done(batch.origin, batch.jobs.length, now, this.scheduler.busy(batch.origin));
     this.pump();
     this.notify();
   }
@@ -482,6 +518,7 @@ export class DeliveryService {
     this.closed ??= (async () => {
       this.stopping = true;
       for (const t of this.timers) clearInterval(t);
+      clearTimeout(this.budgetTimer);
       for (const shard of this.shards) shard.promoter.stop();
       await bounded(this.pacer.stop(), 1_000);
       this.notify();

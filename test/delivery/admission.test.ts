@@ -1,14 +1,19 @@
 /** The admission policy as tables: plain numbers in, plain numbers out. */
 import t from 'tap';
 import {
+  DrainPace,
   ewma,
   handBackPlan,
   HOLD_FACTOR,
-  LatencyAverages,
   MAX_READ_COUNT,
+  PARK_BUDGET_MIN,
+  PARK_EARN,
   PARK_MAX_MS,
   PARK_MIN_MS,
+  ParkBudget,
+  parkBudgetPerSecond,
   parkDelay,
+  readAllowance,
   readCount,
   readRoom,
   readThreshold,
@@ -42,6 +47,49 @@ t.test('read threshold: at once when idle, a worthwhile amount when busy', async
   for (const [name, l, load, want] of cases) t.equal(readThreshold(l, { readyLoad: 0, load }), want, name);
 });
 
+t.test('read allowance: the read room, or past a saturated backlog as far as the parking budget goes', async (t) => {
+  const cap = HOLD_FACTOR * 1024;
+  const cases: [string, number, number, number, number, boolean][] = [
+    // name, readyLoad, load, parkable, postbacks, past
+    ['idle: the whole room', 0, 0, 0, 1024, false],
+    ['room worth a read: the room, whatever the budget', 100, 3000, 0, 924, false],
+    ['busy and below the threshold: wait', 1000, 1000, 1000, 0, false],
+    ['hold cap full of a saturated backlog, budget empty: wait', 64, cap, 0, 0, false],
+    ['hold cap full, budget short of a worthwhile read: wait', 64, cap, 127, 0, false],
+    ['hold cap full, budget covers a read: read past it, as far as the budget goes', 64, cap, 500, 500, true],
+    ['read past never beyond the room for work that could start', 800, cap, 1000, 224, true],
+    ['the budget counts in whole postbacks', 64, cap, 200.7, 200, true],
+    ['nothing could start: no read past either', 1024, cap, 1000, 0, false],
+  ];
+  for (const [name, readyLoad, load, parkable, postbacks, past] of cases) t.same(readAllowance(limits, { readyLoad, load }, parkable), { postbacks, past }, name);
+});
+
+t.test('parking budget: refills at its rate from empty, earned by postbacks that could start, bounded', async (t) => {
+  t.equal(parkBudgetPerSecond({ ...limits, concurrency: 100 }), PARK_BUDGET_MIN, 'at least the minimum');
+  t.equal(parkBudgetPerSecond({ ...limits, concurrency: 5000 }), 5000, 'or the concurrency, if more');
+  const b = new ParkBudget(1000, 0);
+  const steps: [string, (b: ParkBudget) => unknown, unknown][] = [
+    ['empty at first', (b) => b.available(0), 0],
+    ['nothing to spend: no park', (b) => b.take(1, 0), false],
+    ['refills at its rate', (b) => b.available(100), 100],
+    ['ms until 300 are there', (b) => b.msUntil(300, 100), 200],
+    ['spends what it has', (b) => b.take(64, 100), true],
+    ['what is left', (b) => b.available(100), 36],
+    ['an entry larger than what is left still goes (the read was sized to it)', (b) => b.take(64, 100), true],
+    ['in debt', (b) => b.available(100), -28],
+    ['in debt: no park', (b) => b.take(1, 100), false],
+    ['unless read past a backlog: parked, deeper in debt', (b) => b.take(2, 100, true), true],
+    ['in debt by that much', (b) => b.available(100), -30],
+    ['earned: PARK_EARN a postback', (b) => (b.earn(100), b.available(100)), -30 + 100 * PARK_EARN],
+    ['never more than a second of it', (b) => (b.earn(10_000), b.available(100)), 1000],
+    ['nor by waiting', (b) => b.available(60_000), 1000],
+    ['a clock going back changes nothing', (b) => b.available(50_000), 1000],
+    ['none needed when there', (b) => b.msUntil(500, 60_000), 0],
+    ['asking for more than the whole budget waits for a full one', (b) => (b.take(1000, 60_000), b.msUntil(5000, 60_000)), 1000],
+  ];
+  for (const [name, step, want] of steps) t.equal(step(b), want, name);
+});
+
 t.test('read count: the shard\'s part of the room in average entries, 1 to MAX_READ_COUNT', async (t) => {
   const cases: [string, AdmissionLimits, number, number, number][] = [
     ['single postbacks', limits, 100, 1, 100],
@@ -70,17 +118,17 @@ t.test('park: an origin with twice its limit waiting, and at least half the conc
   for (const [l, waiting, perOrigin, want] of cases) t.equal(shouldPark(l, waiting, perOrigin), want, `${waiting} waiting, limit ${perOrigin}, concurrency ${l.concurrency}`);
 });
 
-t.test('park delay: backlog rounds times latency, bounded, jittered 0.75x to 1.25x', async (t) => {
-  const cases: [string, number, number, number | undefined, number, number][] = [
-    // name, waiting, perOrigin, latency, random, want
-    ['2 rounds of 400 ms, no jitter (random 0.5)', 128, 64, 400, 0.5, 800],
-    ['unknown latency counts as 250 ms', 128, 64, undefined, 0.5, 500],
-    ['lowest jitter', 128, 64, 400, 0, 600],
-    ['highest jitter', 128, 64, 400, 1, 1000],
-    ['never below the minimum', 128, 64, 1, 0.5, PARK_MIN_MS],
-    ['never above the maximum', 10_000, 1, 10_000, 0.5, PARK_MAX_MS],
+t.test('park delay: what waits, at the pace it drains, bounded, jittered 0.75x to 1.25x', async (t) => {
+  const cases: [string, number, number | undefined, number, number][] = [
+    // name, waiting, ms per postback, random, want
+    ['4,000 waiting at 0.2 ms each, no jitter (random 0.5)', 4000, 0.2, 0.5, 800],
+    ['pace not yet measured: back soon', 4000, undefined, 0.5, PARK_MIN_MS],
+    ['lowest jitter', 4000, 0.2, 0, 600],
+    ['highest jitter', 4000, 0.2, 1, 1000],
+    ['never below the minimum', 512, 0.01, 0.5, PARK_MIN_MS],
+    ['never above the maximum', 10_000, 1000, 0.5, PARK_MAX_MS],
   ];
-  for (const [name, waiting, perOrigin, latency, random, want] of cases) t.equal(parkDelay(waiting, perOrigin, latency, random), want, name);
+  for (const [name, waiting, msPer, random, want] of cases) t.equal(parkDelay(waiting, msPer, random), want, name);
 });
 
 t.test('hand-back plan: the first unstarted item of each entry', async (t) => {
@@ -99,17 +147,23 @@ t.test('hand-back plan: the first unstarted item of each entry', async (t) => {
   t.equal(handBackPlan([]).size, 0, 'nothing unstarted: nothing handed back');
 });
 
-t.test('latency averages: weighted, bounded, least recently updated dropped first', async (t) => {
+t.test('drain pace: ms per postback between finishes of a busy origin, weighted, bounded', async (t) => {
   t.equal(ewma(undefined, 100), 100, 'first sample as is');
   t.equal(ewma(100, 200), 120, 'then 0.8 old + 0.2 new');
-  const avg = new LatencyAverages(3);
-  avg.add('a', 10);
-  avg.add('b', 20);
-  avg.add('c', 30);
-  avg.add('a', 20);
-  avg.add('d', 40);
-  t.equal(avg.size, 3, 'never more than the bound');
-  t.equal(avg.get('b'), undefined, 'b was updated longest ago');
-  t.equal(avg.get('a'), 12);
-  t.equal(avg.get('d'), 40);
+  const pace = new DrainPace(3);
+  pace.done('a', 64, 1000, true);
+  t.equal(pace.msPerPostback('a'), undefined, 'one finish: no pace yet');
+  pace.done('a', 64, 1064, true);
+  t.equal(pace.msPerPostback('a'), 1, '64 more 64 ms later: 1 ms each');
+  pace.done('a', 10, 1074, false);
+  t.equal(pace.msPerPostback('a'), 0.8 * 1 + 0.2 * 1, '10 in 10 ms, and now it has nothing left');
+  pace.done('a', 5, 9000, true);
+  t.equal(pace.msPerPostback('a'), 1, 'the time it had nothing is not counted as draining');
+  pace.done('b', 1, 0, true);
+  pace.done('c', 1, 0, true);
+  pace.done('a', 1, 9001, true);
+  pace.done('d', 1, 0, true);
+  t.equal(pace.size, 3, 'never more than the bound');
+  t.equal(pace.msPerPostback('b'), undefined, 'b was updated longest ago');
+  t.equal(pace.msPerPostback('a'), 0.8 * 1 + 0.2 * 1, 'a kept');
 });
