@@ -72,7 +72,12 @@ export function createAttemptLog(config: Config): AttemptLog {
   // on every write (Buffer.byteLength), about 90 us a line at this buffer
   // size; with Buffers it keeps lengths and a line costs about 4 us.
   const dest = destination({ dest: join(config.log.dir, 'postback.log'), minLength: 65_536, maxWrite: 262_144, contentMode: 'buffer' });
+  // Lines written since the last tick: a quiet process neither writes nor
+  // syncs (a flush with a callback ends in fsync).
+  let fresh = false;
   const timer = setInterval(() => {
+    if (!fresh) return;
+    fresh = false;
     try {
       (dest as unknown as { flush(cb?: (err?: Error) => void): void }).flush(() => undefined);
     } catch {
@@ -83,6 +88,7 @@ export function createAttemptLog(config: Config): AttemptLog {
   const head = `,"pid":${process.pid},`;
   return {
     write(fields: object): void {
+      fresh = true;
       const json = JSON.stringify(fields);
       dest.write(Buffer.from(`{"level":30,"time":${Date.now()}${head}${json.slice(1, -1)},"msg":"attempt"}\n`) as unknown as string);
     },

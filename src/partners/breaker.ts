@@ -37,6 +37,7 @@ interface Tally {
 export class BreakerReporter {
   private readonly tallies = new Map<string, Tally>();
   private timer: NodeJS.Timeout | null = null;
+  private started = false;
   private flushing = false;
   private soon = false;
 
@@ -50,12 +51,24 @@ export class BreakerReporter {
     private readonly onSeen: (origin: string, record: BreakerRecord) => void = () => undefined,
   ) {}
 
+  /** Reports run every REPORT_MS while any origin is tallied, and not at all while none is (an idle process does not wake for them). */
   start(): void {
+    this.started = true;
+    if (this.tallies.size > 0) this.arm();
+  }
+
+  stop(): void {
+    this.started = false;
+    this.disarm();
+  }
+
+  private arm(): void {
+    if (this.timer !== null || !this.started) return;
     this.timer = setInterval(() => void this.flush(), REPORT_MS);
     this.timer.unref();
   }
 
-  stop(): void {
+  private disarm(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
   }
@@ -77,6 +90,7 @@ export class BreakerReporter {
       if (this.tallies.size >= MAX_ORIGINS) this.tallies.delete(this.tallies.keys().next().value as string);
       t = { ok: new Map(), failed: 0, down: 0, responded: false, lastFailAt: -Infinity, lastSeen: now, settings };
       this.tallies.set(origin, t);
+      this.arm();
     }
     t.settings = settings;
     t.lastSeen = now;
@@ -152,6 +166,7 @@ export class BreakerReporter {
       await Promise.all(reports);
     } finally {
       this.flushing = false;
+      if (this.tallies.size === 0) this.disarm();
     }
   }
 
