@@ -1,7 +1,7 @@
 /**
  * A partner's rate limit, shared by four real delivery processes: with a
- * backlog of 3,000 for an origin limited to 200/s (burst 20), the sink
- * never sees more than 220 in any one-second window, gets at least 90% of
+ * backlog of 3,000 for an origin limited to 200/s (burst 20), no more
+ * than 220 go out in any one-second window, the sink gets at least 90% of
  * the limit while the backlog lasts, and every postback once; an
  * unlimited origin's backlog meanwhile goes out at full speed. An
  * operator's `partners limit` overrides the policy for every process.
@@ -55,8 +55,20 @@ t.test('4 delivery processes share a 200/s limit', async (t) => {
   const freeLines = attemptLines(stack.env.LOG_DIR!).filter((l) => l.url.startsWith(free.origin));
   t.equal(freeLines.filter((l) => l.outcome === 'delivered').length, N);
 
+  // When each request went out, as the delivery processes logged it: the
+  // pace the service keeps, within the limit plus burst in any second.
+  const sentAt = attemptLines(stack.env.LOG_DIR!)
+    .filter((l) => l.url.startsWith(capped.origin))
+    .map((l) => ({ at: l.deliveryTime ?? 0 })) as Received[];
+  const sentPeak = maxInWindow(sentAt, 1_000);
+  t.ok(sentPeak <= 220, `at most the limit plus burst sent in any 1 s window (peak ${sentPeak})`);
+  // The sink timestamps arrivals in this test process's event loop, which
+  // shares the two cores with four delivery processes, Redis and the other
+  // sink: a stall here bunches arrivals that were sent apart (seen on a
+  // loaded machine: sent peak 212, sink peak 230). Arrivals get 100 ms of
+  // the rate more (20), for this process's own stalls.
   const peak = maxInWindow(capped.received, 1_000);
-  t.ok(peak <= 220, `at most the limit plus burst in any 1 s window (peak ${peak})`);
+  t.ok(peak <= 240, `at most the limit plus burst, plus 100 ms of the rate for this process's own stalls, received in any 1 s window (peak ${peak}, sent peak ${sentPeak})`);
   const first = Math.min(...capped.received.map((r) => r.at));
   const last = Math.max(...capped.received.map((r) => r.at));
   const achieved = (N - 20) / ((last - first) / 1000);
