@@ -8,7 +8,7 @@
  * their replies; a Cluster client is left alone.
  */
 import { once } from 'node:events';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { Cluster, type Redis } from 'ioredis';
 import { Enqueuer } from '../../src/ingest/enqueue.js';
 import { writeInTurn } from '../../src/queue/write-in-turn.js';
@@ -52,15 +52,19 @@ function spyWrites(redis: Redis, flag: () => boolean): { chunks: number; flag: b
   return writes;
 }
 
-t.test('ingest writes to Redis in the turn, one write per synchronous run', async (t) => {
+/** A role's connection as the role makes it (createRedis applies writeInTurn), to a fresh redis-server. */
+async function connected(t: Test, use: 'ingest' | 'delivery', prefix: string) {
   const server = await startRedis();
   t.teardown(() => server.destroy());
-  const config = testConfig({ REDIS_URL: server.url, REDIS_PREFIX: 'rw' });
-  const redis = createRedis(config, 'ingest', 'test-ingest-writes');
+  const redis = createRedis(testConfig({ REDIS_URL: server.url, REDIS_PREFIX: prefix }), use, `test-${use}-writes`);
   redis.on('error', () => undefined);
   t.teardown(() => redis.disconnect());
   await once(redis, 'ready');
-  writeInTurn(redis);
+  return { server, redis };
+}
+
+t.test('ingest writes to Redis in the turn, one write per synchronous run', async (t) => {
+  const { server, redis } = await connected(t, 'ingest', 'rw');
   const shards = allShards('rw', 1);
   const enqueuer = new Enqueuer(redis, shards, { lifetimeMs: 60_000, maxQueue: 0, statsRetentionS: 60, idempotencyTtlMs: 60_000 });
   // The first call on a connection carries the script itself (EVAL); later ones EVALSHA.
@@ -96,14 +100,7 @@ t.test('ingest writes to Redis in the turn, one write per synchronous run', asyn
 });
 
 t.test('delivery: commands, a script and a MULTI issued together keep their order and replies', async (t) => {
-  const server = await startRedis();
-  t.teardown(() => server.destroy());
-  const config = testConfig({ REDIS_URL: server.url, REDIS_PREFIX: 'rd' });
-  const redis = createRedis(config, 'delivery', 'test-delivery-writes');
-  redis.on('error', () => undefined);
-  t.teardown(() => redis.disconnect());
-  await once(redis, 'ready');
-  writeInTurn(redis);
+  const { redis } = await connected(t, 'delivery', 'rd');
   const [set, tx, group, get] = await Promise.all([
     redis.set('rd:a', '1'),
     redis.multi().incr('rd:n').incr('rd:n').exec(),
