@@ -2,7 +2,7 @@
 import t from 'tap';
 import {
   DrainPace,
-  ewma,
+  PACE_DECAY,
   handBackPlan,
   HOLD_FACTOR,
   MAX_READ_COUNT,
@@ -147,23 +147,40 @@ t.test('hand-back plan: the first unstarted item of each entry', async (t) => {
   t.equal(handBackPlan([]).size, 0, 'nothing unstarted: nothing handed back');
 });
 
-t.test('drain pace: ms per postback between finishes of a busy origin, weighted, bounded', async (t) => {
-  t.equal(ewma(undefined, 100), 100, 'first sample as is');
-  t.equal(ewma(100, 200), 120, 'then 0.8 old + 0.2 new');
+t.test('drain pace: ms per postback between finishes of a busy origin, as a ratio of decayed sums, bounded', async (t) => {
   const pace = new DrainPace(3);
   pace.done('a', 64, 1000, true);
   t.equal(pace.msPerPostback('a'), undefined, 'one finish: no pace yet');
   pace.done('a', 64, 1064, true);
   t.equal(pace.msPerPostback('a'), 1, '64 more 64 ms later: 1 ms each');
   pace.done('a', 10, 1074, false);
-  t.equal(pace.msPerPostback('a'), 0.8 * 1 + 0.2 * 1, '10 in 10 ms, and now it has nothing left');
+  t.equal(pace.msPerPostback('a'), 1, '10 in 10 ms, and now it has nothing left: still 1 ms each');
   pace.done('a', 5, 9000, true);
   t.equal(pace.msPerPostback('a'), 1, 'the time it had nothing is not counted as draining');
+
+  // A batch of one after a 10 ms pause, then 63 in the same millisecond:
+  // 64 postbacks in 10 ms. A mean of the two ratios (10 and 0) would say 5.
+  const burst = new DrainPace();
+  burst.done('x', 1, 0, true);
+  burst.done('x', 1, 10, true);
+  burst.done('x', 63, 10, true);
+  const both = (10 * PACE_DECAY + 0) / (1 * PACE_DECAY + 63);
+  t.equal(burst.msPerPostback('x'), both, 'weighted by postbacks: about 0.16 ms each');
+  t.ok((burst.msPerPostback('x') as number) < 0.2, 'not the mean of the ratios');
+
+  // Older finishes fade: a pace that changes is followed within tens of finishes.
+  const slower = new DrainPace();
+  slower.done('s', 10, 0, true);
+  for (let i = 1; i <= 50; i++) slower.done('s', 10, i * 10, true);
+  t.equal(slower.msPerPostback('s'), 1, '10 every 10 ms: 1 ms each');
+  for (let i = 1; i <= 50; i++) slower.done('s', 10, 500 + i * 100, true);
+  t.ok(Math.abs((slower.msPerPostback('s') as number) - 10) < 0.1, `then 10 every 100 ms: 10 ms each (${slower.msPerPostback('s')})`);
+
   pace.done('b', 1, 0, true);
   pace.done('c', 1, 0, true);
   pace.done('a', 1, 9001, true);
   pace.done('d', 1, 0, true);
   t.equal(pace.size, 3, 'never more than the bound');
   t.equal(pace.msPerPostback('b'), undefined, 'b was updated longest ago');
-  t.equal(pace.msPerPostback('a'), 0.8 * 1 + 0.2 * 1, 'a kept');
+  t.equal(pace.msPerPostback('a'), 1, 'a kept (1 more in 1 ms: still 1 ms each)');
 });
