@@ -43,7 +43,7 @@ export async function runUndiciLoop(
   sink: Sink,
   tag: string,
   n: number,
-  opts: { name?: string; env?: Record<string, string> } = {},
+  opts: { name?: string; env?: Record<string, string>; many?: { origins: string[]; each: number } } = {},
 ): Promise<{ reqPerSec: number; ok: number; errors: number; firstUs: number; lastUs: number }> {
   await sink.reset(tag);
   const child = await spawnNode('undici-loop', benchScript('baselines/undici-loop.js'), {
@@ -59,7 +59,7 @@ export async function runUndiciLoop(
     },
   });
   try {
-    child.proc.send('go');
+    child.proc.send(opts.many ? { type: 'go', ...opts.many } : 'go');
     const done = await child.message<{ ok: number; errors: number; firstUs: number; lastUs: number }>(
       (x) => (x as { type?: string }).type === 'done',
     );

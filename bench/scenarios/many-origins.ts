@@ -11,14 +11,20 @@
  * Measured per phase: delivered/s, latency, and the delivery process's RSS
  * (peak during the phase, at its end, and after --many-idle seconds idle,
  * default 0) and open files (peak), and the DNS queries made.
+ * Then the floor: a bare undici loop (bench/baselines/undici-loop.ts)
+ * making the same requests to the one origin and to the many, whose ratio
+ * is what a plain client gets when each origin costs a pool and its
+ * connections.
  * Targets: literals / one >= 0.7; slow-dns / literals >= 0.5.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { deliverBulk, originMetrics } from '../lib/deliver.js';
 import { startDnsServer, type DnsServer } from '../lib/dns-server.js';
+import { fmt } from '../lib/report.js';
 import { get, ratio, sleep, type Metrics, type RunContext, type RunResult, type Scenario, type Table } from '../lib/scenario.js';
 import { Sink } from '../lib/sink.js';
 import { startStack } from '../lib/stack.js';
+import { runUndiciLoop } from './e2e.js';
 
 const ITEMS = 10;
 const SEND_CONCURRENCY = 16;
@@ -120,10 +126,21 @@ export const manyOriginsScenario: Scenario = {
           await stack.stop();
         }
       }
+      // The floor: a bare undici loop (no Redis, no queue) making the same
+      // requests, to one origin and to the many origins (a pool of two
+      // connections per origin, closed after its ten), in the same run.
+      ctx.progress(`bare undici: ${n} requests to one origin, then ${origins} origins x ${ITEMS}`);
+      const bareOne = await runUndiciLoop(sink, 'bare-one', n, { name: 'one' });
+      const many = Array.from({ length: origins }, (_, i) => sink.origin('many', i));
+      const bareMany = await runUndiciLoop(sink, 'bare-many', n, { name: 'many', many: { origins: many, each: ITEMS } });
+      m['bare.one_req_s'] = bareOne.reqPerSec;
+      m['bare.literals_req_s'] = bareMany.reqPerSec;
+      m['bare.errors'] = bareOne.errors + bareMany.errors;
     } finally {
       await dns?.close();
       await sink.close();
     }
+    m['ratio.bare_literals_vs_one'] = ratio(get(m, 'bare.literals_req_s'), get(m, 'bare.one_req_s'));
     m['ratio.literals_vs_one'] = ratio(get(m, 'literals.delivered_s'), get(m, 'one.delivered_s'));
     m['ratio.names_vs_literals'] = ratio(get(m, 'names.delivered_s'), get(m, 'literals.delivered_s'));
     m['ratio.slow_dns_vs_literals'] = ratio(get(m, 'slow-dns.delivered_s'), get(m, 'literals.delivered_s'));
@@ -151,6 +168,7 @@ export const manyOriginsScenario: Scenario = {
         ]),
         notes: [
           'ratio: literals x one (goal >= 0.7), names x literals, slow-dns x literals (goal >= 0.5)',
+          `floor, a bare undici loop making the same requests (128 at a time, no Redis): one origin ${fmt(get(m, 'bare.one_req_s'))}/s, ${fmt(get(m, 'bare.literals_req_s'))}/s over the many (a pool of 2 connections each, closed after its 10): ${fmt(get(m, 'ratio.bare_literals_vs_one'))}x; errors ${fmt(get(m, 'bare.errors'))}`,
           'RSS idle: after --many-idle seconds with nothing to do (0: not measured)',
         ],
       },
