@@ -1,10 +1,16 @@
 /**
  * Latency histograms (HDR, microseconds, 3 significant digits) and the
- * clock every latency is measured on: `nowUs()`, microseconds since the
- * epoch from `performance.timeOrigin + performance.now()`, which agrees
- * across the harness's threads and child processes (both sides are the
- * wall clock at start plus a monotonic clock), unlike `performance.now()`
- * alone.
+ * clock every latency is measured on: `nowUs()`, microseconds of the
+ * system's monotonic clock (CLOCK_MONOTONIC through process.hrtime), one
+ * clock for every process and thread of the machine, so a timestamp put
+ * in a postback by one process (the harness's sender, BullMQ's producer)
+ * and read by another (the sink) agree. Not the epoch: each process's
+ * `performance.timeOrigin` is the wall clock when it started, so
+ * `timeOrigin + performance.now()` differs between processes by however
+ * far the wall clock was stepped between their starts (a full run once
+ * put BullMQ's producer 7 s ahead of the sink: every latency read as
+ * negative, the rate as 100k/s). The sink and the harness never compare
+ * these with the service's wall-clock times.
  */
 import hdr from 'hdr-histogram-js';
 
@@ -22,7 +28,7 @@ export function createHistogram(): Histogram {
 }
 
 export function nowUs(): number {
-  return Math.round((performance.timeOrigin + performance.now()) * 1000);
+  return Number(process.hrtime.bigint() / 1000n);
 }
 
 /** Percentiles in milliseconds (from a µs histogram). */

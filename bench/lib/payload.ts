@@ -3,9 +3,10 @@
  * (test/fixtures/requests/assignment-v1.json): the same endpoint and the same two
  * data objects, repeated to the item count asked for. For deliveries the
  * URL points at a sink origin under a phase tag, and each data object also
- * carries `ts` (µs since the epoch when the request was sent, or scheduled),
- * which the template passes on as `&ts={ts}` so the sink can measure
- * ingest-to-receipt latency.
+ * carries `ts` (µs of histogram.ts `nowUs()`, the machine's monotonic
+ * clock, when the request was sent or scheduled), which the template
+ * passes on as `&ts={ts}` so the sink can measure ingest-to-receipt
+ * latency.
  */
 
 export const SAMPLE_URL = 'http://sample_domain_endpoint.com/data?key={key}&value={value}&foo={bar}';

@@ -5,7 +5,7 @@
  * for the current tag (the first path segment, set by `reset`): requests
  * received, distinct X-Postback-Id values (the rest are duplicates), first
  * and last receipt times, and an HDR histogram of ingest-to-receipt latency
- * from the `ts` query parameter (µs since the epoch, put in the data by the
+ * from the `ts` query parameter (µs of `nowUs()`, put in the data by the
  * sender), and receipts per 10 ms (for the most in any 1-second window: a
  * partner's rate limit as the partner counts). Requests of another tag
  * (left over from an earlier phase) count as `stray`. An origin can be
