@@ -14,7 +14,7 @@ import { render } from '../postback/template.js';
 import type { AttemptLog } from '../observability/logger.js';
 import type { StatsRecorder } from '../observability/stats.js';
 import { noResponse, type AttemptResult } from './attempt.js';
-import { attemptLine, expiryLine } from './attempt-log.js';
+import { attemptLine, attemptLineJson, expiryLine } from './attempt-log.js';
 import type { HeldEntry, Job } from './held-entry.js';
 import type { DeliveryMetrics } from './metrics.js';
 import { deadLetter, handBackEntry, itemEntry, retryEntry } from './outcome-records.js';
@@ -60,7 +60,7 @@ export class OutcomeRecorder {
     this.deps.stats.attempt(decision.outcome, r.latencyMs, origin, now);
     this.deps.metrics.attempt(decision.outcome, r.status, r.latencyMs, origin);
     const method = held.template?.stored.method ?? null;
-    this.deps.attemptLog.write(attemptLine(id, method, attempt, e.requestTime, r, decision.outcome, decision.outcome === 'retry' ? decision.dueAt : undefined));
+    this.deps.attemptLog.write(attemptLineJson(attemptLine(id, method, attempt, e.requestTime, r, decision.outcome, decision.outcome === 'retry' ? decision.dueAt : undefined)));
     switch (decision.outcome) {
       case 'delivered':
         held.finished++;
@@ -86,7 +86,7 @@ export class OutcomeRecorder {
     for (let k = 0; k < e.items.length; k++) {
       const line = expiryLine(postbackId(e.requestId, e.firstIndex + k), t?.stored.method ?? null, e.attempts, e.requestTime);
       if (t?.compiled) line.url = render(t.compiled, e.items[k] as DataObject, this.deps.encodedDefault);
-      this.deps.attemptLog.write(line);
+      this.deps.attemptLog.write(attemptLineJson(line));
       this.deps.stats.attempt('expired', null, origin, now);
       this.deps.metrics.attempt('expired', null, null, origin);
       // The dead letter keeps what the last real attempt said, if there was one.
@@ -140,7 +140,7 @@ export class OutcomeRecorder {
     const id = job.id ?? postbackId(e.requestId, e.firstIndex + k);
     const line = attemptLine(id, held.template?.stored.method ?? null, e.attempts + 1, e.requestTime, r, 'retry');
     line.probe = true;
-    this.deps.attemptLog.write(line);
+    this.deps.attemptLog.write(attemptLineJson(line));
     this.deps.stats.attempt('retry', r.latencyMs, origin, now);
     this.deps.metrics.attempt('retry', r.status, r.latencyMs, origin);
     this.hold(held, origin, [k]);

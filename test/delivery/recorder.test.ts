@@ -63,7 +63,7 @@ t.test('outcomes become log lines, retries, dead letters, statistics and metrics
     policyOf: (origin) => (origin === PIXEL ? pixel : policy),
     ttlMs: 3_600_000,
     encodedDefault: '',
-    attemptLog: { write: (line) => lines.push(line as AttemptLine) },
+    attemptLog: { write: (members) => lines.push(JSON.parse(`{${members}}`) as AttemptLine) },
     stats,
     metrics,
     complete: (held) => completed.push(held),
