@@ -1,5 +1,5 @@
 import t from 'tap';
-import { Scheduler } from '../../src/delivery/scheduler.js';
+import { REQUESTS_PER_CONNECTION, Scheduler, SMALL_PARTNER_POSTBACKS } from '../../src/delivery/scheduler.js';
 
 t.test('batches hold one origin each and respect the batch size', async (t) => {
   const s = new Scheduler<number>({ concurrency: 100, perOrigin: 100, batchSize: 3, requestsPerConnection: 1 });
@@ -92,14 +92,20 @@ t.test('fair share: the concurrency divided among the origins with work, 1 to pe
   t.same([first.length, first.every((b) => b.jobs.length === 1)], [8, true], 'eight origins, one postback each');
 });
 
-t.test('under load, an origin with a few postbacks gets one in flight per eight: its connections carry them in turn', async (t) => {
+t.test('under load, a small partner gets one connection for up to 16 postbacks, then one more per eight: its connections carry them in turn', async (t) => {
   const s = new Scheduler<number>({ concurrency: 1024, perOrigin: 64, batchSize: 64, lightLoad: 0 });
+  t.equal(SMALL_PARTNER_POSTBACKS, 16);
+  t.equal(REQUESTS_PER_CONNECTION, 8);
   const cases: [number, number][] = [
     [1, 1],
     [8, 1],
-    [9, 2],
-    [10, 2],
-    [100, 13],
+    [10, 1],
+    [16, 1],
+    [17, 2],
+    [24, 2],
+    [25, 3],
+    [100, 12],
+    [520, 64],
     [1000, 64],
   ];
   for (const [jobs, want] of cases) {
@@ -118,14 +124,14 @@ t.test('lightly loaded, no postback waits for a connection: a trickle and a burs
   s.push('partner', 2);
   t.same(s.take().map((b) => b.jobs), [[2]], 'not held back behind the one in flight');
   s.done('partner', 2);
-  // A request of ten items: ten at once, not one per eight.
+  // A request of ten items: ten at once, not one connection for all ten.
   for (let i = 0; i < 10; i++) s.push('partner', i);
   t.equal(s.take()[0]?.jobs.length, 10);
   s.done('partner', 10);
   t.same(s.size, { waiting: 0, inFlight: 0 });
 });
 
-t.test('the light-load rule ends where the process holds more than concurrency / 8 postbacks: then one in flight per eight', async (t) => {
+t.test('the light-load rule ends where the process holds more than concurrency / 8 postbacks: then the connection economy', async (t) => {
   const s = new Scheduler<number>({ concurrency: 1024, perOrigin: 64, batchSize: 64 });
   // 128 held (the default bound: 1024 / 8): still light.
   for (let i = 0; i < 118; i++) s.push('busy', i);
@@ -138,8 +144,8 @@ t.test('the light-load rule ends where the process holds more than concurrency /
   for (let i = 0; i < 119; i++) h.push('busy', i);
   for (let i = 0; i < 10; i++) h.push('small', i);
   const loaded = new Map(h.take().map((b) => [b.origin, b.jobs.length]));
-  t.equal(loaded.get('small'), 2, 'loaded: ten postbacks ride two connections');
-  t.equal(loaded.get('busy'), 15, 'and 119 ride fifteen');
+  t.equal(loaded.get('small'), 1, 'loaded: ten postbacks ride one connection');
+  t.equal(loaded.get('busy'), 14, 'and 119 ride fourteen (one for the first 16, one per 8 beyond)');
 });
 
 t.test('a draining backlog keeps its connections: no slow tail', async (t) => {
