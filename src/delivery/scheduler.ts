@@ -30,7 +30,7 @@
  * connection: every postback may start at once, within the fair share and
  * `perOrigin`. A trickle then never queues behind the one request in
  * flight, and a request of ten items goes out as ten requests at once
- * rather than five rounds on two connections (each round a partner round
+ * rather than ten rounds on one connection (each round a partner round
  * trip: the latency at low load). The connections this opens are at most
  * `lightLoad` at a time, and are reused while the trickle lasts.
  *
