@@ -13,7 +13,7 @@
 // the hot path looked like when last measured.
 import { fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, readdirSync, renameSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -45,7 +45,14 @@ const seconds = Number(values.seconds);
 const items = Number(values.items);
 
 const children = [];
-const cleanup = () => children.forEach((c) => c.exitCode === null && c.kill('SIGKILL'));
+let dir = null;
+// The children are killed and the scratch directory (Redis's dir, the
+// roles' logs) removed however the script ends; the profile has been
+// moved out of it by then.
+const cleanup = () => {
+  children.forEach((c) => c.exitCode === null && c.kill('SIGKILL'));
+  if (dir !== null) rmSync(dir, { recursive: true, force: true });
+};
 process.on('exit', cleanup);
 process.on('SIGINT', () => process.exit(130));
 
@@ -65,7 +72,7 @@ async function ready(child) {
   });
 }
 
-const dir = mkdtempSync(join(tmpdir(), 'pb-profile-'));
+dir = mkdtempSync(join(tmpdir(), 'pb-profile-'));
 const profiles = join(root, 'var/profiles');
 mkdirSync(profiles, { recursive: true });
 const redisPort = await freePort();
