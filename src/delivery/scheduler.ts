@@ -54,13 +54,13 @@ export interface SchedulerLimits {
   perOrigin: number;
   /** Largest batch handed to a worker. */
   batchSize: number;
-  /** Postbacks an origin's connections carry in turn per one in flight (default REQUESTS_PER_CONNECTION). */
-  requestsPerConnection?: number;
   /**
-   * Postbacks an origin's first connection carries (default
-   * SMALL_PARTNER_POSTBACKS, or `requestsPerConnection` when that is given).
+   * Postbacks an origin's connections carry in turn per one in flight
+   * (default REQUESTS_PER_CONNECTION, with the first connection carrying
+   * SMALL_PARTNER_POSTBACKS; when given, the first carries as many as the
+   * others).
    */
-  smallPartner?: number;
+  requestsPerConnection?: number;
   /**
    * Postbacks held (waiting and in flight) at or under which the process
    * counts as lightly loaded: every postback may start at once, within the
@@ -101,7 +101,7 @@ export class Scheduler<J> {
 
   constructor(private readonly limits: SchedulerLimits) {
     this.perConnection = limits.requestsPerConnection ?? REQUESTS_PER_CONNECTION;
-    this.smallPartner = limits.smallPartner ?? limits.requestsPerConnection ?? SMALL_PARTNER_POSTBACKS;
+    this.smallPartner = limits.requestsPerConnection ?? SMALL_PARTNER_POSTBACKS;
     this.lightLoad = limits.lightLoad ?? Math.floor(limits.concurrency / this.perConnection);
   }
 
