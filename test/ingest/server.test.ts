@@ -98,6 +98,26 @@ t.test('ingest HTTP contract against a real Redis', async (t) => {
     t.equal((await check.keys(`${prefix}:*tpl:*`)).length, 1);
   });
 
+  t.test('a template expiry is refreshed once it runs an hour low, not on every request', async (t) => {
+    // lifetimeMs 1000: the template's time-to-live is a day and a second.
+    const ttl = 1000 + 86_400_000;
+    const res0 = await call(port, 'POST', '/i', JSON.stringify(SAMPLE));
+    t.equal(res0.status, 202);
+    const [tpl] = await check.keys(`${prefix}:*tpl:*`);
+    const cases: [string, (key: string) => Promise<unknown>, (pttl: number) => boolean][] = [
+      ['low (two hours short): refreshed to the full TTL', (k) => check.pexpire(k, ttl - 7_200_000), (p) => p > ttl - 60_000],
+      ['within the hour: left as it is', (k) => check.pexpire(k, ttl - 1_800_000), (p) => p <= ttl - 1_800_000 && p > ttl - 1_900_000],
+      ['no expiry at all: given one', (k) => check.persist(k), (p) => p > ttl - 60_000 && p <= ttl],
+    ];
+    for (const [name, set, ok] of cases) {
+      await set(tpl!);
+      const res = await call(port, 'POST', '/i', JSON.stringify(SAMPLE));
+      t.equal(res.status, 202, name);
+      const pttl = await check.pttl(tpl!);
+      t.ok(ok(pttl), `${name} (PTTL ${pttl})`);
+    }
+  });
+
   t.test('every error status, each a JSON body with error and message', async (t) => {
     const big = JSON.stringify({ endpoint: SAMPLE.endpoint, data: [{ k: 'x'.repeat(5000) }] });
     const cases: [string, string, string | undefined, Record<string, string>, number, string][] = [

@@ -16,7 +16,12 @@
 -- allow even when full, comes after. Reads come first, and a call that
 -- accepts nothing writes nothing.
 -- KEYS[1] template key: <prefix>:{<shard>}:tpl:<template id>
--- ARGV[1] template time-to-live in ms (refreshed on every use)
+-- ARGV[1] template time-to-live in ms (a day more than a postback's
+--   lifetime; refreshed on use once less than ARGV[1] - REFRESH_SLACK_MS
+--   is left, so at most once an hour per template and shard rather than
+--   one PEXPIRE, and one more command in the AOF and the replication
+--   stream, per call: a template still outlives by 23 hours any postback
+--   that can reference it)
 -- ARGV[2] queue limit in postbacks (0: none)
 -- ARGV[3] encoded template ('' when the caller believes it is stored)
 -- ARGV[4] idempotency record time-to-live in ms
@@ -38,7 +43,12 @@ local stream = base .. 'stream'
 local delayed = base .. 'delayed'
 local count = base .. 'count'
 local limit = tonumber(ARGV[2])
-local stored = ARGV[3] ~= '' or redis.call('EXISTS', KEYS[1]) == 1
+local REFRESH_SLACK_MS = 3600000
+local ttl = tonumber(ARGV[1])
+-- PTTL: -2 when the template is not stored, -1 when it has no expiry.
+local pttl = -2
+if ARGV[3] == '' then pttl = redis.call('PTTL', KEYS[1]) end
+local stored = ARGV[3] ~= '' or pttl ~= -2
 local held = tonumber(redis.call('GET', count) or '0')
 local out = {}
 local accepted = 0
@@ -84,7 +94,7 @@ while i <= #ARGV do
 end
 if accepted > 0 then
   if ARGV[3] == '' then
-    redis.call('PEXPIRE', KEYS[1], ARGV[1])
+    if pttl < ttl - REFRESH_SLACK_MS then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
   else
     redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[1])
   end
