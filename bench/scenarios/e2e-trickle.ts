@@ -30,11 +30,11 @@
  */
 import { sendSequential, type SequentialResult } from '../lib/load.js';
 import { sinkBody, sinkTemplate } from '../lib/payload.js';
-import { benchScript, cpuOf, harnessCpu, knobsOf, spawnNode, type Child } from '../lib/procs.js';
+import { startFloorBack, startFloorFront } from '../lib/floor.js';
+import { cpuOf, harnessCpu, knobsOf, type Child } from '../lib/procs.js';
 import { get, type Metrics, type RunContext, type RunResult, type Scenario, type Table } from '../lib/scenario.js';
 import { Sink, type OriginStats } from '../lib/sink.js';
 import { startStack, type Stack } from '../lib/stack.js';
-import { packageUserAgent } from '../lib/version.js';
 
 export const TRICKLE_SHAPES = [1, 10] as const;
 /** The service, and the floor baseline beside it (bench/baselines/trickle-floor.ts). */
@@ -100,16 +100,12 @@ function phaseMetrics(m: Metrics, k: string, p: PhaseResult): void {
 
 /** The floor baseline's two processes on the stack's Redis; `origin` is its front's. */
 async function startFloor(stack: Stack): Promise<{ origin: string; children: Child[] }> {
-  const env = { PATH: process.env.PATH ?? '', REDIS_URL: stack.redis.url, FLOOR_STREAM: `${stack.env.REDIS_PREFIX ?? 'bench'}:floor`, FLOOR_USER_AGENT: packageUserAgent() };
-  const children: Child[] = [];
+  const back = await startFloorBack(stack);
   try {
-    children.push(await spawnNode('floor-back', benchScript('baselines/trickle-floor.js'), { env: { ...env, FLOOR_ROLE: 'back' } }));
-    const front = await spawnNode('floor-front', benchScript('baselines/trickle-floor.js'), { env: { ...env, FLOOR_ROLE: 'front' } });
-    children.push(front);
-    const { port } = await front.message<{ type: string; port: number }>((x) => (x as { type?: string }).type === 'listening');
-    return { origin: `http://127.0.0.1:${port}`, children };
+    const front = await startFloorFront(stack);
+    return { origin: front.origin, children: [back, front.child] };
   } catch (err) {
-    await Promise.all(children.map((c) => c.kill()));
+    await back.kill();
     throw err;
   }
 }
