@@ -10,7 +10,14 @@
  *    phase 1, so it is the same workload at half its rate), sent on schedule
  *    without waiting for responses; latency counts from the scheduled time
  *    (no coordinated omission).
- * 3. undici: the service stopped, a bare undici Pool loop (64 connections)
+ * 3. floor: ingest and delivery stopped, the floor baseline
+ *    (bench/baselines/trickle-floor.ts) on the same Redis takes phase 1's
+ *    workload the same way: node:http XADDing each request's body, an
+ *    XREAD BLOCK loop handing every item at once to an undici Pool (64
+ *    connections, no bound on what waits for one). No consumer group, no
+ *    acknowledgement, no retry, no log: the hops alone, the ceiling of any
+ *    design that stores before its 202 and delivers from Redis.
+ * 4. undici: the service stopped, a bare undici Pool loop (64 connections)
  *    sends the same number of the same requests straight to the sink.
  */
 import { originMetrics, deliverBulk } from '../lib/deliver.js';
@@ -20,6 +27,7 @@ import { benchScript, cpuOf, harnessCpu, mainThreadCpuSeconds, spawnNode } from 
 import { get, ratio, type Metrics, type RunContext, type RunResult, type Scenario, type Table } from '../lib/scenario.js';
 import { Sink } from '../lib/sink.js';
 import { deliveryCounter, startStack } from '../lib/stack.js';
+import { startFloorBack, startFloorFront } from '../lib/floor.js';
 import { packageUserAgent } from '../lib/version.js';
 
 const SEND_CONCURRENCY = 16;
@@ -137,11 +145,27 @@ export const e2eScenario: Scenario = {
       if (!openWait.complete) ctx.progress(`open loop: sink got ${openWait.stats.a?.distinct} of ${open.accepted}`);
       knobs.statusCodes = { max: max.send.statusCodes, open: open.statusCodes };
       knobs.roles = stack.knobs();
+
+      // 3. floor: the same hops with nothing else, on the same Redis, the roles stopped
+      await Promise.all([stack.ingest?.kill(), stack.delivery?.kill()]);
+      ctx.progress(`floor: ${o.n} postbacks, ${o.e2eItems} a request`);
+      const back = await startFloorBack(stack);
+      try {
+        const front = await startFloorFront(stack);
+        try {
+          const floor = await deliverBulk({ sink, ingestOrigin: front.origin, tag: 'floor', n: o.n, items: o.e2eItems, concurrency: SEND_CONCURRENCY });
+          originMetrics(m, 'floor', floor, 'a');
+        } finally {
+          await front.child.kill();
+        }
+      } finally {
+        await back.kill();
+      }
     } finally {
       await stack.stop();
     }
     try {
-      // 3. bare undici Pool loop, the service stopped
+      // 4. bare undici Pool loop, the service stopped
       ctx.progress(`undici Pool loop: ${o.n} requests, ${UNDICI_CONNECTIONS} connections`);
       const u = await runUndiciLoop(sink, 'undici', o.n);
       const us = await sink.stats(true);
@@ -153,6 +177,8 @@ export const e2eScenario: Scenario = {
       m['undici.errors'] = u.errors;
       m['undici.duplicates'] = us.a?.duplicates ?? null;
       m['ratio.vs_undici'] = ratio(get(m, 'max.delivered_s'), get(m, 'undici.req_s'));
+      m['ratio.floor_vs_undici'] = ratio(get(m, 'floor.delivered_s'), get(m, 'undici.req_s'));
+      m['ratio.vs_floor'] = ratio(get(m, 'max.delivered_s'), get(m, 'floor.delivered_s'));
     } finally {
       await sink.close();
     }
@@ -164,6 +190,7 @@ export const e2eScenario: Scenario = {
         itemsPerRequest: o.e2eItems,
         sendConcurrency: SEND_CONCURRENCY,
         open: { durationS: o.openDurationS, itemsPerRequest: o.openItems, connections: OPEN_CONNECTIONS, rate: 'half of max.delivered_s' },
+        floor: 'bench/baselines/trickle-floor.ts: node:http + XADD (ioredis), XREAD BLOCK + undici Pool (64 connections, unbounded queue); same Redis, sink and sender as max',
         undici: { connections: UNDICI_CONNECTIONS, inFlight: UNDICI_IN_FLIGHT, requests: o.n },
         sink: 'in-harness worker thread, node:http keep-alive, 200 "ok" at once',
       },
@@ -190,6 +217,7 @@ export const e2eScenario: Scenario = {
         columns: ['phase', 'postbacks', 'delivered/s', 'p50 ms', 'p99 ms', 'p999 ms', 'max ms', 'dups', 'losses', 'note'],
         rows: [
           row('max (closed loop)', 'max', `ingest took ${fmt(get(m, 'max.ingest_s'))}/s`),
+          row('floor: the hops alone', 'floor', `max x floor: ${fmt(get(m, 'ratio.vs_floor'))}; floor x undici: ${fmt(get(m, 'ratio.floor_vs_undici'))}`),
           row('open loop, half max', 'open', `target ${fmt(get(m, 'open.target_pb_s'))}/s, sent ${fmt(get(m, 'open.achieved_pb_s'))}/s, send lag p99 ${fmt(get(m, 'open.send_lag_p99_ms'))} ms`),
           [
             'undici Pool loop (64 conn)',
