@@ -117,33 +117,8 @@ export const e2eScenario: Scenario = {
       const rate = Math.max(1, maxRate / 2);
       const reqRate = rate / o.openItems;
       ctx.progress(`open loop: ${Math.round(rate)} postbacks/s (${Math.round(reqRate)} requests/s of ${o.openItems}) for ${o.openDurationS} s`);
-      await sink.reset('open');
-      const tpl = sinkTemplate(sink.origin('a'), 'open');
-      const oc0: Record<string, number> = { ...cpuOf(pids), harness: harnessCpu() };
-      const ot0 = performance.now();
-      const open = await openLoop({
-        origin: stack.ingestOrigin,
-        path: '/i',
-        ratePerSec: reqRate,
-        durationS: o.openDurationS,
-        connections: OPEN_CONNECTIONS,
-        body: (_i, ts) => sinkBody(tpl, o.openItems, ts),
-      });
-      const oc1: Record<string, number> = { ...cpuOf(pids), harness: harnessCpu() };
-      const oSeconds = (performance.now() - ot0) / 1000;
-      for (const name of Object.keys(oc0)) m[`open.cpu_pct.${name}`] = (100 * ((oc1[name] ?? 0) - (oc0[name] ?? 0))) / oSeconds;
-      const openWait = await sink.waitFor((s) => (s.a?.distinct ?? 0) >= open.accepted, { idleMs: 10_000, timeoutMs: 120_000 });
-      const openStats = await sink.stats(true);
-      originMetrics(m, 'open', { send: open, expected: { a: open.accepted }, stats: openStats }, 'a');
-      m['open.target_pb_s'] = rate;
-      m['open.items'] = o.openItems;
-      m['open.achieved_pb_s'] = open.achievedPerSec * o.openItems;
-      m['open.send_lag_p99_ms'] = open.sendLagP99Ms;
-      m['open.send_lag_max_ms'] = open.sendLagMaxMs;
-      m['open.non2xx'] = open.non2xx;
-      m['open.errors'] = open.errors;
-      if (!openWait.complete) ctx.progress(`open loop: sink got ${openWait.stats.a?.distinct} of ${open.accepted}`);
-      knobs.statusCodes = { max: max.send.statusCodes, open: open.statusCodes };
+      const open = await openPhase(ctx, m, 'open', { sink, origin: stack.ingestOrigin, rate, pids });
+      knobs.statusCodes = { max: max.send.statusCodes, open };
       knobs.roles = stack.knobs();
 
       // 3. floor: the same hops with nothing else, on the same Redis, the roles stopped
@@ -155,6 +130,10 @@ export const e2eScenario: Scenario = {
         try {
           const floor = await deliverBulk({ sink, ingestOrigin: front.origin, tag: 'floor', n: o.n, items: o.e2eItems, concurrency: SEND_CONCURRENCY });
           originMetrics(m, 'floor', floor, 'a');
+          // The open loop's arrival rate (the service's, so the same workload).
+          ctx.progress(`floor, open loop: ${Math.round(rate)} postbacks/s for ${o.openDurationS} s`);
+          await openPhase(ctx, m, 'floor_open', { sink, origin: front.origin, rate, pids: { floor_front: front.child.pid, floor_back: back.pid, redis: stack.redis.pid } });
+          m['ratio.open_p99_vs_floor'] = ratio(get(m, 'open.p99_ms'), get(m, 'floor_open.p99_ms'));
         } finally {
           await front.child.kill();
         }
@@ -219,6 +198,7 @@ export const e2eScenario: Scenario = {
           row('max (closed loop)', 'max', `ingest took ${fmt(get(m, 'max.ingest_s'))}/s`),
           row('floor: the hops alone', 'floor', `max x floor: ${fmt(get(m, 'ratio.vs_floor'))}; floor x undici: ${fmt(get(m, 'ratio.floor_vs_undici'))}`),
           row('open loop, half max', 'open', `target ${fmt(get(m, 'open.target_pb_s'))}/s, sent ${fmt(get(m, 'open.achieved_pb_s'))}/s, send lag p99 ${fmt(get(m, 'open.send_lag_p99_ms'))} ms`),
+          row('floor, open loop, same rate', 'floor_open', `sent ${fmt(get(m, 'floor_open.achieved_pb_s'))}/s; open p99 x floor's: ${fmt(get(m, 'ratio.open_p99_vs_floor'))}`),
           [
             'undici Pool loop (64 conn)',
             null,
@@ -242,6 +222,47 @@ export const e2eScenario: Scenario = {
     ];
   },
 };
+
+/**
+ * The open loop at `rate` postbacks/s into `origin` (ingest or the floor's
+ * front), --open-items a request, for --open-duration s; its metrics
+ * under `key.`; resolves with the 202s' status codes.
+ */
+async function openPhase(
+  ctx: RunContext,
+  m: Metrics,
+  key: string,
+  p: { sink: Sink; origin: string; rate: number; pids: Record<string, number> },
+): Promise<Record<string, number>> {
+  const o = ctx.opts;
+  await p.sink.reset(key);
+  const tpl = sinkTemplate(p.sink.origin('a'), key);
+  const oc0: Record<string, number> = { ...cpuOf(p.pids), harness: harnessCpu() };
+  const ot0 = performance.now();
+  const open = await openLoop({
+    origin: p.origin,
+    path: '/i',
+    ratePerSec: p.rate / o.openItems,
+    durationS: o.openDurationS,
+    connections: OPEN_CONNECTIONS,
+    body: (_i, ts) => sinkBody(tpl, o.openItems, ts),
+  });
+  const oc1: Record<string, number> = { ...cpuOf(p.pids), harness: harnessCpu() };
+  const oSeconds = (performance.now() - ot0) / 1000;
+  for (const name of Object.keys(oc0)) m[`${key}.cpu_pct.${name}`] = (100 * ((oc1[name] ?? 0) - (oc0[name] ?? 0))) / oSeconds;
+  const wait = await p.sink.waitFor((s) => (s.a?.distinct ?? 0) >= open.accepted, { idleMs: 10_000, timeoutMs: 120_000 });
+  const stats = await p.sink.stats(true);
+  originMetrics(m, key, { send: open, expected: { a: open.accepted }, stats }, 'a');
+  m[`${key}.target_pb_s`] = p.rate;
+  m[`${key}.items`] = o.openItems;
+  m[`${key}.achieved_pb_s`] = open.achievedPerSec * o.openItems;
+  m[`${key}.send_lag_p99_ms`] = open.sendLagP99Ms;
+  m[`${key}.send_lag_max_ms`] = open.sendLagMaxMs;
+  m[`${key}.non2xx`] = open.non2xx;
+  m[`${key}.errors`] = open.errors;
+  if (!wait.complete) ctx.progress(`${key}: sink got ${wait.stats.a?.distinct} of ${open.accepted}`);
+  return open.statusCodes;
+}
 
 /** A warning when the open loop's arrival rate was above what the service delivered: its latency is then queueing. */
 function keptUp(m: Metrics): string[] {
