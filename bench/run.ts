@@ -79,6 +79,8 @@ const USAGE = `usage: npm run bench -- [options]
   --trickle-duration S e2e-trickle: seconds of sequential requests per shape (1 and 10 items; default 5)
   --trickle-n N       e2e-trickle: that many requests per shape instead of a duration
   --trickle-gap-ms MS e2e-trickle: wait after each 202 before the next request (default 0: at once)
+  --trickle-warmup N  e2e-trickle: requests per shape and target before the measured ones, reported
+                      apart (default 10000: past V8's tier-up at this load; 0: --warmup seconds instead)
   --slow-n N          slow-partner postbacks per run (default 50000)
   --down-n N          partner-down postbacks per run (default 600000: about 20 s, the partner down for the first half)
   --limit-rate R      partner-limit: the partner's limit, requests/s (default 500)
@@ -123,6 +125,7 @@ function parseOptions(argv: string[]): Options | null {
       'trickle-duration': { type: 'string' },
       'trickle-n': { type: 'string' },
       'trickle-gap-ms': { type: 'string' },
+      'trickle-warmup': { type: 'string' },
       'slow-n': { type: 'string' },
       idle: { type: 'string' },
       'bandwidth-n': { type: 'string' },
@@ -178,6 +181,7 @@ function parseOptions(argv: string[]): Options | null {
     trickleDurationS: num(values['trickle-duration'], 'trickle-duration', 5, 1),
     trickleN: num(values['trickle-n'], 'trickle-n', 0, 0),
     trickleGapMs: num(values['trickle-gap-ms'], 'trickle-gap-ms', 0, 0),
+    trickleWarmupN: num(values['trickle-warmup'], 'trickle-warmup', 10_000, 0),
     slowN: num(values['slow-n'], 'slow-n', 50_000, 10),
     idleS: num(values.idle, 'idle', 10, 1),
     bandwidthN: num(values['bandwidth-n'], 'bandwidth-n', 20_000, 1),

@@ -23,6 +23,11 @@ export interface Options {
   trickleN: number;
   /** e2e-trickle: ms to wait after each 202 before the next request (default 0). */
   trickleGapMs: number;
+  /**
+   * e2e-trickle: requests sent per shape and target before the measured
+   * ones (their latency reported apart); 0: `warmupS` seconds instead.
+   */
+  trickleWarmupN: number;
   /** slow-partner: postbacks per run. */
   slowN: number;
   idleS: number;
