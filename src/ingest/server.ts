@@ -6,6 +6,7 @@
  * produce a 5xx other than 503 (Redis unavailable, shutting down).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { RedisClient } from '../queue/redis.js';
 import type { Registry } from 'prom-client';
 import type { Config } from '../config/index.js';
@@ -58,6 +59,14 @@ const WARN_EVERY_MS = 10_000;
 const kStart = Symbol('start');
 const kRoute = Symbol('route');
 type Timed = ServerResponse & { [kStart]?: number; [kRoute]?: Route };
+/**
+ * The last response a connection started, so that a clientError reply
+ * never jumps ahead of one still being produced. A property of the socket
+ * (one per connection, gone with it), checked against the response's own
+ * state: no per-request map entry or 'finish' listener.
+ */
+const kLatest = Symbol('latest');
+type Tracked = Socket & { [kLatest]?: ServerResponse };
 
 function errorBody(err: PostbackError): string {
   return JSON.stringify({ error: err.error, message: err.message });
@@ -102,8 +111,6 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
   const authorized = createTokenCheck(config.ingest.tokens);
   const signer = createSigner(config.delivery.signingSecrets, config.delivery.signingScheme);
   let closing = false;
-  /** The response a connection is still producing, so an error reply never jumps ahead of it. */
-  const inProgress = new WeakMap<object, { req: IncomingMessage; res: ServerResponse }>();
 
   function send(res: Timed, status: number, body: string, extra?: Record<string, string>): void {
     if (res.headersSent || res.destroyed) return;
@@ -190,12 +197,7 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
   }
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
-    const socket = req.socket;
-    const exchange = { req, res };
-    inProgress.set(socket, exchange);
-    res.once('finish', () => {
-      if (inProgress.get(socket) === exchange) inProgress.delete(socket);
-    });
+    (req.socket as Tracked)[kLatest] = res;
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const route = ROUTES.get(q === -1 ? url : url.slice(0, q));
@@ -283,10 +285,10 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
     // HTTP/1.1 answers in order: a complete request pipelined before the
     // bad one gets its answer first. (An error in the request still being
     // read, a timeout or a bad chunk, is that request's answer.)
-    const pending = inProgress.get(socket);
-    if (pending && pending.req.complete && !pending.res.writableFinished) {
-      pending.res.once('finish', reply);
-      pending.res.once('close', () => socket.destroy());
+    const pending = (socket as Tracked)[kLatest];
+    if (pending !== undefined && pending.req.complete && !pending.writableFinished) {
+      pending.once('finish', reply);
+      pending.once('close', () => socket.destroy());
     } else {
       reply();
     }
