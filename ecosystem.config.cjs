@@ -1,8 +1,8 @@
 // PM2: one app per role. From a fresh `npm run setup`:
 //   npx pm2 start ecosystem.config.cjs      (then: npx pm2 save && npx pm2 startup)
 // Settings come from the environment PM2 starts with (see README,
-// Configuration) plus the per-role `env` below. Without REDIS_URL a private
-// redis-server runs as the `postback-redis` app (127.0.0.1:REDIS_PORT,
+// Configuration) plus the per-role `env` below. Without REDIS_URL,
+// REDIS_CLUSTER_NODES or REDIS_SENTINELS a private redis-server runs as the `postback-redis` app (127.0.0.1:REDIS_PORT,
 // password generated into ./var/redis.password, AOF in ./var/redis).
 //
 // Shutdown: every role stops gracefully within SHUTDOWN_TIMEOUT_MS (15 s by
@@ -27,7 +27,7 @@ const common = {
   exp_backoff_restart_delay: 200,
 };
 
-const usePrivateRedis = !process.env.REDIS_URL;
+const usePrivateRedis = !process.env.REDIS_URL && !process.env.REDIS_CLUSTER_NODES && !process.env.REDIS_SENTINELS;
 
 module.exports = {
   apps: [

@@ -23,8 +23,3 @@ export function loadConfig(): Config {
   cached = result.config;
   return cached;
 }
-
-/** The environment for a child role process: this one's, with overrides. */
-export function childEnv(overrides: Record<string, string>): NodeJS.ProcessEnv {
-  return { ...process.env, ...overrides };
-}

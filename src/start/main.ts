@@ -1,6 +1,7 @@
 /**
  * `npm start`: everything on one machine. Starts the private Redis (unless
- * REDIS_URL is set), then ingest, delivery and monitor as child processes,
+ * REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS names another), then
+ * ingest, delivery and monitor as child processes,
  * each in its own process group so that Ctrl-C reaches only this
  * supervisor, which then stops them in order: roles first (each shuts down
  * gracefully), Redis last. A role that dies is started again with backoff.
@@ -8,12 +9,13 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { childEnv, loadConfig } from '../config/index.js';
+import { loadConfig } from '../config/index.js';
 import { createLogger, flushLogs } from '../observability/logger.js';
 import { startPrivateRedis, type PrivateRedis } from './private-redis.js';
 
 const ROLES = ['ingest', 'delivery', 'monitor'] as const;
 type Role = (typeof ROLES)[number];
+const MODE_SOURCE = { url: 'REDIS_URL', cluster: 'REDIS_CLUSTER_NODES', sentinel: 'REDIS_SENTINELS', private: 'private' } as const;
 
 interface Child {
   role: Role;
@@ -57,10 +59,8 @@ export async function runStart(): Promise<void> {
     for (const c of children) c.proc?.kill('SIGHUP');
   });
 
-  let env: NodeJS.ProcessEnv;
   try {
-    if (config.redis.url === undefined) redis = await startPrivateRedis(config, logger);
-    env = childEnv(redis ? { REDIS_URL: redis.url } : {});
+    if (config.redis.mode === 'private') redis = await startPrivateRedis(config, logger);
   } catch (err) {
     logger.fatal((err as Error).message);
     flushLogs();
@@ -69,7 +69,10 @@ export async function runStart(): Promise<void> {
 
   const launch = (c: Child): Promise<void> =>
     new Promise((ready) => {
-      const proc = fork(cli, [c.role], { env, detached: true, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      // The roles find the private Redis as this process did (REDIS_PORT and
+      // REDIS_PASSWORD_FILE): its password never goes into their
+      // environment, where `ps e` would show it.
+      const proc = fork(cli, [c.role], { env: process.env, detached: true, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       c.proc = proc;
       proc.on('message', (m) => {
         if (m === 'ready') ready();
@@ -92,7 +95,7 @@ export async function runStart(): Promise<void> {
     {
       ingest: `http://${config.ingest.host}:${config.ingest.port}/i`,
       monitor: `http://${config.monitor.host}:${config.monitor.port}/healthz`,
-      redis: redis ? `127.0.0.1:${config.redis.port} (private, data in ${config.redis.dir}, password in ${config.redis.passwordFile})` : 'REDIS_URL',
+      redis: redis ? `127.0.0.1:${config.redis.port} (private, data in ${config.redis.dir}, password in ${config.redis.passwordFile})` : MODE_SOURCE[config.redis.mode],
       log: `${config.log.dir}/postback.log`,
     },
     'postback delivery is running; Ctrl-C stops it',

@@ -11,8 +11,9 @@ import { startPrivateRedis } from './private-redis.js';
 export async function runRedisRole(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config, 'redis');
-  if (config.redis.url !== undefined) {
-    logger.fatal('REDIS_URL is set: this machine uses that Redis, the private one is not started');
+  if (config.redis.mode !== 'private') {
+    const by = { url: 'REDIS_URL', cluster: 'REDIS_CLUSTER_NODES', sentinel: 'REDIS_SENTINELS' }[config.redis.mode];
+    logger.fatal(`${by} is set: this machine uses that Redis, the private one is not started`);
     flushLogs();
     process.exit(1);
   }

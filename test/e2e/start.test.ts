@@ -4,7 +4,7 @@
  * stopping everything cleanly, Redis last.
  */
 import t from 'tap';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startSink } from '../helpers/sink.js';
@@ -12,6 +12,16 @@ import { spawnRole } from '../helpers/procs.js';
 import { freePort } from '../../bench/lib/ports.js';
 import { get, post } from '../helpers/http.js';
 import { ping } from '../../src/start/private-redis.js';
+import { startSentinels } from '../../bench/lib/topology.js';
+
+/** The processes `start` launched (Linux: /proc): the roles and redis-server, each with its command line and environment. */
+function childrenOf(pid: number): { cmdline: string; environ: string }[] {
+  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  return children.map((child) => ({
+    cmdline: readFileSync(`/proc/${child}/cmdline`, 'latin1').replaceAll('\0', ' '),
+    environ: readFileSync(`/proc/${child}/environ`, 'latin1'),
+  }));
+}
 
 t.test('start runs everything and Ctrl-C stops it cleanly', async (t) => {
   const sink = await startSink();
@@ -53,11 +63,57 @@ t.test('start runs everything and Ctrl-C stops it cleanly', async (t) => {
     '/data?key=Phyllobates&value=Terribilis&foo=',
   ]);
   t.ok(existsSync(join(dir, 'redis', 'appendonlydir')), 'AOF files in REDIS_DIR');
+  if (process.platform === 'linux') {
+    const password = readFileSync(join(dir, 'redis.password'), 'utf8').trim();
+    const children = childrenOf(start.pid);
+    const roles = children.filter((c) => / (ingest|delivery|monitor) $/.test(c.cmdline));
+    t.equal(roles.length, 3, 'three roles forked');
+    t.ok(password.length >= 16, 'a generated password');
+    t.notOk(children.some((c) => c.cmdline.includes(password)), 'the Redis password is on no command line (ps)');
+    t.notOk(children.some((c) => c.environ.includes(password)), 'the Redis password is in no environment (ps e)');
+    t.notOk(roles.some((r) => r.environ.includes('REDIS_URL=')), 'no REDIS_URL handed to the roles');
+  }
 
   const began = Date.now();
   const code = await start.stop('SIGINT');
   t.equal(code, 0, 'exit code 0');
   t.ok(Date.now() - began < 20_000, 'stopped within the shutdown bound');
   t.notOk(await ping(redisPort), 'Redis stopped too');
+  t.notMatch(start.output(), /"level":5\d/, 'no errors logged');
+});
+
+t.test('start with REDIS_SENTINELS uses that Redis and launches no private one', async (t) => {
+  const group = await startSentinels('pbstart');
+  t.teardown(() => group.stop());
+  const sink = await startSink();
+  t.teardown(() => sink.close());
+  const [redisPort, ingestPort, monitorPort] = [await freePort(), await freePort(), await freePort()];
+  const dir = mkdtempSync(join(tmpdir(), 'pb-start-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const env = {
+    PATH: process.env.PATH ?? '',
+    REDIS_SENTINELS: group.nodes,
+    REDIS_SENTINEL_NAME: 'pbstart',
+    REDIS_PORT: String(redisPort),
+    REDIS_DIR: join(dir, 'redis'),
+    REDIS_PASSWORD_FILE: join(dir, 'redis.password'),
+    LOG_DIR: join(dir, 'log'),
+    INGEST_PORT: String(ingestPort),
+    INGEST_HOST: '127.0.0.1',
+    MONITOR_PORT: String(monitorPort),
+    MONITOR_HOST: '127.0.0.1',
+    DELIVERY_METRICS_PORT: '0',
+    DELIVERY_ALLOW_PRIVATE: 'true',
+    LOG_LEVEL: 'warn',
+  };
+  const start = await spawnRole('start', env);
+  t.teardown(() => start.stop('SIGKILL'));
+  const body = JSON.stringify({ endpoint: { method: 'GET', url: `${sink.origin}/s?n={n}` }, data: [{ n: 1 }, { n: 2 }] });
+  t.equal((await post(`http://127.0.0.1:${ingestPort}/i`, body)).status, 202, 'accepted through the Sentinel group');
+  await sink.waitFor(2);
+  t.same(sink.received.map((r) => r.url).sort(), ['/s?n=1', '/s?n=2'], 'delivered');
+  t.notOk(await ping(redisPort), 'no private Redis on REDIS_PORT');
+  t.notOk(existsSync(join(dir, 'redis.password')), 'no private password generated');
+  t.equal(await start.stop('SIGINT'), 0, 'exit code 0');
   t.notMatch(start.output(), /"level":5\d/, 'no errors logged');
 });
