@@ -11,7 +11,6 @@ import { isIP } from 'node:net';
 import { parseOriginPattern } from '../postback/origin-pattern.js';
 import { parseCaPem } from './ca.js';
 import { parseCidr } from './cidr.js';
-import { redactUrl } from './redact.js';
 import { DEFAULTS, LOG_LEVELS, type Config, type LogLevel } from './defaults.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -116,7 +115,8 @@ export function parseConfig(env: Env, readFile: ReadFile = NO_FILES): ParseResul
 
   const redisUrl = r.optional('REDIS_URL');
   if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
-    r.problem(`REDIS_URL must start with redis:// or rediss:// (got "${redactUrl(redisUrl)}")`);
+    // Not echoed, even redacted: a URL mistyped this way may hold its password anywhere.
+    r.problem('REDIS_URL must start with redis:// or rediss:// (its value is not shown: it may hold a password)');
   }
   const prefix = r.str('REDIS_PREFIX', d.REDIS_PREFIX);
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(prefix)) {

@@ -10,9 +10,25 @@ import type { Config } from './defaults.js';
 
 const HIDDEN = '***';
 
-/** A Redis URL fit for a log line: the password replaced by ***. */
+/**
+ * A Redis URL fit for a log line: the password replaced by ***, wherever
+ * it is. The user info ends at the last `@` (a password may hold an
+ * unescaped `@`, which ioredis reads as part of it); without a `scheme://`
+ * everything before that `@` goes; a `password=` in the query goes too.
+ * When unsure it hides more, never less.
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/^(rediss?:\/\/[^:@/]*:)[^@]*@/, `$1${HIDDEN}@`);
+  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(url)?.[0] ?? '';
+  const rest = url.slice(scheme.length);
+  const at = rest.lastIndexOf('@');
+  let out = url;
+  if (at >= 0) {
+    const userinfo = rest.slice(0, at);
+    const colon = userinfo.indexOf(':');
+    const user = scheme === '' ? HIDDEN : colon === -1 ? userinfo : `${userinfo.slice(0, colon)}:${HIDDEN}`;
+    out = `${scheme}${user}@${rest.slice(at + 1)}`;
+  }
+  return out.replace(/([?&]password=)[^&#]*/gi, `$1${HIDDEN}`);
 }
 
 const hide = (v: string | undefined): string | undefined => (v === undefined ? undefined : HIDDEN);

@@ -19,6 +19,31 @@ t.test('no secret survives redaction, whatever the Redis mode', async (t) => {
     }
     t.match(text, /\*\*\*/);
   }
-  t.equal(redactUrl('redis://:pw@h:1'), 'redis://:***@h:1');
-  t.equal(redactUrl('redis://h:1'), 'redis://h:1', 'nothing to hide');
+});
+
+t.test('redactUrl hides the password wherever a Redis URL holds it', async (t) => {
+  const cases: [string, string, string][] = [
+    ['redis://:pw@h:1', 'redis://:***@h:1', 'password only'],
+    ['rediss://user:pw@h:6380/2', 'rediss://user:***@h:6380/2', 'user and password'],
+    ['redis://h:1', 'redis://h:1', 'nothing to hide'],
+    ['redis://user@h:1', 'redis://user@h:1', 'a user name alone is not a secret'],
+    ['redis://:p@ss@w0rd@h:1', 'redis://:***@h:1', 'an unescaped @ in the password'],
+    ['redis://:pa/ss@h:1', 'redis://:***@h:1', 'an unescaped / in the password'],
+    ['redis://127.0.0.1:1?password=querysecret', 'redis://127.0.0.1:1?password=***', 'password in the query'],
+    ['redis://h:1/0?db=0&Password=qs&name=x', 'redis://h:1/0?db=0&Password=***&name=x', 'query, any case, among others'],
+    ['REDIS://:pw@h:1', 'REDIS://:***@h:1', 'scheme in capitals'],
+    ['rediss//:pw@h:1', '***@h:1', 'a mistyped scheme: everything before the @'],
+  ];
+  for (const [url, want, name] of cases) t.equal(redactUrl(url), want, name);
+});
+
+t.test('a mistyped REDIS_URL is refused without echoing it', async (t) => {
+  for (const url of ['rediss//:mySecretPw@10.0.0.5:6380', 'REDIS://:mySecretPw@h:1', 'http://:mySecretPw@h:1']) {
+    const r = parseConfig({ REDIS_URL: url });
+    t.notOk(r.ok, url);
+    if (r.ok) continue;
+    const text = r.problems.join('\n');
+    t.match(text, /REDIS_URL must start with redis:\/\/ or rediss:\/\//);
+    t.notMatch(text, 'mySecretPw', 'the password is not in the message');
+  }
 });
