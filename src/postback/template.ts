@@ -74,11 +74,40 @@ export function splitPlaceholders(source: string): Split {
   return { literals, names };
 }
 
-function markerBase(source: string): string {
-  const lower = source.toLowerCase();
-  let base = 'xpbmk';
-  for (let k = 0; lower.includes(base); k++) base = `xpbmk${k}q`;
-  return base;
+/** Marker bases tried before a template is refused (each must appear nowhere but at its placeholders). */
+const MARKER_TRIES = 32;
+
+function countOf(haystack: string, needle: string): number {
+  let n = 0;
+  for (let at = haystack.indexOf(needle); at !== -1; at = haystack.indexOf(needle, at + needle.length)) n++;
+  return n;
+}
+
+/**
+ * The template parsed with each placeholder swapped for a marker
+ * (`<base><k>x`). The base must not occur in the URL but at the
+ * placeholders, before and after the parser normalises it: it decodes
+ * and case-folds the host (`%78PBMK`, fullwidth `ｘｐｂｍｋ` become
+ * `xpbmk`), and a marker it made there would pass a value into the host.
+ */
+function parseWithMarkers(raw: readonly string[], names: readonly string[]): { url: URL; base: string } | 'invalid' | 'ambiguous' {
+  const lower = raw.join('').toLowerCase();
+  for (let k = -1; k < MARKER_TRIES; k++) {
+    const base = k < 0 ? 'xpbmk' : `xpbmk${k}q`;
+    if (lower.includes(base)) continue;
+    let probe = raw[0] ?? '';
+    for (let i = 0; i < names.length; i++) probe += `${base}${i}x` + (raw[i + 1] ?? '');
+    let url: URL;
+    try {
+      url = new URL(probe);
+    } catch {
+      return 'invalid';
+    }
+    // More occurrences than placeholders: the parser made one; fewer: it
+    // dropped one (checked below, with its name).
+    if (countOf(url.href, base) <= names.length) return { url, base };
+  }
+  return 'ambiguous';
 }
 
 /**
@@ -88,17 +117,11 @@ function markerBase(source: string): string {
  */
 export function parseTemplate(method: Method, source: string): ParseTemplateResult {
   const { literals: raw, names } = splitPlaceholders(source);
-  const base = markerBase(source);
+  const parsed = parseWithMarkers(raw, names);
+  if (parsed === 'invalid') return { ok: false, message: 'endpoint.url must be an absolute http:// or https:// URL' };
+  if (parsed === 'ambiguous') return { ok: false, message: 'endpoint.url holds text that cannot be told apart from its placeholders' };
+  const { url, base } = parsed;
   const marker = (k: number): string => `${base}${k}x`;
-  let probe = raw[0] ?? '';
-  for (let k = 0; k < names.length; k++) probe += marker(k) + (raw[k + 1] ?? '');
-
-  let url: URL;
-  try {
-    url = new URL(probe);
-  } catch {
-    return { ok: false, message: 'endpoint.url must be an absolute http:// or https:// URL' };
-  }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     return { ok: false, message: 'endpoint.url must use http:// or https://' };
   }

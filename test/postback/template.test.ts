@@ -111,6 +111,21 @@ t.test('templates that cannot be delivered are refused with a message naming end
   }
 });
 
+t.test('text the URL parser turns into a marker never moves a placeholder', async (t) => {
+  // The parser decodes and case-folds the host: %78 is "x", fullwidth
+  // letters fold to ASCII. A marker made there must not be taken for the
+  // placeholder, which belongs in the path.
+  for (const url of ['http://%78pbmk0x.example.com/p/{a}', 'http://ｘｐｂｍｋ０ｘ.example.com/p/{a}', 'http://XPBMK0X.example.com/p/{a}']) {
+    const tpl = compile(url);
+    t.equal(tpl.origin, 'http://xpbmk0x.example.com', `${url}: the host stays fixed`);
+    t.equal(render(tpl, { a: 'evil.net' }, ''), 'http://xpbmk0x.example.com/p/evil.net', `${url}: the value stays in the path`);
+  }
+  const many = `http://${Array.from({ length: 40 }, (_, k) => `%78pbmk${k}q0x`).join('.')}.%78pbmk0x.h.com/{a}`;
+  const r = parseTemplate('GET', many);
+  t.notOk(r.ok, 'a host built to match every marker is refused, not mis-rendered');
+  if (!r.ok) t.equal(r.message, 'endpoint.url holds text that cannot be told apart from its placeholders');
+});
+
 t.test('template ids are content addresses', async (t) => {
   const a = compile('http://h.com/?x={x}');
   const b = compile('http://h.com/?x={x}');
