@@ -29,6 +29,20 @@ export interface IngestRequest {
 
 const invalid = (message: string): PostbackError => new PostbackError('PB_ERR_VALIDATION', message);
 
+/** ES2024's String methods: Node 20 has them, the ES2023 lib does not declare them. */
+type WellFormed = { isWellFormed(): boolean; toWellFormed(): string };
+
+/**
+ * A string with every lone UTF-16 surrogate (a `\ud800` escape without its
+ * pair: valid JSON, not text) replaced by U+FFFD, as URL encoding replaces
+ * it anyway. Done here, once, so that the postback stored, /preview and the
+ * request delivered all carry the same text: MessagePack's UTF-8 cannot
+ * hold a lone surrogate, and turned each into three U+FFFD on the way.
+ */
+function wellFormed(s: string): string {
+  return (s as unknown as WellFormed).isWellFormed() ? s : (s as unknown as WellFormed).toWellFormed();
+}
+
 function describe(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
@@ -81,10 +95,14 @@ function checkItem(item: unknown, i: number): DataObject {
   if (item === null || typeof item !== 'object' || Array.isArray(item)) {
     throw invalid(`data[${i}] must be an object, not ${describe(item)}`);
   }
+  let oddKeys: string[] | undefined;
   for (const key in item) {
     const v = (item as Record<string, unknown>)[key];
+    if (wellFormed(key) !== key) (oddKeys ??= []).push(key);
     switch (typeof v) {
       case 'string':
+        if (wellFormed(v) !== v) (item as Record<string, unknown>)[key] = wellFormed(v);
+        continue;
       case 'boolean':
         continue;
       case 'number':
@@ -101,6 +119,15 @@ function checkItem(item: unknown, i: number): DataObject {
     }
   }
   if (Object.hasOwn(item, '__proto__')) throw invalid(`data[${i}] must not have a key named "__proto__"`);
+  if (oddKeys !== undefined) {
+    const rec = item as Record<string, unknown>;
+    for (const key of oddKeys) {
+      const fixed = wellFormed(key);
+      if (Object.hasOwn(rec, fixed)) throw invalid(`${field(i, fixed)} is given twice (once with a lone UTF-16 surrogate in its name)`);
+      rec[fixed] = rec[key];
+      delete rec[key];
+    }
+  }
   return item as DataObject;
 }
 
@@ -157,10 +184,11 @@ export function validateIngest(body: unknown, limits: IngestLimits): IngestReque
   if (typeof ep.url !== 'string') {
     throw invalid(ep.url === undefined ? 'endpoint.url is required' : `endpoint.url must be a string, not ${describe(ep.url)}`);
   }
-  if (Buffer.byteLength(ep.url) > limits.maxUrlBytes) {
+  const url = wellFormed(ep.url);
+  if (Buffer.byteLength(url) > limits.maxUrlBytes) {
     throw invalid(`endpoint.url is longer than ${limits.maxUrlBytes} bytes`);
   }
-  const template = compile(method, ep.url);
+  const template = compile(method, url);
   const delayMs = parseDelay(ep.delay_ms, limits);
 
   if (!Array.isArray(data)) {

@@ -72,6 +72,24 @@ t.test('ingest to delivery to sink', async (t) => {
     }
   });
 
+  t.test('a lone UTF-16 surrogate arrives as one U+FFFD, exactly as /preview shows', async (t) => {
+    sink.received.length = 0;
+    // JSON.stringify writes a lone surrogate as the escape "\ud800".
+    const body = JSON.stringify({ endpoint: { method: 'POST', url: `${sink.origin}/s?k={key}` }, data: [{ key: 'A\ud800B', ['k\udc00']: 1 }] });
+    t.match(body, '\\ud800');
+    const preview = await post(`${base}/preview`, body);
+    t.equal(preview.status, 200);
+    const shown = preview.json.requests[0] as { url: string; body: string };
+    t.equal(shown.url, `${sink.origin}/s?k=A%EF%BF%BDB`);
+    t.same(JSON.parse(shown.body), { key: 'A\uFFFDB', 'k\uFFFD': 1 });
+    t.equal((await post(`${base}/i`, body)).status, 202);
+    await sink.waitFor(1);
+    const got = sink.received[0];
+    t.equal(`${sink.origin}${got?.url}`, shown.url, 'the URL delivered is the one previewed');
+    t.equal(got?.body, shown.body, 'the body delivered is the one previewed');
+    t.ok(await drained(), 'acknowledged');
+  });
+
   t.test('1000 data items give 1000 deliveries with distinct ids', async (t) => {
     sink.received.length = 0;
     const data = Array.from({ length: 1000 }, (_, i) => ({ n: i }));
@@ -92,7 +110,7 @@ t.test('ingest to delivery to sink', async (t) => {
     await delivery.stop();
     const lines = readFileSync(join(env.LOG_DIR!, 'postback.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     const sampleItems = requestCases().reduce((sum, c) => sum + c.expected.length, 0);
-    const expectedAttempts = 2 * 2 + sampleItems + 2 + 1000;
+    const expectedAttempts = 2 * 2 + sampleItems + 2 + 1 + 1000;
     t.equal(lines.length, expectedAttempts);
     for (const field of ['id', 'method', 'url', 'attempt', 'requestTime', 'deliveryTime', 'responseTime', 'latencyMs', 'status', 'body', 'outcome', 'error']) {
       t.ok(lines.every((l) => field in l), `every line has ${field}`);

@@ -19,6 +19,22 @@ t.test('method is case-insensitive', async (t) => {
   t.equal(validateIngest({ ...ok, endpoint: { method: 'Get', url: URL_ } }, limits).template.method, 'GET');
 });
 
+t.test('lone UTF-16 surrogates become U+FFFD in values, keys and the URL', async (t) => {
+  const cases: [string, unknown, unknown][] = [
+    ['a high surrogate alone', { key: 'A\ud800B' }, { key: 'A\uFFFDB' }],
+    ['a low surrogate alone', { key: '\udc00' }, { key: '\uFFFD' }],
+    ['a pair is text, kept', { key: 'A\ud83d\ude00B' }, { key: 'A\ud83d\ude00B' }],
+    ['in a key', { ['k\ud800']: 'v' }, { 'k\uFFFD': 'v' }],
+    ['other values untouched', { n: 1, b: true, z: null, s: 'ok' }, { n: 1, b: true, z: null, s: 'ok' }],
+  ];
+  for (const [name, item, want] of cases) {
+    t.same(validateIngest({ ...ok, data: [item] }, limits).items[0], want, name);
+  }
+  t.throws(() => validateIngest({ ...ok, data: [{ 'k\uFFFD': 1, ['k\ud800']: 2 }] }, limits), { code: 'PB_ERR_VALIDATION', message: /given twice/ }, 'a key that becomes another key');
+  const r = validateIngest({ ...ok, endpoint: { method: 'GET', url: 'http://h.com/p\ud800?k={key}' } }, limits);
+  t.equal(r.template.source, 'http://h.com/p\uFFFD?k={key}', 'the URL template too');
+});
+
 t.test('every schema error is a 400 naming the field', async (t) => {
   const big = 2 ** 53 + 2;
   const cases: [unknown, RegExp][] = [
