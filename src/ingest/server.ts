@@ -176,7 +176,7 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
     const now = Date.now();
     if (route === 'preview') {
       const policyOf = deps.policies ? (origin: string) => (deps.policies as PolicySource).table.resolve(origin) : null;
-      send(res, 200, JSON.stringify(buildPreview(parsed, requestId, encodedDefault, USER_AGENT, now, signer, policyOf)));
+      send(res, 200, JSON.stringify(buildPreview(parsed, requestId, encodedDefault, USER_AGENT, now, signer, policyOf, max)));
       return;
     }
     if (redis.status !== 'ready') {

@@ -29,7 +29,7 @@ interface Res {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   body: string;
-  json: { error?: string; message?: string; id?: string; accepted?: number; requests?: unknown[] };
+  json: { error?: string; message?: string; id?: string; accepted?: number; requests?: unknown[]; total?: number; truncated?: boolean };
 }
 
 /** A request to the in-process server; JSON by default. */
@@ -213,9 +213,23 @@ t.test('ingest HTTP contract against a real Redis', async (t) => {
     t.equal(r!.headers['x-postback-id'], r!.id);
     t.match(r!.headers['user-agent'], /^postback-delivery\/\d+\.\d+\.\d+/);
     t.match(r!.id, /:0$/);
+    t.equal(res.json.total, 1);
+    t.equal(res.json.truncated, false);
     const bad = await call(port, 'POST', '/preview', '{"endpoint":{}}');
     t.equal(bad.status, 400);
     t.equal(await check.xlen(keys.stream), before);
+  });
+
+  t.test('/preview of a request that renders to far more than it holds is cut short, and says so', async (t) => {
+    // 2.3 KB (this server takes 4,096 bytes and 100 items) that would
+    // render to 200 KB of URLs; the answer stays near INGEST_MAX_BODY_BYTES.
+    const url = `http://h.com/${'a'.repeat(2000)}?k={k}`;
+    const res = await call(port, 'POST', '/preview', JSON.stringify({ endpoint: { method: 'GET', url }, data: Array.from({ length: 100 }, () => ({})) }));
+    t.equal(res.status, 200);
+    t.equal(res.json.total, 100);
+    t.equal(res.json.truncated, true);
+    t.equal(res.json.requests?.length, 2, 'the requests that fit in 4,096 bytes of URLs');
+    t.ok(res.body.length < 2 * 4096, `answer of ${res.body.length} bytes`);
   });
 
   t.test('health endpoints', async (t) => {
