@@ -71,15 +71,35 @@ interface Pending {
   reject: (err: PostbackError) => void;
 }
 
+/** Nothing was written: Redis refused the call, or it never left. */
+function notQueued(err: unknown): PostbackError {
+  return new PostbackError('PB_ERR_REDIS_UNAVAILABLE', 'Redis is unavailable; nothing was queued, retry later', { cause: err });
+}
+
+/**
+ * A failed script call as the client's answer. Only what proves the script
+ * did not run says "nothing was queued": a reply error from Redis (OOM,
+ * LOADING, READONLY ...: a script is refused whole), or a connection that
+ * could not take the call. A timeout, or a connection lost with the call
+ * written, may have queued it (Redis ran it, the reply was lost): the
+ * answer says so, so that a client retries with its Idempotency-Key
+ * rather than trust that a plain retry cannot duplicate.
+ */
 function unavailable(err: unknown): PostbackError {
-  if ((err as Error).message.startsWith('OOM')) {
-    return new PostbackError('PB_ERR_REDIS_FULL', 'Redis is full (maxmemory reached); nothing was queued, retry later', { cause: err });
+  const e = err as Error;
+  if (e.name === 'ReplyError') {
+    if (e.message.startsWith('OOM')) {
+      return new PostbackError('PB_ERR_REDIS_FULL', 'Redis is full (maxmemory reached); nothing was queued, retry later', { cause: err });
+    }
+    return notQueued(err);
   }
-  const timedOut = (err as Error).message.includes('timed out');
-  const message = timedOut
-    ? 'Redis did not confirm the write in time; retry later (the request may have been queued)'
-    : 'Redis is unavailable; nothing was queued, retry later';
-  return new PostbackError('PB_ERR_REDIS_UNAVAILABLE', message, { cause: err });
+  if (e.message.includes("Stream isn't writeable")) return notQueued(err);
+  const why = e.message.includes('timed out') ? 'in time' : 'before the connection was lost';
+  return new PostbackError(
+    'PB_ERR_REDIS_UNAVAILABLE',
+    `Redis did not confirm the write ${why}: the request may have been queued; retry with the same Idempotency-Key to be safe`,
+    { cause: err },
+  );
 }
 
 export class Enqueuer {
@@ -208,14 +228,14 @@ export class Enqueuer {
       if (typeof code === 'string') {
         // The key was recorded within its TTL: the first answer, or 422 for another request.
         const first = parseRecord(code);
-        if (first === null || p.idempotency === null) p.reject(unavailable(new Error('unreadable idempotency record')));
+        if (first === null || p.idempotency === null) p.reject(notQueued(new Error('unreadable idempotency record')));
         else if (first.fingerprint !== p.idempotency.fingerprint) {
           p.reject(new PostbackError('PB_ERR_IDEMPOTENCY_KEY_REUSED', `this Idempotency-Key was used for another request (${first.requestId}) within INGEST_IDEMPOTENCY_TTL_MS; nothing was queued`));
         } else p.resolve({ id: first.requestId, accepted: first.accepted, replayed: true });
       } else if (code === ENQUEUE_NEED_TEMPLATE) {
         // Redis lost the template: once more, with it (never twice).
         this.known.delete(known);
-        if (p.withTemplate) p.reject(unavailable(new Error('template not stored')));
+        if (p.withTemplate) p.reject(notQueued(new Error('template not stored')));
         else this.add(shard, { ...p, withTemplate: true });
       } else if (code === ENQUEUE_QUEUE_FULL) {
         p.reject(new PostbackError('PB_ERR_QUEUE_FULL', 'the queue is full (INGEST_MAX_QUEUE); nothing was queued, retry later'));

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { once } from 'node:events';
 import { request } from 'node:http';
-import { connect } from 'node:net';
+import { connect, createServer as createNetServer, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import pino from 'pino';
 import { createIngestServer } from '../../src/ingest/server.js';
@@ -359,4 +359,68 @@ t.test('Redis far away: each script call goes out at once, not after the one bef
   t.equal((await first).status, 202);
   t.equal((await second).status, 202);
   t.equal(await redisServer.client().xlen(keys.stream), 2, 'both written');
+});
+
+/**
+ * A proxy to Redis that, once armed, passes the next script call through
+ * and then drops the connection instead of passing Redis's reply back: the
+ * write happened, its confirmation never arrives.
+ */
+async function replyDropper(targetPort: number): Promise<{ port: number; arm(): void; close(): void }> {
+  let armed = false;
+  const sockets = new Set<Socket>();
+  const server = createNetServer((client) => {
+    const upstream = connect(targetPort, '127.0.0.1');
+    sockets.add(client).add(upstream);
+    let dropNext = false;
+    client.on('data', (d: Buffer) => {
+      if (armed && /evalsha/i.test(d.toString('latin1'))) {
+        armed = false;
+        dropNext = true;
+      }
+      upstream.write(d);
+    });
+    upstream.on('data', (d: Buffer) => {
+      if (dropNext) {
+        client.destroy();
+        upstream.destroy();
+      } else client.write(d);
+    });
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    port: (server.address() as { port: number }).port,
+    arm: () => {
+      armed = true;
+    },
+    close: () => {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
+}
+
+t.test('a write whose confirmation is lost is answered "may have been queued", never "nothing was queued"', async (t) => {
+  const redisServer = await startRedis();
+  t.teardown(() => redisServer.destroy());
+  const proxy = await replyDropper(redisServer.port);
+  t.teardown(() => proxy.close());
+  const config = testConfig({ REDIS_URL: `redis://127.0.0.1:${proxy.port}` });
+  const keys = shardKeys('lost', 0);
+  const port = await startIngest(t, config, [keys]);
+  t.equal((await call(port, 'POST', '/i', JSON.stringify(SAMPLE))).status, 202, 'through the proxy');
+  proxy.arm();
+  const res = await call(port, 'POST', '/i', JSON.stringify(SAMPLE));
+  t.equal(res.status, 503);
+  t.equal(res.json.error, 'unavailable');
+  t.match(res.json.message, /may have been queued/);
+  t.notMatch(res.json.message, /nothing was queued/);
+  t.equal(await redisServer.client().xlen(keys.stream), 2, 'and it was: Redis ran the script');
 });
