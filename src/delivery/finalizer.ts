@@ -52,9 +52,15 @@ export class Finalizer {
   /** Entries acknowledged since start (for tests and metrics). */
   acknowledged = 0;
 
+  /**
+   * `written`: called with the outcomes of each call once Redis has them
+   * (or, at shutdown, once it gave up on them): until then their entries
+   * are still this process's to heartbeat and never to reclaim.
+   */
   constructor(
     private readonly redis: RedisClient,
     private readonly logger: Logger,
+    private readonly written: (outcomes: readonly EntryOutcome[]) => void = () => undefined,
   ) {}
 
   get pending(): number {
@@ -109,6 +115,7 @@ export class Finalizer {
         // At shutdown, a Redis that is gone must not hold the exit.
         this.acknowledged += this.stopping ? await withTimeout(call, 1_000) : await call;
         if (attempt > 1) this.logger.info({ entries: outcomes.length }, 'outcomes recorded after retrying');
+        this.written(outcomes);
         return;
       } catch (err) {
         if (attempt === 1) {
@@ -119,6 +126,7 @@ export class Finalizer {
             { entries: outcomes.length },
             'could not record outcomes before exit: the entries stay pending and will be delivered again after reclaim',
           );
+          this.written(outcomes);
           return;
         }
         await sleep(Math.min(2_000, 100 * attempt));

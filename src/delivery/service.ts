@@ -76,6 +76,12 @@ export interface DeliveryDeps {
 }
 
 const BLOCK_MS = 1_000;
+/**
+ * How far apart processes may reconnect after Redis comes back (ioredis
+ * retries every second at most; a Cluster every 2 s): part of the wait
+ * before reclaiming after an outage.
+ */
+const RECONNECT_SPREAD_MS = 3_000;
 const PRUNE_EVERY_MS = 10 * 60_000;
 const PRUNE_IDLE_MS = 60 * 60_000;
 
@@ -101,8 +107,24 @@ export class DeliveryService {
   private readonly limits: AdmissionLimits;
   /** In flight per origin: its share of the concurrency, at most its connections. */
   private readonly perOrigin: number;
-  /** Entries read and not yet handed to the finalizer, by {@link heldKey}. */
+  /**
+   * Entries read and not yet recorded in Redis by the finalizer, by
+   * {@link heldKey}: heartbeated, and never reclaimed by this process,
+   * until their outcomes are written (an entry finished while Redis was
+   * away waits in the finalizer, still ours).
+   */
   private readonly held = new Map<string, HeldEntry>();
+  /**
+   * When the connection to Redis last came back after being lost (0:
+   * never lost). For a while after it, reclaim waits: every process's
+   * entries looked idle for the whole outage, and each must first have
+   * its heartbeat in (sent at once on reconnecting) before one takes
+   * another's.
+   */
+  private redisBackAt = 0;
+  private redisLost = false;
+  /** Times the connection came back: a reclaim that spans one is not trusted. */
+  private reconnects = 0;
   private readonly drainPace = new DrainPace();
   private readonly encodedDefault: string;
   private stopping = false;
@@ -119,6 +141,8 @@ export class DeliveryService {
   private batchesRunning = 0;
   private timers: NodeJS.Timeout[] = [];
   private groupsReady = false;
+  /** How long reclaim waits after the connection came back (set at start). */
+  private reclaimGraceMs = 0;
   private readFailing = false;
   /** Partner control: policies, pauses, limits, breakers (partner-pacer.ts). */
   private readonly pacer: PartnerPacer;
@@ -145,7 +169,9 @@ export class DeliveryService {
     this.shards = deps.shards.map(({ keys, blocking }) => ({
       keys,
       reader: new StreamReader(deps.redis, blocking, keys, deps.consumer, deps.logger),
-      finalizer: new Finalizer(deps.redis, deps.logger),
+      finalizer: new Finalizer(deps.redis, deps.logger, (outcomes) => {
+        for (const o of outcomes) this.held.delete(heldKey(o.stream, o.id));
+      }),
       promoter: new Promoter(deps.redis, keys, deps.logger, (k) => this.pacer.release(k)),
     }));
     this.pacer = new PartnerPacer({
@@ -172,6 +198,18 @@ export class DeliveryService {
       stats: deps.stats,
       metrics: deps.metrics,
       complete: (held) => this.complete(held),
+    });
+    deps.redis.on('close', () => {
+      this.redisLost = true;
+    });
+    deps.redis.on('ready', () => {
+      if (!this.redisLost) return;
+      this.redisLost = false;
+      this.redisBackAt = Date.now();
+      this.reconnects++;
+      if (this.stopping) return;
+      // Every entry held looked idle for the whole outage: tell Redis at once.
+      void this.heartbeat().catch((err: unknown) => deps.logger.warn({ err: (err as Error).message }, 'heartbeat after reconnecting failed'));
     });
   }
 
@@ -207,7 +245,9 @@ export class DeliveryService {
     }
     await this.pacer.start();
     const v = this.deps.config.delivery.visibilityMs;
-    this.every(Math.max(250, Math.floor(v / 4)), () => this.heartbeat());
+    const heartbeatMs = Math.max(250, Math.floor(v / 4));
+    this.reclaimGraceMs = heartbeatMs + RECONNECT_SPREAD_MS;
+    this.every(heartbeatMs, () => this.heartbeat());
     this.every(Math.max(500, Math.min(30_000, Math.floor(v / 2))), () => this.reclaim());
     this.every(DLQ_TRIM_MS, () => this.trimDeadLetters());
     void this.trimDeadLetters().catch(() => undefined);
@@ -290,9 +330,18 @@ export class DeliveryService {
 
   private async reclaim(): Promise<void> {
     for (const shard of this.shards) {
+      if (this.redisLost || (this.redisBackAt > 0 && Date.now() - this.redisBackAt < this.reclaimGraceMs)) return;
       const room = readRoom(this.limits, this.heldNow());
       if (room <= 0 || this.stopping) return;
+      const reconnects = this.reconnects;
       const entries = await shard.reader.reclaim(this.deps.config.delivery.visibilityMs, Math.min(room, MAX_READ_COUNT));
+      if (reconnects !== this.reconnects || this.redisLost) {
+        // The call went out (or was sent again) across an outage, before
+        // their holder's heartbeat: not taken up. If it lives, its next
+        // heartbeat claims them back; if not, a later reclaim finds them.
+        this.deps.logger.info({ entries: entries.length, shard: shard.keys.shard }, 'reclaim ran across a Redis outage: its entries left to their holder');
+        return;
+      }
       const fresh = entries.filter((e) => !this.held.has(heldKey(e.stream, e.id)));
       if (fresh.length === 0) continue;
       this.deps.metrics.reclaimed.inc(fresh.length);
@@ -504,8 +553,8 @@ export class DeliveryService {
     this.notify();
   }
 
+  /** Every postback of the entry has its outcome: to the finalizer (which lets go of it once written). */
   private complete(held: HeldEntry): void {
-    this.held.delete(heldKey(held.stream, held.id));
     held.shard.finalizer.add(held);
   }
 

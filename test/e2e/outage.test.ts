@@ -8,7 +8,7 @@ import { get, post } from '../helpers/http.js';
 import { startRedis } from '../helpers/redis.js';
 import { spawnRole, testEnv } from '../helpers/procs.js';
 import { freePort } from '../../bench/lib/ports.js';
-import { until } from '../helpers/count.js';
+import { tally, until } from '../helpers/count.js';
 
 t.test('Redis restarts having lost every key: both roles carry on without a restart', async (t) => {
   const sink = await startSink();
@@ -76,6 +76,43 @@ t.test('with AOF, what was acknowledged survives a Redis restart while delivery 
   await stack.startDelivery();
   await sink.waitFor(50);
   t.equal(new Set(sink.received.map((r) => r.url)).size, 50);
+});
+
+t.test('Redis away longer than DELIVERY_VISIBILITY_MS: what was delivered meanwhile is not sent again', async (t) => {
+  // Each answer takes 400 ms; Redis goes away while the batch is in
+  // flight, for longer than the visibility timeout. The outcomes gathered
+  // meanwhile wait in each process's finalizer: those entries are still
+  // theirs, not a dead consumer's, for the process itself and for the other.
+  const sink = await startSink(() => ({ status: 200, delayMs: 400 }));
+  t.teardown(() => sink.close());
+  const visibilityMs = 7_000;
+  const stack = await startStack(
+    { DELIVERY_TIMEOUT_MS: '1000', DELIVERY_VISIBILITY_MS: String(visibilityMs), DELIVERY_CONNECTIONS_PER_ORIGIN: '8' },
+    { deliveries: 2, aof: true },
+  );
+  t.teardown(() => stack.stop());
+  // Both processes past their start-up (its first reclaim included).
+  const upAt = Date.now();
+  await until(() => Date.now() - upAt > 1_500, 2_000);
+  const expected = new Set<string>();
+  for (let r = 0; r < 4; r++) {
+    const res = await stack.send({ endpoint: { method: 'GET', url: `${sink.origin}/v?n={n}` }, data: Array.from({ length: 10 }, (_, n) => ({ n })) });
+    t.equal(res.status, 202);
+    for (let i = 0; i < 10; i++) expected.add(`${res.json.id}:${i}`);
+  }
+  await sink.waitFor(1);
+  await stack.redis.stop();
+  const downAt = Date.now();
+  // The outage itself: longer than the visibility timeout.
+  await until(() => Date.now() - downAt > visibilityMs + 1_000, visibilityMs + 2_000);
+  await stack.redis.start();
+  t.ok(await stack.drained(30_000), 'every outcome recorded');
+  t.ok(await until(() => tally(sink, expected).distinct === expected.size, 10_000), 'every postback delivered');
+  // A reclaim runs every visibility/2 s: give any repeat the time to show.
+  t.notOk(await until(() => sink.received.length > expected.size, visibilityMs), 'no postback arrived twice');
+  const { duplicates, lost } = tally(sink, expected);
+  t.equal(duplicates, 0, `${sink.received.length} requests for ${expected.size} postbacks`);
+  t.equal(lost, 0);
 });
 
 t.test('backpressure: past INGEST_MAX_QUEUE ingest answers 503 with Retry-After, and recovers', async (t) => {
