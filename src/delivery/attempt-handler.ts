@@ -72,14 +72,31 @@ export function errorCodeOf(err: unknown, aborted: boolean): { code: ErrorCode; 
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
     case 'EHOSTUNREACH':
+    case 'EHOSTDOWN':
     case 'ENETUNREACH':
+    case 'ENETDOWN':
+    case 'ETIMEDOUT':
     case 'EADDRNOTAVAIL':
       return { code: 'PB_ERR_CONNECT', message: `${e.code}: ${message}` };
     case 'UND_ERR_SOCKET':
+      // undici's words for a partner speaking out of turn: a response with
+      // no request pending, or a 100 Continue nobody asked for (undici
+      // refuses those, though HTTP says a client should skip them).
+      if (message === 'bad response' || message === 'bad upgrade') {
+        return { code: 'PB_ERR_PROTOCOL', message: `${message}: the partner answered out of turn (data with no request pending, an unsolicited 100 Continue, or an upgrade)` };
+      }
+      return { code: 'PB_ERR_SOCKET', message };
     case 'ECONNRESET':
+    case 'ECONNABORTED':
     case 'EPIPE':
     case 'UND_ERR_CLOSED':
       return { code: 'PB_ERR_SOCKET', message };
+    case 'EMFILE':
+    case 'ENFILE':
+    case 'ENOBUFS':
+    case 'ENOMEM':
+      // This process, not the partner: it must not count against the partner's breaker.
+      return { code: 'PB_ERR_INTERNAL', message: `${e.code}: this delivery process is out of ${e.code === 'EMFILE' || e.code === 'ENFILE' ? 'file descriptors' : 'memory or socket buffers'} (${message}); see README, Failure modes` };
     case 'PB_ERR_BLOCKED_ADDRESS':
       return { code: 'PB_ERR_BLOCKED_ADDRESS', message };
     default:

@@ -8,9 +8,10 @@ import t from 'tap';
 import { once } from 'node:events';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
-import { HttpClient, type SendRequest } from '../../src/delivery/http-client.js';
+import { HttpClient, errorCodeOf, type SendRequest } from '../../src/delivery/http-client.js';
 import type { AttemptResult, WorkerSettings } from '../../src/delivery/attempt.js';
-import { classify } from '../../src/delivery/outcome.js';
+import { classify, health } from '../../src/delivery/outcome.js';
+import type { ErrorCode } from '../../src/errors.js';
 import { freePort } from '../../bench/lib/ports.js';
 
 const SETTINGS: WorkerSettings = {
@@ -455,4 +456,42 @@ t.test('attempts waiting for a connection are not charged for the wait', async (
   t.same(results.map((r) => r.status), Array(12).fill(200), 'every one delivered: none timed out waiting');
   t.ok(results.every((r) => r.latencyMs < 300), `each timed on its own: at most ${Math.max(...results.map((r) => r.latencyMs))} ms`);
   t.equal(most, 2, 'never more at once than the connections');
+});
+
+t.test('errors are told apart by whose they are: the partner, the network, or this process', async (t) => {
+  const err = (code: string, message = 'x') => Object.assign(new Error(message), { code });
+  const cases: [string, Error, string, 'down' | 'fail' | 'none'][] = [
+    ['a reset', err('ECONNRESET'), 'PB_ERR_SOCKET', 'down'],
+    ['an aborted connection', err('ECONNABORTED'), 'PB_ERR_SOCKET', 'down'],
+    ['undici: the socket closed', err('UND_ERR_SOCKET', 'other side closed'), 'PB_ERR_SOCKET', 'down'],
+    ['undici: a response out of turn', err('UND_ERR_SOCKET', 'bad response'), 'PB_ERR_PROTOCOL', 'fail'],
+    ['undici: an upgrade nobody asked for', err('UND_ERR_SOCKET', 'bad upgrade'), 'PB_ERR_PROTOCOL', 'fail'],
+    ['the kernel gave up connecting', err('ETIMEDOUT'), 'PB_ERR_CONNECT', 'down'],
+    ['the network is down', err('ENETDOWN'), 'PB_ERR_CONNECT', 'down'],
+    ['the host is down', err('EHOSTDOWN'), 'PB_ERR_CONNECT', 'down'],
+    ['out of file descriptors', err('EMFILE'), 'PB_ERR_INTERNAL', 'none'],
+    ['the system out of file descriptors', err('ENFILE'), 'PB_ERR_INTERNAL', 'none'],
+    ['out of socket buffers', err('ENOBUFS'), 'PB_ERR_INTERNAL', 'none'],
+  ];
+  for (const [name, e, code, h] of cases) {
+    const r = errorCodeOf(e, false);
+    t.equal(r.code, code, `${name}: ${code}`);
+    t.equal(health(null, r.code as ErrorCode), h, `${name}: counts as ${h} for the breaker`);
+    t.equal(classify(null, r.code as ErrorCode), 'retryable', `${name}: retried`);
+  }
+  t.match(errorCodeOf(err('EMFILE', 'connect EMFILE 127.0.0.1:80'), false).message, /out of file descriptors/);
+});
+
+t.test('an unsolicited 100 Continue before the answer: a protocol error, retried, not a reset', async (t) => {
+  const p = closeAfter(
+    t,
+    await rawPartner((s) => {
+      s.write('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    }),
+  );
+  const client = newClient(t);
+  const r = await attempt(client, get(p.origin));
+  t.equal(r.errorCode, 'PB_ERR_PROTOCOL');
+  t.match(r.error, /unsolicited 100 Continue/);
+  t.equal(classify(r.status, r.errorCode), 'retryable');
 });
