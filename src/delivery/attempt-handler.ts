@@ -191,8 +191,10 @@ export class AttemptHandler implements Expirable {
   }
 
   onError(err: Error): void {
-    if (this.cutOff && err instanceof CutOff) this.finish(null);
-    else this.finish(err);
+    if (this.cutOff && err instanceof CutOff) {
+      if (this.result.error === null) this.result.error = `response body longer than ${DRAIN_MAX / 1024} KiB: not read past that (connection closed)`;
+      this.finish(null);
+    } else this.finish(err);
   }
 
   /** The attempt's deadline passed. */

@@ -29,6 +29,9 @@ export function backoff(attempts: number, s: RetrySettings, random: number): num
   return Math.min(s.backoffMaxMs, Math.round(exp / 2 + (exp / 2) * random));
 }
 
+/** A Retry-After in seconds is read up to this (about 317 years): past it, the same. */
+const RETRY_AFTER_MAX_S = 9_999_999_999;
+
 /**
  * Milliseconds a Retry-After header asks for: delta-seconds or an HTTP date.
  * Null when absent or unreadable.
@@ -36,7 +39,9 @@ export function backoff(attempts: number, s: RetrySettings, random: number): num
 export function parseRetryAfter(header: string | null, now: number): number | null {
   if (header === null) return null;
   const v = header.trim();
-  if (/^\d{1,10}$/.test(v)) return Number(v) * 1000;
+  // Any number of digits: a partner asking for longer than we would ever
+  // wait still asks for the longest wait (callers cap it), not for none.
+  if (/^\d+$/.test(v)) return Math.min(Number(v), RETRY_AFTER_MAX_S) * 1000;
   // An HTTP date names its month: "Wed, 21 Oct 2015 07:28:00 GMT".
   if (!/[A-Za-z]{3}/.test(v)) return null;
   const at = Date.parse(v);

@@ -27,6 +27,8 @@ t.test('Retry-After: seconds or HTTP date', async (t) => {
   t.equal(parseRetryAfter(' 0 ', NOW), 0);
   t.equal(parseRetryAfter(new Date(NOW + 30_000).toUTCString(), NOW), 30_000);
   t.equal(parseRetryAfter(new Date(NOW - 30_000).toUTCString(), NOW), 0, 'a date in the past means now');
+  t.equal(parseRetryAfter('99999999999999999999', NOW), 9_999_999_999_000, 'more digits than we would ever wait: the longest wait, not none');
+  t.same(decide('retryable', 1, '99999999999999999999', FAR, NOW, s, 1), { outcome: 'retry', dueAt: NOW + 600_000 }, 'and a retry at the cap');
   t.equal(parseRetryAfter('soon', NOW), null);
   t.equal(parseRetryAfter('-5', NOW), null);
   t.equal(parseRetryAfter(null, NOW), null);
