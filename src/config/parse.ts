@@ -245,6 +245,11 @@ export function parseConfig(env: Env, readFile: ReadFile = NO_FILES): ParseResul
       `SHUTDOWN_TIMEOUT_MS (${config.shutdownTimeoutMs}) must be at least DELIVERY_TIMEOUT_MS + 3000 (${del.timeoutMs + 3_000}) so in-flight attempts can finish`,
     );
   }
+  const ing = config.ingest;
+  if (ing.headersTimeoutMs > ing.requestTimeoutMs) {
+    // node:http refuses to start with it ('headersTimeout is out of range').
+    r.problem(`INGEST_HEADERS_TIMEOUT_MS (${ing.headersTimeoutMs}) must not exceed INGEST_REQUEST_TIMEOUT_MS (${ing.requestTimeoutMs})`);
+  }
   if (del.timeoutMs >= del.ttlMs) {
     r.problem(`DELIVERY_TIMEOUT_MS (${del.timeoutMs}) must be below DELIVERY_TTL_MS (${del.ttlMs})`);
   }

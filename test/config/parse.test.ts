@@ -135,12 +135,16 @@ t.test('cross-variable rules', async (t) => {
     [{ SIGNING_SECRET: `whsec_${Buffer.alloc(8).toString('base64')}` }, /SIGNING_SECRET .*24 to 64 bytes \(this one: 8\)/],
     [{ SIGNING_SECRET: 'a-long-enough-secret-1,a-long-enough-secret-2,a-long-enough-secret-3' }, /one or two/],
     [{ SIGNING_SCHEME: 'svix' }, /SIGNING_SCHEME/],
+    [{ INGEST_REQUEST_TIMEOUT_MS: '3000' }, /INGEST_HEADERS_TIMEOUT_MS \(10000\) must not exceed INGEST_REQUEST_TIMEOUT_MS \(3000\)/],
+    [{ INGEST_MAX_URL_BYTES: '20000' }, /INGEST_MAX_RENDERED_URL_BYTES \(16384\) must not be below INGEST_MAX_URL_BYTES/],
+    [{ REDIS_PREFIX: 'a b' }, /REDIS_PREFIX must be 1 to 64 letters/],
   ];
   for (const [env, re] of cases) {
     const r = parseConfig(env);
     t.notOk(r.ok, JSON.stringify(env));
     if (!r.ok) t.match(r.problems.join(';'), re);
   }
+  t.ok(parseConfig({ INGEST_REQUEST_TIMEOUT_MS: '3000', INGEST_HEADERS_TIMEOUT_MS: '3000' }).ok, 'headers timeout equal to the request timeout is fine');
 });
 
 t.test('signing: the scheme and whsec_ secrets', async (t) => {
