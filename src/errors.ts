@@ -31,6 +31,7 @@ export const ERRORS = {
   PB_ERR_NOT_FOUND: { status: 404, error: 'not_found' },
   PB_ERR_METHOD: { status: 405, error: 'method_not_allowed' },
   PB_ERR_TIMEOUT: { status: 408, error: 'request_timeout' },
+  PB_ERR_EXPECTATION: { status: 417, error: 'expectation_failed' },
   PB_ERR_TOO_LARGE: { status: 413, error: 'payload_too_large' },
   PB_ERR_MEDIA_TYPE: { status: 415, error: 'unsupported_media_type' },
   PB_ERR_IDEMPOTENCY_KEY_REUSED: { status: 422, error: 'idempotency_key_reused' },

@@ -58,3 +58,10 @@ export function unsupportedType(contentType: string): PostbackError {
     `Content-Type ${JSON.stringify(contentType.slice(0, 80))} is not supported: send application/json (or application/x-www-form-urlencoded)`,
   );
 }
+
+export function unsupportedEncoding(encoding: string): PostbackError {
+  return new PostbackError(
+    'PB_ERR_MEDIA_TYPE',
+    `Content-Encoding ${JSON.stringify(encoding.slice(0, 80))} is not supported: send the body uncompressed`,
+  );
+}

@@ -71,7 +71,8 @@ function compile(method: Method, url: string): CompiledTemplate {
 
 function parseMethod(v: unknown): Method {
   if (typeof v !== 'string') throw invalid(`endpoint.method must be "GET" or "POST", not ${describe(v)}`);
-  const up = v.length === 3 || v.length === 4 ? v.toUpperCase() : '';
+  // ASCII letters only: toUpperCase folds "poſt" (long s) into "POST".
+  const up = /^[A-Za-z]{3,4}$/.test(v) ? v.toUpperCase() : '';
   if (up === 'GET' || up === 'POST') return up;
   throw invalid(`endpoint.method must be "GET" or "POST" (got ${JSON.stringify(v.slice(0, 20))})`);
 }

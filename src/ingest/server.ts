@@ -17,7 +17,7 @@ import { encodeDefault } from '../postback/template.js';
 import { parseOriginPatterns } from '../postback/origin-pattern.js';
 import type { PolicySource } from '../partners/policy-file.js';
 import { USER_AGENT } from '../version.js';
-import { bodyKind, decodeJson, decodeText, looksLikeJson, unsupportedType } from './body.js';
+import { bodyKind, decodeJson, decodeText, looksLikeJson, unsupportedEncoding, unsupportedType } from './body.js';
 import { decodeForm } from './form.js';
 import { readBody } from './body-reader.js';
 import { createTokenCheck } from './auth.js';
@@ -83,10 +83,26 @@ const REPLY = {
   redisDown: fixed('PB_ERR_REDIS_UNAVAILABLE', 'Redis is not connected; nothing was queued, retry later'),
   unauthorized: fixed('PB_ERR_UNAUTHORIZED', 'send Authorization: Bearer <token> with a configured ingest token'),
   closing: fixed('PB_ERR_SHUTTING_DOWN', 'this ingest process is shutting down; retry (another will answer)'),
+  expectation: fixed('PB_ERR_EXPECTATION', 'the only Expect taken is 100-continue'),
   alive: '{"status":"ok"}',
   ready: '{"status":"ready"}',
   notReady: '{"status":"not ready","redis":"down"}',
 };
+
+/**
+ * The path and query of a request target: as sent (origin form, `/i`),
+ * or out of an absolute URL (`POST http://host/i`, which HTTP/1.1 servers
+ * must accept too).
+ */
+function target(url: string): string {
+  if (url.charCodeAt(0) === 47 /* / */) return url;
+  try {
+    const u = new URL(url);
+    return u.protocol === 'http:' || u.protocol === 'https:' ? u.pathname + u.search : url;
+  } catch {
+    return url;
+  }
+}
 
 export interface IngestServer {
   server: Server;
@@ -159,7 +175,11 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
     let parsed;
     let idempotency: Idempotency | null = null;
     try {
-      const key = parseIdempotencyKey(req.headers[IDEMPOTENCY_HEADER]);
+      const encoding = req.headers['content-encoding'];
+      if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') throw unsupportedEncoding(encoding);
+      // node:http joins a repeated header with ", ": ask for them apart (rare, so only then).
+      const rawKey = req.headers[IDEMPOTENCY_HEADER];
+      const key = parseIdempotencyKey(rawKey !== undefined && (req.headersDistinct[IDEMPOTENCY_HEADER]?.length ?? 0) > 1 ? req.headersDistinct[IDEMPOTENCY_HEADER] : rawKey);
       if (!key.ok) throw new PostbackError('PB_ERR_VALIDATION', key.message);
       if (key.key !== null && route !== 'preview') {
         idempotency = idempotencyOf(key.key, scopeOf(req.headers.authorization, authorized !== null), req.headers['content-type'], body);
@@ -198,7 +218,7 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
     (req.socket as Tracked)[kLatest] = res;
-    const url = req.url ?? '/';
+    const url = target(req.url ?? '/');
     const q = url.indexOf('?');
     const route = ROUTES.get(q === -1 ? url : url.slice(0, q));
     if (metrics !== null) {
@@ -286,12 +306,31 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
     // bad one gets its answer first. (An error in the request still being
     // read, a timeout or a bad chunk, is that request's answer.)
     const pending = (socket as Tracked)[kLatest];
+    if (pending !== undefined && !pending.req.complete && pending.headersSent) {
+      // The request being read already has its answer (a 404, 405, 401 or
+      // 413 sent before its body ended): one request, one answer; the
+      // error (its body timing out, say) only closes the connection.
+      if (pending.writableFinished) socket.destroy();
+      else pending.once('close', () => socket.destroy());
+      return;
+    }
     if (pending !== undefined && pending.req.complete && !pending.writableFinished) {
       pending.once('finish', reply);
       pending.once('close', () => socket.destroy());
     } else {
       reply();
     }
+  });
+
+  // An Expect other than 100-continue: 417 as every other answer, a JSON error.
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    (req.socket as Tracked)[kLatest] = res;
+    send(res, 417, REPLY.expectation);
+  });
+  // CONNECT (a proxy's method): node:http would drop the socket unanswered.
+  server.on('connect', (_req: IncomingMessage, socket: Socket) => {
+    const body = REPLY.methodPost;
+    socket.end(`HTTP/1.1 405 Method Not Allowed\r\ncontent-type: ${JSON_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nallow: POST\r\nconnection: close\r\n\r\n${body}`);
   });
 
   let closed: Promise<void> | undefined;

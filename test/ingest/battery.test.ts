@@ -685,6 +685,33 @@ t.test('ingest battery of malformed requests against a real Redis', async (t) =>
     }
   });
 
+  t.test('HTTP at its edges: one JSON answer per request, each as the contract says', async (t) => {
+    const body = JSON.stringify(SAMPLE);
+    const len = Buffer.byteLength(body);
+    const cases: [string, string, number, string | null][] = [
+      // [name, request, status, error]
+      ['absolute-form target', `POST http://ingest.example/i HTTP/1.1\r\nHost: ingest.example\r\nContent-Type: application/json\r\nContent-Length: ${len}\r\nConnection: close\r\n\r\n${body}`, 202, null],
+      ['Expect other than 100-continue', `POST /i HTTP/1.1\r\nHost: x\r\nExpect: foo\r\nContent-Length: ${len}\r\nConnection: close\r\n\r\n${body}`, 417, 'expectation_failed'],
+      ['CONNECT', 'CONNECT ingest.example:443 HTTP/1.1\r\nHost: ingest.example:443\r\n\r\n', 405, 'method_not_allowed'],
+      ['gzip Content-Encoding', `POST /i HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: ${len}\r\nConnection: close\r\n\r\n${body}`, 415, 'unsupported_media_type'],
+      ['br Content-Encoding on a plain body', `POST /i HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Encoding: br\r\nContent-Length: ${len}\r\nConnection: close\r\n\r\n${body}`, 415, 'unsupported_media_type'],
+      ['identity Content-Encoding', `POST /i HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Encoding: identity\r\nContent-Length: ${len}\r\nConnection: close\r\n\r\n${body}`, 202, null],
+      ['two Idempotency-Key headers', `POST /i HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nIdempotency-Key: k2\r\nIdempotency-Key: k3\r\nContent-Length: ${len}\r\nConnection: close\r\n\r\n${body}`, 400, 'invalid_request'],
+      // Answered at once (no such path), then its body never finishes: that answer is its only one.
+      ['a 404 whose body never ends', 'POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc', 404, 'not_found'],
+    ];
+    for (const [name, text, status, error] of cases) {
+      const before = await snapshot();
+      const r = await rawExchange(port, (s) => s.write(text), REQUEST_TIMEOUT_MS + CHECK_INTERVAL_MS + 3_000);
+      const { status: got, json } = parseRaw(r.out);
+      t.equal(got, status, `${name}: ${status}`);
+      t.equal(r.out.match(/HTTP\/1\.1 \d{3}/g)?.length, 1, `${name}: one answer`);
+      if (error !== null) t.equal(json?.error, error, `${name}: ${error}`);
+      t.notOk(r.timedOut, `${name}: the connection closed`);
+      t.equal((await snapshot()).stream, before.stream + (status === 202 ? 1 : 0), `${name}: ${status === 202 ? 'queued' : 'nothing queued'}`);
+    }
+  });
+
   t.test('malformed HTTP on raw sockets: 4xx JSON or a closed socket, never 5xx', async (t) => {
     const raws: [string, string][] = [
       ['bad Content-Length', 'POST /i HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n'],

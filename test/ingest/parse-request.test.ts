@@ -17,6 +17,10 @@ t.test('the sample is valid, underscore host included', async (t) => {
 t.test('method is case-insensitive', async (t) => {
   t.equal(validateIngest({ ...ok, endpoint: { method: 'post', url: URL_ } }, limits).template.method, 'POST');
   t.equal(validateIngest({ ...ok, endpoint: { method: 'Get', url: URL_ } }, limits).template.method, 'GET');
+  // "ſ" (long s) upper-cases to "S": only ASCII letters count.
+  for (const method of ['poſt', 'PO\u017fT', 'gEt\u0000']) {
+    t.throws(() => validateIngest({ ...ok, endpoint: { method, url: URL_ } }, limits), { code: 'PB_ERR_VALIDATION', message: /endpoint\.method/ }, JSON.stringify(method));
+  }
 });
 
 t.test('lone UTF-16 surrogates become U+FFFD in values, keys and the URL', async (t) => {
