@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { cleanupSettings, installCleanup, keepDir, removeDir, scratchDir } from './lib/cleanup.js';
 import { cpuSample, cpuShares, machineInfo } from './lib/env.js';
 import { CLI } from './lib/procs.js';
-import { repoPath } from './lib/repo.js';
+import { portablePaths, repoPath } from './lib/repo.js';
 import {
   fmt,
   medianMetrics,
@@ -286,7 +286,7 @@ async function main(): Promise<number> {
   const day = results.date.slice(0, 10);
   const file = resolve(opts.out ?? join(RESULTS_DIR, `${day}-${machine.git.sha}${all7 ? '' : `-${opts.scenarios.join('+')}`}.json`));
   mkdirSync(join(file, '..'), { recursive: true });
-  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(file, `${portablePaths(JSON.stringify(results, null, 2))}\n`);
   process.stdout.write(`results: ${file} (${results.wallSeconds.toFixed(0)} s)\n`);
   if (opts.compare) process.stdout.write(`\n${renderCompare(results, opts.compare)}\n`);
   if (failures.length > 0) {

@@ -4,6 +4,7 @@
  * tests: the nearest directory above holding package.json.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -16,6 +17,16 @@ function findRoot(): string {
 
 /** The repository's root directory. */
 export const REPO_ROOT = findRoot();
+
+/**
+ * Text fit to commit (a results file): paths under the repository made
+ * relative to it, and the machine's temporary folder written `<tmp>`, so
+ * that nothing recorded names a path outside the project.
+ */
+export function portablePaths(text: string): string {
+  const escape = (p: string) => JSON.stringify(`${p}/`).slice(1, -1);
+  return text.replaceAll(escape(REPO_ROOT), '').replaceAll(escape(tmpdir()), '<tmp>/');
+}
 
 /** A path under the repository root. */
 export function repoPath(...parts: string[]): string {
