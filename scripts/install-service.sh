@@ -85,6 +85,11 @@ INGEST_HOST=0.0.0.0
 INGEST_PORT=8080
 # Clients send Authorization: Bearer <one of these> (comma list; rotate by adding, then removing).
 INGEST_TOKENS=$ingest_token
+# The dashboard and /metrics (monitor, delivery): this machine only. For a
+# Prometheus elsewhere set an internal address (or 0.0.0.0); they show
+# partner names and volumes. Pausing partners through the monitor also
+# needs ADMIN_TOKENS.
+MONITOR_HOST=127.0.0.1
 MONITOR_PORT=9090
 DELIVERY_METRICS_PORT=9091
 ENV

@@ -26,6 +26,7 @@ t.test('defaults when the environment is empty', async (t) => {
   t.same(c.delivery.allowedOrigins, []);
   t.equal(c.ingest.port, 8080);
   t.equal(c.monitor.port, 9090);
+  t.equal(c.monitor.host, '127.0.0.1', 'the monitor and delivery metrics listen on loopback unless told otherwise');
   t.equal(c.delivery.unmatchedDefault, '');
   t.equal(c.delivery.maxAttempts, 5);
   t.equal(c.delivery.timeoutMs, 10_000);
