@@ -15,6 +15,11 @@
 import { PostbackError } from '../errors.js';
 
 const bad = (message: string): PostbackError => new PostbackError('PB_ERR_BAD_FORM', message);
+/** The item limit is validation, as in a JSON body: the same code and status. */
+const tooMany = (message: string): PostbackError => new PostbackError('PB_ERR_VALIDATION', message);
+
+/** A key path as it is written in a form: data[0][k]. */
+const asKey = (parts: readonly string[]): string => `${parts[0] ?? ''}${parts.slice(1).map((p) => `[${p}]`).join('')}`;
 
 const shown = (key: string): string => JSON.stringify(key.length > 80 ? `${key.slice(0, 80)}…` : key);
 
@@ -57,7 +62,7 @@ const INDEX = /^(0|[1-9]\d{0,8})$/;
 function toValue(path: string, node: Node, maxItems: number): unknown {
   if (path === 'data') {
     const length = node.size;
-    if (length > maxItems) throw bad(`data holds ${length} items; the limit is ${maxItems}`);
+    if (length > maxItems) throw tooMany(`data holds ${length} items; the limit is ${maxItems}`);
     const items: unknown[] = [];
     for (let i = 0; i < length; i++) {
       const item = node.get(String(i));
@@ -103,7 +108,7 @@ export function decodeForm(text: string, maxItems: number): unknown {
     if (path[0] === 'data') {
       if (path.length === 1) throw bad('"data" must be given as data[0][name]=value fields');
       if (!INDEX.test(path[1] as string)) throw bad(`form key ${shown(key)}: data index must be a number 0, 1, 2, …`);
-      if (Number(path[1]) >= maxItems) throw bad(`form key ${shown(key)}: data holds more than ${maxItems} items, the limit`);
+      if (Number(path[1]) >= maxItems) throw tooMany(`form key ${shown(key)}: data holds more than ${maxItems} items; the limit is ${maxItems}`);
       if (path.length > 3) throw bad(`form key ${shown(key)} nests deeper than data[i][name] (data objects are flat)`);
     } else if (path.length > 2) {
       // The contract has nothing deeper: endpoint[name], or an unknown name[key] (kept, unused).
@@ -113,7 +118,7 @@ export function decodeForm(text: string, maxItems: number): unknown {
     for (let d = 0; d < path.length - 1; d++) {
       const part = path[d] as string;
       const next = node.get(part);
-      if (typeof next === 'string') throw bad(`form key ${shown(key)}: ${shown(path.slice(0, d + 1).join(']['))} was already given a value`);
+      if (typeof next === 'string') throw bad(`form key ${shown(key)}: ${shown(asKey(path.slice(0, d + 1)))} was already given a value`);
       if (next === undefined) {
         const child: Node = new Map();
         node.set(part, child);
