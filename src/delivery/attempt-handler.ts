@@ -163,7 +163,10 @@ export class AttemptHandler implements Expirable {
         }
       }
     }
-    if (statusCode >= 300 && statusCode < 400) {
+    if (statusCode > 599) {
+      // Not an HTTP status (LinkedIn's 999, say): logged as sent, with a word on it.
+      r.error = `status ${statusCode} is outside HTTP's 100 to 599: treated as a failure that retrying will not fix`;
+    } else if (statusCode >= 300 && statusCode < 400) {
       r.errorCode = 'PB_ERR_REDIRECT';
       r.error = `redirect not followed${location !== null ? `: Location ${location.slice(0, 512)}` : ''}`;
     }

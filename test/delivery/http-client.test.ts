@@ -495,3 +495,18 @@ t.test('an unsolicited 100 Continue before the answer: a protocol error, retried
   t.match(r.error, /unsolicited 100 Continue/);
   t.equal(classify(r.status, r.errorCode), 'retryable');
 });
+
+t.test('a status outside 100 to 599: kept as sent, failed for good, and the log line says why', async (t) => {
+  const p = closeAfter(
+    t,
+    await rawPartner((s) => {
+      s.write('HTTP/1.1 999 Request Denied\r\nContent-Length: 2\r\n\r\nno');
+    }),
+  );
+  const client = newClient(t);
+  const r = await attempt(client, get(p.origin));
+  t.equal(r.status, 999);
+  t.equal(r.errorCode, null);
+  t.match(r.error, /outside HTTP's 100 to 599/);
+  t.equal(classify(r.status, r.errorCode), 'permanent');
+});
