@@ -50,8 +50,26 @@ export async function setPause(redis: RedisClient, keys: ControlKeys, origin: st
   return (await redis.pbControlSet(keys.partners, keys.version, origin, 'pause', JSON.stringify(pause), mode, Date.now())) === 1;
 }
 
+/**
+ * Resumes an origin (an operator's word, CLI or monitor). If its breaker is
+ * open (a partner the breaker disabled, or one paused while down), the
+ * breaker's clock starts again now, with a probe at once: otherwise a
+ * partner disabled after PARTNER_DISABLE_AFTER_MS would be disabled again
+ * the moment it was resumed, its breaker having been open that long
+ * already, and never probed. (A probe that closes the breaker between the
+ * read and the write here leaves an open record whose next probe closes it
+ * again: one postback, no loss.)
+ */
 export async function clearPause(redis: RedisClient, keys: ControlKeys, origin: string): Promise<boolean> {
-  return (await redis.pbControlSet(keys.partners, keys.version, origin, 'pause', '', 'replace', Date.now())) === 1;
+  const changed = (await redis.pbControlSet(keys.partners, keys.version, origin, 'pause', '', 'replace', Date.now())) === 1;
+  const raw = await redis.hget(keys.breakers, origin);
+  const b = raw === null ? null : parseBreaker(raw);
+  if (b !== null) {
+    const now = Date.now();
+    await redis.hset(keys.breakers, origin, JSON.stringify({ ...b, state: 'open', since: now, probeAt: now }));
+    await redis.incr(keys.version);
+  }
+  return changed;
 }
 
 export async function setLimit(redis: RedisClient, keys: ControlKeys, origin: string, limit: LimitOverride | null): Promise<boolean> {

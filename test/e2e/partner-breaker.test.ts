@@ -15,6 +15,7 @@ import { startSink } from '../helpers/sink.js';
 import { startStack } from '../helpers/stack.js';
 import { waitForLines } from '../helpers/log.js';
 import { until } from '../helpers/count.js';
+import { runCli } from '../helpers/procs.js';
 
 const PROBE_MS = 2_000;
 
@@ -142,4 +143,12 @@ t.test('a partner open longer than PARTNER_DISABLE_AFTER_MS is paused until an o
   // The log line follows the write in Redis, and reaches the process's output a little later.
   t.ok(await until(() => /"errorCode":"PB_ERR_PARTNER_DISABLED".*partner disabled/.test(stack.deliveries[0]!.output()), 5_000), 'reported as an error');
   t.equal(await redis.xlen(`${stack.env.REDIS_PREFIX}:{0}:dead`), 0, 'its postbacks wait, none dead');
+
+  // The partner is back and an operator resumes it: probed at once, closed, everything delivered.
+  const back = await startSink(undefined, { port });
+  t.teardown(() => back.close());
+  const resumed = await runCli(['partners', 'resume', origin], stack.env);
+  t.equal(resumed.code, 0, resumed.stderr);
+  t.ok(await until(() => new Set(back.received.map((r) => r.headers['x-postback-id'])).size === 10, 15_000), 'all 10 delivered after the resume');
+  t.equal(await redis.hget(partners, origin), null, 'not disabled again');
 });
