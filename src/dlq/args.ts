@@ -50,12 +50,26 @@ export type ParsedArgs = { ok: true; plan: DlqPlan } | { ok: false; error: strin
 
 const fail = (error: string): ParsedArgs => ({ ok: false, error });
 
-/** ISO 8601 date-time (with a zone, or UTC assumed for a bare date) or ms since the epoch. */
+/** The last instant a Date can hold (8.64e15 ms after the epoch). */
+const TIME_MAX = 8.64e15;
+
+/**
+ * ISO 8601 date-time (with a zone, or UTC assumed for a bare date) or ms
+ * since the epoch; null for anything else, a day the month does not have
+ * (Date.parse reads 2026-02-30 as 2 March), or a time past what a Date
+ * can hold (which would break every later toISOString).
+ */
 export function parseTime(v: string): number | null {
-  if (/^\d{10,16}$/.test(v)) return Number(v);
-  if (!/^\d{4}-\d{2}-\d{2}/.test(v)) return null;
+  if (/^\d{10,16}$/.test(v)) {
+    const ms = Number(v);
+    return ms <= TIME_MAX ? ms : null;
+  }
+  const d = /^(\d{4})-(\d{2})-(\d{2})/.exec(v);
+  if (d === null) return null;
+  const [y, m, day] = [Number(d[1]), Number(d[2]), Number(d[3])];
+  if (m < 1 || m > 12 || day < 1 || day > new Date(Date.UTC(y, m, 0)).getUTCDate()) return null;
   const at = Date.parse(v);
-  return Number.isNaN(at) ? null : at;
+  return Number.isNaN(at) || at > TIME_MAX ? null : at;
 }
 
 function parseStatuses(v: string): Filter['statuses'] | string {

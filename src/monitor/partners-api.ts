@@ -47,15 +47,18 @@ function readBody(req: IncomingMessage): Promise<string | null> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (c: Buffer) => {
+    const collect = (c: Buffer) => {
       size += c.length;
       if (size > BODY_MAX) {
+        // Stop keeping it, and answer 413 (the caller closes the connection after).
+        req.off('data', collect);
+        req.resume();
         resolve(null);
-        req.destroy();
         return;
       }
       chunks.push(c);
-    });
+    };
+    req.on('data', collect);
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     req.on('error', () => resolve(null));
   });
@@ -116,7 +119,7 @@ export function createPartnersApi(deps: PartnersApiDeps): (req: IncomingMessage,
     }
     void (async () => {
       const text = await readBody(req);
-      if (text === null) return fail(res, 'PB_ERR_TOO_LARGE', `the body must be JSON of at most ${BODY_MAX} bytes`);
+      if (text === null) return fail(res, 'PB_ERR_TOO_LARGE', `the body must be JSON of at most ${BODY_MAX} bytes`, { connection: 'close' });
       let body: { until?: unknown; reason?: unknown } = {};
       if (text.trim() !== '') {
         try {

@@ -48,7 +48,8 @@ function table(config: Config): PolicyTable | null {
   return null;
 }
 
-const iso = (ms: number | null): string => (ms === null ? 'until resumed' : new Date(ms).toISOString());
+/** A stored time as ISO 8601; one a Date cannot hold (an older version let it in) as its number, never a crash. */
+const iso = (ms: number | null): string => (ms === null ? 'until resumed' : Number.isFinite(ms) && Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : String(ms));
 
 export function describe(s: PartnerStatus): string {
   const parts: string[] = [s.state];

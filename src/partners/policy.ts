@@ -168,9 +168,15 @@ function readPolicy(where: string, raw: unknown, base: PartnerPolicy, maxTimeout
       const headers: Record<string, string> = {};
       for (const [name, value] of Object.entries(o.headers as Record<string, unknown>)) {
         const lower = name.toLowerCase();
-        if (!TOKEN.test(name)) bad(`headers.${name}`, 'is not a valid header name');
+        if (!TOKEN.test(name) || lower === '__proto__') bad(`headers.${name}`, 'is not a valid header name');
         else if (RESERVED_HEADERS.has(lower) || lower.startsWith('x-postback-')) bad(`headers.${name}`, 'is set by the service itself and cannot be replaced');
-        else if (typeof value !== 'string' || /[\r\n\0]/.test(value) || value.length > 8_192) bad(`headers.${name}`, 'must be a string of at most 8,192 characters without line breaks');
+        // What an HTTP/1.1 field value may hold and undici sends: tabs, visible
+        // ASCII and space, and bytes 0x80 to 0xFF (sent as such). Anything else
+        // (control characters, a character such as "€") undici refuses per
+        // request, which would fail every postback to the partner.
+        else if (typeof value !== 'string' || /[^\t\x20-\x7e\x80-\xff]/.test(value) || value.length > 8_192) {
+          bad(`headers.${name}`, 'must be a string of at most 8,192 characters: printable ASCII, spaces and tabs (no line breaks or other control characters, nothing past U+00FF)');
+        }
         else headers[lower] = value;
       }
       p.headers = headers;

@@ -42,7 +42,7 @@ export function outgoingRequest(
           body: JSON.stringify(data),
         };
   if (opts.headers) {
-    for (const [name, value] of Object.entries(opts.headers)) if (!(name in out.headers)) out.headers[name] = value;
+    for (const [name, value] of Object.entries(opts.headers)) if (!Object.hasOwn(out.headers, name)) out.headers[name] = value;
   }
   if (opts.signer) Object.assign(out.headers, opts.signer.headers(id, Math.floor((opts.nowMs ?? 0) / 1000), out.method, url, out.body));
   return out;

@@ -68,6 +68,14 @@ t.test('times: ISO 8601 or ms since the epoch', async (t) => {
     ['yesterday', null],
     ['28/11/2026', null],
     ['12', null],
+    ['2026-02-30', null],
+    ['2026-02-29T00:00:00Z', null],
+    ['2028-02-29T00:00:00Z', Date.UTC(2028, 1, 29)],
+    ['2026-13-01', null],
+    ['2026-00-10', null],
+    ['8640000000000000', 8.64e15],
+    ['9999999999999999', null],
+    ['+275760-09-14', null],
   ];
   for (const [v, want] of cases) t.equal(parseTime(v), want, v);
 });

@@ -51,6 +51,9 @@ t.test('partners through the monitor', async (t) => {
   t.match(await pause({ authorization: 'Bearer wrong' }), { status: 401 });
   t.match(await pause({ authorization: `Bearer ${ADMIN}` }, '{"until": "yesterday"}'), { status: 400, json: { code: 'PB_ERR_VALIDATION' } });
   t.match(await pause({ authorization: `Bearer ${ADMIN}` }, 'not json'), { status: 400, json: { code: 'PB_ERR_BAD_JSON' } });
+  t.match(await pause({ authorization: `Bearer ${ADMIN}` }, JSON.stringify({ reason: 'r'.repeat(8_000) })), { status: 413, json: { code: 'PB_ERR_TOO_LARGE' } }, 'a body over 4 KiB: 413, not a reset');
+  t.match(await pause({ authorization: `Bearer ${ADMIN}` }, '{"until": "9999999999999999"}'), { status: 400, json: { code: 'PB_ERR_VALIDATION' } }, 'a time no Date can hold: 400, nothing stored');
+  t.match(await pause({ authorization: `Bearer ${ADMIN}` }, '{"until": "2099-02-30T00:00:00Z"}'), { status: 400, json: { code: 'PB_ERR_VALIDATION' } }, 'a day the month does not have');
   t.match(await post(`${base}/partners/${encodeURIComponent('https://*.x.example')}/pause`, '', { authorization: `Bearer ${ADMIN}` }), { status: 400 }, 'a pattern is not an origin');
   t.match(await get(`${base}/partners/${enc}/pause`), { status: 405 });
 
