@@ -45,7 +45,13 @@ interface Acc {
 }
 
 /** Merges statuses, statistics hashes (field `<origin>|<x>`) and per-process load snapshots (origin -> "inFlight,waiting"). */
-export function mergePartnerRows(statuses: readonly PartnerStatus[], statsHashes: readonly Record<string, string>[], loads: readonly Record<string, string>[]): PartnerRow[] {
+export function mergePartnerRows(
+  statuses: readonly PartnerStatus[],
+  statsHashes: readonly Record<string, string>[],
+  loads: readonly Record<string, string>[],
+  /** A partner's limits from the policy file, for one with traffic but no status row (not paused, limited or open). */
+  policyOf: (origin: string) => { rate: number | null; concurrency: number | null } | undefined = () => undefined,
+): PartnerRow[] {
   const accs = new Map<string, Acc>();
   const acc = (origin: string): Acc => {
     let a = accs.get(origin);
@@ -89,11 +95,12 @@ export function mergePartnerRows(statuses: readonly PartnerStatus[], statsHashes
   for (const origin of new Set([...byOrigin.keys(), ...accs.keys()])) {
     const s = byOrigin.get(origin);
     const a = accs.get(origin);
+    const policy = s === undefined ? policyOf(origin) : undefined;
     rows.push({
       origin,
       state: s?.state ?? 'closed',
-      rate: s?.rate ?? null,
-      concurrency: s?.concurrency ?? null,
+      rate: s?.rate ?? policy?.rate ?? null,
+      concurrency: s?.concurrency ?? policy?.concurrency ?? null,
       inFlight: a?.inFlight ?? 0,
       waiting: (a?.waiting ?? 0) + (s?.held ?? 0),
       held: s?.held ?? 0,
@@ -118,5 +125,5 @@ export async function readPartnerTable(redis: RedisClient, keys: ControlKeys, sh
   for (let b = first; b <= last; b++) hashes.push(redis.hgetall(`${keys.statsPrefix}${b}`));
   const members = await redis.zrangebyscore(keys.members, now - 15_000, '+inf');
   const loads = await Promise.all(members.map((m) => redis.hgetall(`${keys.loadPrefix}${m}`)));
-  return mergePartnerRows(statuses, await Promise.all(hashes), loads);
+  return mergePartnerRows(statuses, await Promise.all(hashes), loads, (origin) => table?.resolve(origin));
 }

@@ -44,3 +44,12 @@ t.test('merging statistics, load and the control plane', async (t) => {
   t.match(rows[2], { attempts: 10, successPct: 50, lastError: { at: 2, error: 'new' } }, 'the latest error');
   t.same(mergePartnerRows([], [], []), [], 'nothing: no rows');
 });
+
+t.test("a partner with traffic and no status row shows its policy's limits", async (t) => {
+  const a = 'https://a.example';
+  const policies: Record<string, { rate: number | null; concurrency: number | null }> = { [a]: { rate: 20, concurrency: 4 } };
+  const rows = mergePartnerRows([status('https://c.example', { rate: 5 })], [{ [`${a}|a`]: '3', [`${a}|d`]: '3', 'https://b.example|a': '1' }], [], (o) => policies[o]);
+  t.match(rows.find((r) => r.origin === a), { rate: 20, concurrency: 4, state: 'closed' }, 'from the policy file');
+  t.match(rows.find((r) => r.origin === 'https://b.example'), { rate: null, concurrency: null }, 'no policy: none');
+  t.match(rows.find((r) => r.origin === 'https://c.example'), { rate: 5 }, 'a status row keeps its own');
+});
