@@ -163,6 +163,8 @@ export function parseDlqArgs(argv: readonly string[]): ParsedArgs {
   const ways = [ids.length > 0, all, filtered].filter(Boolean).length;
   if (ways === 0) return fail(`${command} needs ids, --all, or filters`);
   if (ids.length > 0 && (all || filtered)) return fail(`${command} takes ids, or --all / filters, not both`);
+  // --all with a filter would act on every letter, the filter ignored: refused, whichever was meant.
+  if (all && filtered) return fail(`${command} takes --all or filters, not both: filters alone take the letters they match, --all every one`);
   return { ok: true, plan: { command, ids, all, filter, dryRun: values['dry-run'] === true } };
 }
 

@@ -135,7 +135,19 @@ async function replayPage(redis: RedisClient, keys: ShardKeys, letters: { stream
   }
   tx.incrby(keys.count, letters.length);
   tx.xdel(keys.dead, ...letters.map((l) => l.streamId));
-  const res = await tx.exec();
+  let res: Awaited<ReturnType<typeof tx.exec>>;
+  try {
+    res = await tx.exec();
+  } catch (err) {
+    // A full Redis refuses the XADDs as they are queued: the whole transaction is discarded.
+    const full = /OOM|EXECABORT/.test((err as Error).message);
+    throw new Error(
+      full
+        ? `Redis is full (maxmemory): none of this page of ${letters.length} dead letters was replayed; free memory or raise maxmemory (README, Failure modes), then run it again`
+        : `replaying ${letters.length} dead letters failed: ${(err as Error).message}; none of this page was replayed`,
+      { cause: err },
+    );
+  }
   if (res === null || res.some(([err]) => err)) {
     const err = res?.find(([e]) => e)?.[0];
     throw new Error(`replaying ${letters.length} dead letters failed${err ? `: ${err.message}` : ''}; none of this page was replayed`);

@@ -92,6 +92,20 @@ t.test('dlq against a mixed set of dead letters', async (t) => {
     t.equal(perId(broken).size, 10);
   });
 
+  t.test('replay into a full Redis: a clear word, nothing replayed', async (t) => {
+    const admin = stack.redis.client();
+    const before = await dead();
+    await admin.config('SET', 'maxmemory', '1');
+    try {
+      const r = await runCli(['dlq', 'replay', '--status', '5xx'], env);
+      t.equal(r.code, 1);
+      t.match(r.stderr, /Redis is full \(maxmemory\): none of this page of 10 dead letters was replayed/);
+    } finally {
+      await admin.config('SET', 'maxmemory', '0');
+    }
+    t.equal(await dead(), before, 'every dead letter still there');
+  });
+
   t.test('replay by filter takes only those', async (t) => {
     broken.received.length = 0;
     const r = await runCli(['dlq', 'replay', '--status', '5xx'], env);
