@@ -204,24 +204,38 @@ export class PartnerPacer {
     const [cursor, flat] = await redis.hscan(keys.heldIndex, this.heldCursors.get(keys.shard) ?? '0', 'COUNT', RELEASE_SCAN);
     this.heldCursors.set(keys.shard, cursor);
     const now = Date.now();
+    // One origin's failure (a full Redis refusing a write, say) must not
+    // hold back the others in the pass: the first error is rethrown (and
+    // logged by the caller) after every origin had its turn.
+    let failed: unknown = null;
     for (let i = 0; i < flat.length; i += 2) {
       const origin = flat[i] as string;
-      const by = this.blockedBy(origin, now);
-      if (by === 'breaker') await this.probe(keys, origin, now);
-      if (by !== null) {
-        await redis.pbRelease(keys.heldIndex, keys.retry, keys.heldPrefix, origin, RELEASE_SCAN, '', now);
-        continue;
+      try {
+        await this.releaseOrigin(keys, origin, now);
+      } catch (err) {
+        failed ??= err;
       }
-      let since = this.ramps.get(origin);
-      if (since === undefined) {
-        if (this.ramps.size >= ORIGINS_MAX) this.ramps.clear();
-        since = now;
-        this.ramps.set(origin, now);
-      }
-      const budget = releaseBudget(this.policyFor(origin).rate, this.control.live, RELEASE_MS, now - since);
-      const [, , left] = await redis.pbRelease(keys.heldIndex, keys.retry, keys.heldPrefix, origin, budget, '', '+inf');
-      if (left === 0) this.ramps.delete(origin);
     }
+    if (failed !== null) throw failed;
+  }
+
+  private async releaseOrigin(keys: ShardKeys, origin: string, now: number): Promise<void> {
+    const { redis } = this.deps;
+    const by = this.blockedBy(origin, now);
+    if (by === 'breaker') await this.probe(keys, origin, now);
+    if (by !== null) {
+      await redis.pbRelease(keys.heldIndex, keys.retry, keys.heldPrefix, origin, RELEASE_SCAN, '', now);
+      return;
+    }
+    let since = this.ramps.get(origin);
+    if (since === undefined) {
+      if (this.ramps.size >= ORIGINS_MAX) this.ramps.clear();
+      since = now;
+      this.ramps.set(origin, now);
+    }
+    const budget = releaseBudget(this.policyFor(origin).rate, this.control.live, RELEASE_MS, now - since);
+    const [, , left] = await redis.pbRelease(keys.heldIndex, keys.retry, keys.heldPrefix, origin, budget, '', '+inf');
+    if (left === 0) this.ramps.delete(origin);
   }
 
   /** The control plane changed for `origins`: policies looked up again; an origin that must wait is handed to onBlocked. */

@@ -95,4 +95,19 @@ t.test('circuit breakers against a real Redis', async (t) => {
     t.equal(await reporter.probeResult(origin, true, settings), null, 'nothing to do when closed');
     t.equal(await reporter.claimProbe(origin, settings), false);
   });
+
+  t.test('with Redis full (maxmemory, noeviction) the probe is still claimed and its result still recorded', async (t) => {
+    const { reporter, keys } = setup();
+    const origin = 'https://full.example';
+    await check.hset(keys.breakers, origin, JSON.stringify({ state: 'open', since: Date.now(), probeAt: 0, reason: 'test' }));
+    await check.config('SET', 'maxmemory', '1');
+    try {
+      t.equal(await reporter.claimProbe(origin, settings), true, 'claimed: the partner can be probed and its held postbacks released');
+      t.match(parseBreaker((await check.hget(keys.breakers, origin)) as string), { state: 'half-open' });
+      t.equal(await reporter.probeResult(origin, false, settings), 'open', 'a failed probe recorded');
+      t.equal(await reporter.probeResult(origin, true, settings), 'closed', 'a good one closes it');
+    } finally {
+      await check.config('SET', 'maxmemory', '0');
+    }
+  });
 });

@@ -23,7 +23,13 @@ local op = ARGV[1]
 local origin = ARGV[2]
 local raw = redis.call('HGET', KEYS[2], origin)
 
+-- HDEL first: when the record exists (a probe claimed, a probe's result)
+-- the script's first write frees memory, so a full Redis (maxmemory,
+-- noeviction) lets the rest run, as it lets a write follow one in a script;
+-- otherwise an open breaker could not be probed until Redis had room, and
+-- its held postbacks, which the probe releases, stayed in Redis.
 local function save(b)
+  redis.call('HDEL', KEYS[2], origin)
   redis.call('HSET', KEYS[2], origin, cjson.encode(b))
   redis.call('INCR', KEYS[3])
 end
