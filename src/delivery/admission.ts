@@ -201,17 +201,32 @@ export class ParkBudget {
 }
 
 /**
- * For hand-back at shutdown: of the jobs not yet started, the first item
- * index per entry (an entry's items start in order, so everything from
- * there on is unstarted).
+ * For hand-back at shutdown: the jobs not yet started, per entry, as runs
+ * of consecutive item indexes [from, to). Not one run from the first
+ * unstarted item to the end: an entry's items need not start in order
+ * (a placeholder in the host sends each to its own origin, each with its
+ * own queue), and a run over a started item would send it twice and
+ * leave the entry's count of postbacks without an outcome short.
  */
-export function handBackPlan<E>(unstarted: Iterable<{ held: E; k: number }>): Map<E, number> {
-  const first = new Map<E, number>();
+export function handBackPlan<E>(unstarted: Iterable<{ held: E; k: number }>): Map<E, [number, number][]> {
+  const ks = new Map<E, number[]>();
   for (const { held, k } of unstarted) {
-    const prev = first.get(held);
-    if (prev === undefined || k < prev) first.set(held, k);
+    const list = ks.get(held);
+    if (list) list.push(k);
+    else ks.set(held, [k]);
   }
-  return first;
+  const plan = new Map<E, [number, number][]>();
+  for (const [held, list] of ks) {
+    list.sort((a, b) => a - b);
+    const runs: [number, number][] = [];
+    for (const k of list) {
+      const last = runs[runs.length - 1];
+      if (last !== undefined && last[1] === k) last[1] = k + 1;
+      else if (last === undefined || last[1] < k) runs.push([k, k + 1]);
+    }
+    plan.set(held, runs);
+  }
+  return plan;
 }
 
 /** Weight each earlier finish keeps at the next one, in {@link DrainPace}: about the last ten finishes count. */

@@ -48,9 +48,9 @@ export function deadLetter(
   });
 }
 
-/** Items `k` onwards of an entry, handed back to the stream unattempted. */
-export function handBackEntry(e: Entry, k: number): Buffer {
-  return encodeEntry({ ...e, firstIndex: e.firstIndex + k, items: e.items.slice(k) });
+/** Items `k` to `end` (exclusive; the entry's end by default) of an entry, handed back to the stream unattempted. */
+export function handBackEntry(e: Entry, k: number, end = e.items.length): Buffer {
+  return encodeEntry({ ...e, firstIndex: e.firstIndex + k, items: e.items.slice(k, end) });
 }
 
 /** Item `k` alone, unattempted (its attempts so far and last result kept). */

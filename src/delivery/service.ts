@@ -585,9 +585,12 @@ export class DeliveryService {
   private handBack(): void {
     let handed = 0;
     const plan = handBackPlan(this.scheduler.drain());
-    for (const [held, k] of plan) {
-      const rest = held.entry.items.length - k;
-      held.handBack.push(handBackEntry(held.entry, k));
+    for (const [held, runs] of plan) {
+      let rest = 0;
+      for (const [from, to] of runs) {
+        held.handBack.push(handBackEntry(held.entry, from, to));
+        rest += to - from;
+      }
       handed += rest;
       this.deps.metrics.handedBack.inc(rest);
       held.remaining -= rest;

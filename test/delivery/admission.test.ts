@@ -131,19 +131,26 @@ t.test('park delay: what waits, at the pace it drains, bounded, jittered 0.75x t
   for (const [name, waiting, msPer, random, want] of cases) t.equal(parkDelay(waiting, msPer, random), want, name);
 });
 
-t.test('hand-back plan: the first unstarted item of each entry', async (t) => {
+t.test('hand-back plan: the unstarted items of each entry, as runs of consecutive indexes', async (t) => {
   const a = { name: 'a' };
   const b = { name: 'b' };
+  const c = { name: 'c' };
   const plan = handBackPlan([
     { held: a, k: 5 },
     { held: b, k: 0 },
     { held: a, k: 3 },
     { held: a, k: 4 },
+    // Items of one entry going to several origins start out of order: 1 to 8 started, 0, 9 and 10 did not.
+    { held: c, k: 10 },
+    { held: c, k: 0 },
+    { held: c, k: 9 },
   ]);
   t.same([...plan.entries()], [
-    [a, 3],
-    [b, 0],
+    [a, [[3, 6]]],
+    [b, [[0, 1]]],
+    [c, [[0, 1], [9, 11]]],
   ]);
+  t.same(handBackPlan([{ held: a, k: 2 }, { held: a, k: 2 }]).get(a), [[2, 3]], 'a job listed twice is one item');
   t.equal(handBackPlan([]).size, 0, 'nothing unstarted: nothing handed back');
 });
 

@@ -8,6 +8,8 @@ import { startSink, type TestSink } from '../helpers/sink.js';
 import { tally, until } from '../helpers/count.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 import { get } from '../helpers/http.js';
+import { createServer } from 'node:http';
+import { once } from 'node:events';
 import { freePort } from '../../bench/lib/ports.js';
 
 const REQUESTS = 40;
@@ -78,6 +80,47 @@ t.test('SIGTERM under load: exit 0 within the bound, nothing lost, nothing twice
   t.comment(`SIGTERM: ${TOTAL} postbacks, ${distinct} delivered, lost ${lost}, duplicated ${duplicates}`);
   t.equal(lost, 0, 'lost: 0');
   t.equal(duplicates, 0, 'duplicated: 0 (in-flight finished, the rest handed back)');
+});
+
+t.test('SIGTERM with entries whose items go to several origins: nothing lost, nothing twice', async (t) => {
+  // A placeholder in the host sends each item of an entry to its own
+  // origin, each with its own queue: items of one entry start out of order.
+  const sink = await startSink(() => ({ status: 200, delayMs: 800 }));
+  t.teardown(() => sink.close());
+  // The second origin: the same port on 127.0.0.2 (loopback too), counted with the sink's.
+  const other = createServer((req, res) => {
+    sink.received.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: '' } as (typeof sink.received)[number]);
+    req.resume();
+    setTimeout(() => res.end('ok'), 800);
+  });
+  other.listen(sink.port, '127.0.0.2');
+  await once(other, 'listening');
+  t.teardown(() => new Promise<void>((resolve) => {
+    other.closeAllConnections();
+    other.close(() => resolve());
+  }));
+  const stack = await startStack(
+    { DELIVERY_TIMEOUT_MS: '3000', DELIVERY_VISIBILITY_MS: '11000', SHUTDOWN_TIMEOUT_MS: '8000', DELIVERY_CONNECTIONS_PER_ORIGIN: '4' },
+    { deliveries: 0 },
+  );
+  t.teardown(() => stack.stop());
+  const url = `http://{h}:${sink.port}/m?n={n}`;
+  const expected = new Set<string>();
+  // 40 for the first origin, then an entry with one item for it (queued behind them) and ten for the second.
+  for (const data of [Array.from({ length: 40 }, (_, n) => ({ h: '127.0.0.1', n })), [{ h: '127.0.0.1', n: 100 }, ...Array.from({ length: 10 }, (_, i) => ({ h: '127.0.0.2', n: 101 + i }))]]) {
+    const res = await stack.send({ endpoint: { method: 'GET', url }, data });
+    t.equal(res.status, 202);
+    for (let i = 0; i < data.length; i++) expected.add(`${res.json.id}:${i}`);
+  }
+  const first = await stack.startDelivery();
+  t.ok(await until(() => sink.received.some((r) => r.url.includes('n=101')), 10_000), 'the second origin under way');
+  t.equal(await first.stop('SIGTERM'), 0, 'exit code 0');
+  await stack.startDelivery();
+  t.ok(await until(() => tally(sink, expected).distinct >= expected.size, 30_000), 'a new process delivers the rest');
+  t.ok(await stack.drained(15_000), 'every entry acknowledged (none left pending for a reclaim)');
+  const { duplicates, lost } = tally(sink, expected);
+  t.equal(lost, 0, 'lost: 0');
+  t.equal(duplicates, 0, 'duplicated: 0');
 });
 
 t.test('a second signal forces the exit', async (t) => {
