@@ -18,25 +18,46 @@ import { privatePassword } from './private-password.js';
 export interface PrivateRedis {
   url: string;
   stop(): Promise<void>;
+  /** Resolves when the redis-server started here exits (never, for one reused from an earlier run). */
+  exited: Promise<void>;
 }
 
-/** Resolves true when a Redis answers on the port (PONG, or NOAUTH when it has a password). */
-export function ping(port: number, timeoutMs = 500): Promise<boolean> {
+/**
+ * What listens on 127.0.0.1:port: a Redis (it answers PING with PONG, or
+ * NOAUTH when it has a password), something else (it accepted the
+ * connection and answered otherwise, closed it, or said nothing), or
+ * nothing (refused).
+ */
+export function probePort(port: number, timeoutMs = 500): Promise<'redis' | 'other' | 'free'> {
   return new Promise((done) => {
     const socket = connect({ port, host: '127.0.0.1' });
     let reply = '';
-    const finish = (ok: boolean) => {
+    let connected = false;
+    let settled = false;
+    const finish = (what: 'redis' | 'other' | 'free') => {
+      if (settled) return;
+      settled = true;
       socket.destroy();
-      done(ok);
+      done(what);
     };
-    socket.setTimeout(timeoutMs, () => finish(false));
-    socket.on('connect', () => socket.write('PING\r\n'));
+    socket.setTimeout(timeoutMs, () => finish(connected ? 'other' : 'free'));
+    socket.on('connect', () => {
+      connected = true;
+      socket.write('PING\r\n');
+    });
     socket.on('data', (d) => {
       reply += d.toString();
-      if (reply.includes('\r\n')) finish(reply.startsWith('+PONG') || reply.startsWith('-NOAUTH'));
+      if (reply.includes('\r\n')) finish(reply.startsWith('+PONG') || reply.startsWith('-NOAUTH') ? 'redis' : 'other');
     });
-    socket.on('error', () => finish(false));
+    // A listener that closes the connection without a word is still a listener.
+    socket.on('close', () => finish(connected ? 'other' : 'free'));
+    socket.on('error', () => finish(connected ? 'other' : 'free'));
   });
+}
+
+/** Resolves true when a Redis answers on the port (PONG, or NOAUTH when it has a password). */
+export async function ping(port: number, timeoutMs = 500): Promise<boolean> {
+  return (await probePort(port, timeoutMs)) === 'redis';
 }
 
 export function privateUrl(config: Config, password: string): string {
@@ -68,7 +89,7 @@ export function writeRedisConf(config: Config, password: string): string {
   return conf;
 }
 
-function alive(pid: number): boolean {
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -98,11 +119,15 @@ export async function startPrivateRedis(config: Config, logger: Logger, detached
   const password = privatePassword(config.redis.passwordFile);
   const url = privateUrl(config, password);
 
-  if (await ping(port)) {
+  const found = await probePort(port);
+  if (found === 'other') {
+    throw new Error(`port ${port} (REDIS_PORT) is in use by a program that is not Redis: pick another port with REDIS_PORT, or stop that program`);
+  }
+  if (found === 'redis') {
     const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : NaN;
     if (Number.isInteger(pid) && alive(pid)) {
       logger.warn({ port, pid }, 'a private redis-server from an earlier run is still up: reusing it');
-      return { url, child: null, stop: () => stopPid(pid) };
+      return { url, child: null, stop: () => stopPid(pid), exited: new Promise<void>(() => undefined) };
     }
     throw new Error(
       `port ${port} is taken by a Redis this run did not start; set REDIS_URL to use it, or REDIS_PORT to pick another port`,
@@ -119,8 +144,11 @@ export async function startPrivateRedis(config: Config, logger: Logger, detached
     throw new Error(`cannot run redis-server (${spawned.message}): run "npm run setup" or set REDIS_URL`);
   }
   let exited = false;
-  child.once('exit', () => {
-    exited = true;
+  const exitedPromise = new Promise<void>((resolve) => {
+    child.once('exit', () => {
+      exited = true;
+      resolve();
+    });
   });
   if (!(await waitFor(() => exited || ping(port), 10_000)) || exited) {
     throw new Error(`redis-server did not start on port ${port}; see ${join(dir, 'redis.log')}`);
@@ -129,6 +157,7 @@ export async function startPrivateRedis(config: Config, logger: Logger, detached
   return {
     url,
     child,
+    exited: exitedPromise,
     stop: async () => {
       if (exited) return;
       child.kill('SIGTERM');

@@ -11,7 +11,12 @@ import { startSink } from '../helpers/sink.js';
 import { spawnRole } from '../helpers/procs.js';
 import { freePort } from '../../bench/lib/ports.js';
 import { get, post } from '../helpers/http.js';
-import { ping } from '../../src/start/private-redis.js';
+import { ping, probePort } from '../../src/start/private-redis.js';
+import { runCli } from '../helpers/procs.js';
+import { until } from '../helpers/count.js';
+import { createServer as createNetServer } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
+import { once } from 'node:events';
 import { startSentinels } from '../../bench/lib/topology.js';
 
 /** The processes `start` launched (Linux: /proc): the roles and redis-server, each with its command line and environment. */
@@ -74,12 +79,30 @@ t.test('start runs everything and Ctrl-C stops it cleanly', async (t) => {
     t.notOk(roles.some((r) => r.environ.includes('REDIS_URL=')), 'no REDIS_URL handed to the roles');
   }
 
+  // A second start in the same place refuses, and leaves the first alone.
+  const second = await runCli(['start'], env, 20_000);
+  t.equal(second.code, 1, 'a second start exits 1');
+  t.match(second.stdout + second.stderr, /another \\"npm start\\" \(pid \d+\) runs with REDIS_DIR/);
+  t.ok(await ping(redisPort), "the first one's Redis still answers");
+
+  // Its Redis killed: started again, and the roles carry on.
+  const redisPid = Number(readFileSync(join(dir, 'redis', 'redis.pid'), 'utf8').trim());
+  process.kill(redisPid, 'SIGKILL');
+  t.ok(await until(async () => !(await ping(redisPort)), 5_000), 'Redis gone');
+  t.ok(await until(() => ping(redisPort), 15_000), 'started again by start');
+  t.ok(
+    await until(async () => (await post(`http://127.0.0.1:${ingestPort}/i`, JSON.stringify({ endpoint: { method: 'GET', url: `${sink.origin}/again` }, data: [{}] }))).status === 202, 15_000),
+    'ingest accepts again',
+  );
+  await sink.waitFor(3);
+
   const began = Date.now();
   const code = await start.stop('SIGINT');
   t.equal(code, 0, 'exit code 0');
   t.ok(Date.now() - began < 20_000, 'stopped within the shutdown bound');
   t.notOk(await ping(redisPort), 'Redis stopped too');
-  t.notMatch(start.output(), /"level":5\d/, 'no errors logged');
+  const errors = start.output().split('\n').filter((l) => /"level":5\d/.test(l) && !l.includes('the private redis-server exited'));
+  t.same(errors, [], 'no errors logged but the Redis this test killed');
 });
 
 t.test('start with REDIS_SENTINELS uses that Redis and launches no private one', async (t) => {
@@ -116,4 +139,57 @@ t.test('start with REDIS_SENTINELS uses that Redis and launches no private one',
   t.notOk(existsSync(join(dir, 'redis.password')), 'no private password generated');
   t.equal(await start.stop('SIGINT'), 0, 'exit code 0');
   t.notMatch(start.output(), /"level":5\d/, 'no errors logged');
+});
+
+t.test('what listens on REDIS_PORT: Redis, something else, or nothing', async (t) => {
+  const closer = createNetServer((s) => s.destroy());
+  closer.listen(0, '127.0.0.1');
+  await once(closer, 'listening');
+  t.teardown(() => closer.close());
+  const http = createHttpServer((_req, res) => res.end('no'));
+  http.listen(0, '127.0.0.1');
+  await once(http, 'listening');
+  t.teardown(() => http.close());
+  const silent = createNetServer(() => undefined);
+  silent.listen(0, '127.0.0.1');
+  await once(silent, 'listening');
+  t.teardown(() => {
+    silent.close();
+  });
+  const port = (s: { address(): unknown }) => (s.address() as { port: number }).port;
+  t.equal(await probePort(port(closer)), 'other', 'a listener that closes at once');
+  t.equal(await probePort(port(http)), 'other', 'an HTTP server');
+  t.equal(await probePort(port(silent), 200), 'other', 'a listener that says nothing');
+  t.equal(await probePort(await freePort()), 'free', 'nothing');
+});
+
+t.test('start with a port in use: it says why and exits 1, no endless restarts', async (t) => {
+  const taken = createNetServer(() => undefined);
+  taken.listen(0, '127.0.0.1');
+  await once(taken, 'listening');
+  t.teardown(() => {
+    taken.close();
+  });
+  const ingestPort = (taken.address() as { port: number }).port;
+  const dir = mkdtempSync(join(tmpdir(), 'pb-start-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const redisPort = await freePort();
+  const env = {
+    PATH: process.env.PATH ?? '',
+    REDIS_PORT: String(redisPort),
+    REDIS_DIR: join(dir, 'redis'),
+    REDIS_PASSWORD_FILE: join(dir, 'redis.password'),
+    LOG_DIR: join(dir, 'log'),
+    INGEST_PORT: String(ingestPort),
+    INGEST_HOST: '127.0.0.1',
+    MONITOR_PORT: String(await freePort()),
+    MONITOR_HOST: '127.0.0.1',
+    DELIVERY_METRICS_PORT: '0',
+    LOG_LEVEL: 'warn',
+  };
+  const r = await runCli(['start'], env, 60_000);
+  t.notOk(r.timedOut, 'it ended by itself');
+  t.equal(r.code, 1);
+  t.match(r.stdout + r.stderr, /ingest exited 5 times in a row before it was ready/);
+  t.notOk(await ping(redisPort), 'its Redis stopped too');
 });
