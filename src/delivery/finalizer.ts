@@ -31,6 +31,8 @@ const MAX_PER_CALL = 500;
  * after a kill -9; under load it turns hundreds of calls into a few.
  */
 const COALESCE_MS = 5;
+/** At shutdown, how long one call may wait for Redis. */
+const STOP_WAIT_MS = 1_000;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -49,6 +51,16 @@ export class Finalizer {
   private scheduled = false;
   private chain: Promise<void> = Promise.resolve();
   private stopping = false;
+  /**
+   * Calls written before the shutdown began (so with no timeout of their
+   * own), by the function that gives up on each: STOP_WAIT_MS after
+   * drain() begins they must not hold the exit either, when Redis went
+   * away with them (PM2's `stop all` stops Redis at the same time). One
+   * entry per call in flight, removed when it settles: bounded by the
+   * calls in flight (one promise shared by every call would collect a
+   * reaction per call for the process's whole life).
+   */
+  private readonly inFlight = new Set<(err: Error) => void>();
   /** Entries acknowledged since start (for tests and metrics). */
   acknowledged = 0;
 
@@ -79,6 +91,11 @@ export class Finalizer {
 
   /** Writes everything queued so far; resolves when Redis has it (or gave up at shutdown). */
   drain(): Promise<void> {
+    if (!this.stopping) {
+      setTimeout(() => {
+        for (const giveUp of this.inFlight) giveUp(new Error(`no answer from Redis in ${STOP_WAIT_MS} ms at shutdown`));
+      }, STOP_WAIT_MS).unref();
+    }
     this.stopping = true;
     this.chain = this.chain.then(() => this.flush());
     return this.chain;
@@ -94,6 +111,20 @@ export class Finalizer {
         else byStream.set(o.stream, [o]);
       }
       for (const [stream, outcomes] of byStream) await this.write(stream, outcomes);
+    }
+  }
+
+  /** `call`, or a rejection STOP_WAIT_MS after drain() begins, whichever comes first. */
+  private async untilShutdownGivesUp<T>(call: Promise<T>): Promise<T> {
+    let giveUp: (err: Error) => void = () => undefined;
+    const gaveUp = new Promise<never>((_, reject) => {
+      giveUp = reject;
+    });
+    this.inFlight.add(giveUp);
+    try {
+      return await Promise.race([call, gaveUp]);
+    } finally {
+      this.inFlight.delete(giveUp);
     }
   }
 
@@ -113,7 +144,7 @@ export class Finalizer {
       try {
         const call = this.redis.pbFinalize(...args);
         // At shutdown, a Redis that is gone must not hold the exit.
-        this.acknowledged += this.stopping ? await withTimeout(call, 1_000) : await call;
+        this.acknowledged += this.stopping ? await withTimeout(call, STOP_WAIT_MS) : await this.untilShutdownGivesUp(call);
         if (attempt > 1) this.logger.info({ entries: outcomes.length }, 'outcomes recorded after retrying');
         this.written(outcomes);
         return;

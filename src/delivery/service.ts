@@ -515,6 +515,7 @@ export class DeliveryService {
   }
 
   private pump(): void {
+    if (this.stopping) return;
     for (const batch of this.scheduler.take()) this.run(batch);
   }
 
@@ -566,6 +567,11 @@ export class DeliveryService {
   close(): Promise<void> {
     this.closed ??= (async () => {
       this.stopping = true;
+      // Nothing new starts from here (pump() does nothing while stopping):
+      // what is queued goes back to the stream at once, not after the
+      // read loops end (up to BLOCK_MS later), during which it would have
+      // kept starting attempts.
+      this.handBack();
       for (const t of this.timers) clearInterval(t);
       clearTimeout(this.budgetTimer);
       for (const shard of this.shards) shard.promoter.stop();

@@ -138,3 +138,28 @@ t.test('Redis down: the write waits and lands once it is back', async (t) => {
   t.equal(((await check.xpending(keys.stream, GROUP)) as [number])[0], 0);
   await finalizer.drain();
 });
+
+t.test('shutdown with a write in flight to a Redis that went away: drain gives up within seconds', async (t) => {
+  const server = await startRedis();
+  t.teardown(() => server.destroy());
+  const check = server.client();
+  const prefix = `t${randomBytes(4).toString('hex')}`;
+  const redis = createRedis(testConfig({ REDIS_URL: server.url, REDIS_PREFIX: prefix }), 'delivery', 'test-finalizer');
+  t.teardown(() => redis.disconnect());
+  const keys = shardKeys(prefix, 0);
+  const reader = new StreamReader(redis, redis, keys, 'c1', logger);
+  await reader.ensureGroups();
+  await check.xadd(keys.stream, '*', 'm', 'e');
+  const [read] = await reader.read(1, 50);
+  const finalizer = new Finalizer(redis, logger);
+  await server.stop();
+  // Written before the shutdown began: no timeout of its own (PM2's `stop all` stops Redis with the roles).
+  finalizer.add(outcome(keys.stream, (read as { id: string }).id, { finished: 1 }));
+  t.ok(await until(() => redis.status !== 'ready' && finalizer.pending === 0, 5_000), 'Redis gone, the call issued (it waits in the connection)');
+  const began = Date.now();
+  await finalizer.drain();
+  const took = Date.now() - began;
+  // Then the shutdown's own five tries of at most a second each.
+  t.ok(took < 8_000, `drain returned in ${took} ms (SHUTDOWN_TIMEOUT_MS is 15 s)`);
+  t.equal(finalizer.acknowledged, 0, 'nothing recorded: the entry stays pending for a reclaim');
+});
