@@ -6,10 +6,11 @@
 // password generated into ./var/redis.password, AOF in ./var/redis).
 //
 // Shutdown: every role stops gracefully within SHUTDOWN_TIMEOUT_MS (15 s by
-// default); kill_timeout (20 s) sits above it so PM2 never cuts that short.
+// default); kill_timeout (5 s above it) sits above it so PM2 never cuts that short.
 const path = require('node:path');
 
-const KILL_TIMEOUT_MS = 20_000;
+// 5 s above SHUTDOWN_TIMEOUT_MS (15 s by default), read from the environment PM2 starts with.
+const KILL_TIMEOUT_MS = (Number(process.env.SHUTDOWN_TIMEOUT_MS) || 15_000) + 5_000;
 const pm2Logs = path.join(path.resolve(__dirname, process.env.LOG_DIR || 'var/log'), 'pm2');
 const logs = (name) => ({
   out_file: path.join(pm2Logs, `${name}.out.log`),

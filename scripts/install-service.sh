@@ -152,10 +152,14 @@ write() { # $1 file; content on stdin
 
 { common "postback-delivery: private Redis (127.0.0.1, AOF, password)" redis; echo "After=network.target"; service redis 15; } \
   | write "$unit_dir/postback-redis.service"
+# Stop timeout: 5 s above SHUTDOWN_TIMEOUT_MS (the graceful bound; 15 s unless
+# the env file sets it), so systemd never cuts a graceful shutdown short.
+# After raising SHUTDOWN_TIMEOUT_MS in the env file, run this script again.
+shutdown_ms=$(sed -n 's/^SHUTDOWN_TIMEOUT_MS=\([0-9][0-9]*\)[[:space:]]*$/\1/p' "$env_file" | tail -n 1)
+stop_s=$(( (${shutdown_ms:-15000} + 999) / 1000 + 5 ))
 for role in ingest delivery monitor; do
   # The roles start after Redis and stop before it; they wait for it if it is slow.
-  # Stop timeout 20 s: above SHUTDOWN_TIMEOUT_MS (15 s), the graceful bound.
-  { common "postback-delivery: $role" "$role"; echo "After=network-online.target postback-redis.service"; echo "Wants=network-online.target postback-redis.service"; service "$role" 20; } \
+  { common "postback-delivery: $role" "$role"; echo "After=network-online.target postback-redis.service"; echo "Wants=network-online.target postback-redis.service"; service "$role" "$stop_s"; } \
     | write "$unit_dir/postback-$role.service"
 done
 write "$unit_dir/postback-delivery.target" <<UNIT

@@ -34,3 +34,16 @@ for (const [name, env, apps] of cases) {
     t.same(await appsWith(env), apps);
   });
 }
+
+t.test("PM2's kill_timeout stays 5 s above SHUTDOWN_TIMEOUT_MS", async (t) => {
+  const timeouts = async (env: Record<string, string>) => {
+    const { stdout } = await run(
+      process.execPath,
+      ['-e', "process.stdout.write(JSON.stringify(require('./ecosystem.config.cjs').apps.map((a) => a.kill_timeout)))"],
+      { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env } },
+    );
+    return [...new Set(JSON.parse(stdout) as number[])];
+  };
+  t.same(await timeouts({}), [20_000], 'default: 15 s + 5 s');
+  t.same(await timeouts({ SHUTDOWN_TIMEOUT_MS: '40000' }), [45_000]);
+});

@@ -53,7 +53,7 @@ t.test('units for Redis and every role, and a target grouping them', async (t) =
     t.equal(svc?.get('KillSignal'), 'SIGTERM');
     t.equal(unit.get('Install')?.get('WantedBy'), 'postback-delivery.target');
     if (role !== 'redis') {
-      t.equal(svc?.get('TimeoutStopSec'), '20', `${role}: stop timeout above the 15 s graceful bound`);
+      t.equal(svc?.get('TimeoutStopSec'), '20', `${role}: stop timeout 5 s above the 15 s graceful bound`);
       t.match(unit.get('Unit')?.get('After'), /postback-redis\.service/, `${role}: starts after Redis, stops before it`);
     }
   }
@@ -82,4 +82,12 @@ t.test('units for Redis and every role, and a target grouping them', async (t) =
   t.equal((second.match(/unchanged /g) ?? []).length, 5, 'every unit unchanged');
   t.match(readFileSync(join(dir, 'etc', 'env'), 'utf8'), /INGEST_PORT=8181/, 'edits to the env file survive');
   t.equal(readFileSync(password, 'utf8'), pw, 'the password survives');
+
+  // A longer graceful bound in the env file: run again, the stop timeouts follow.
+  writeFileSync(join(dir, 'etc', 'env'), `${readFileSync(join(dir, 'etc', 'env'), 'utf8')}SHUTDOWN_TIMEOUT_MS=40000\n`);
+  run(dir);
+  for (const role of ['ingest', 'delivery', 'monitor']) {
+    const svc = sections(readFileSync(join(dir, 'units', `postback-${role}.service`), 'utf8')).get('Service');
+    t.equal(svc?.get('TimeoutStopSec'), '45', `${role}: 5 s above SHUTDOWN_TIMEOUT_MS 40000`);
+  }
 });
