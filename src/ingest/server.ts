@@ -6,7 +6,7 @@
  * produce a 5xx other than 503 (Redis unavailable, shutting down).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
 import type { RedisClient } from '../queue/redis.js';
 import type { Registry } from 'prom-client';
 import type { Config } from '../config/index.js';
@@ -54,6 +54,8 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 /** On the answer to a repeated Idempotency-Key: the first request's answer, nothing queued now. */
 const REPLAYED = { 'idempotent-replayed': 'true' };
 const WARN_EVERY_MS = 10_000;
+/** At shutdown, how long idle keep-alive connections still get answers before they are closed. */
+const CLOSE_GRACE_MS = 1_000;
 
 /** When a request started and which route it took, kept on its response for the metrics. */
 const kStart = Symbol('start');
@@ -339,8 +341,16 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
     close() {
       closed ??= new Promise<void>((resolve) => {
         closing = true;
-        server.close(() => resolve());
-        server.closeIdleConnections();
+        // Stop accepting, but do not drop idle keep-alive connections at
+        // once (http.Server.close would): a client may have a request on
+        // its way on one, and would see a reset. For CLOSE_GRACE_MS every
+        // request that arrives gets an answer (503 shutting_down, with
+        // Connection: close, like every answer from now on); then the
+        // connections still idle are closed, and the server ends once the
+        // requests in progress are answered.
+        net.Server.prototype.close.call(server, () => resolve());
+        const grace = setTimeout(() => server.closeIdleConnections(), Math.min(CLOSE_GRACE_MS, config.ingest.keepAliveTimeoutMs));
+        grace.unref();
       });
       return closed;
     },

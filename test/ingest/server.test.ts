@@ -424,3 +424,41 @@ t.test('a write whose confirmation is lost is answered "may have been queued", n
   t.notMatch(res.json.message, /nothing was queued/);
   t.equal(await redisServer.client().xlen(keys.stream), 2, 'and it was: Redis ran the script');
 });
+
+t.test('shutdown: a request on an idle keep-alive connection gets an answer, not a reset', async (t) => {
+  const redisServer = await startRedis();
+  t.teardown(() => redisServer.destroy());
+  const config = testConfig({ REDIS_URL: redisServer.url, REDIS_PREFIX: `t${randomBytes(4).toString('hex')}` });
+  const redis = createRedis(config, 'ingest', 'test-ingest');
+  redis.on('error', () => undefined);
+  await once(redis, 'ready');
+  t.teardown(() => redis.disconnect());
+  const ingest = createIngestServer({
+    config,
+    redis,
+    enqueuer: new Enqueuer(redis, [shardKeys(config.redis.prefix, 0)], { lifetimeMs: 1000, maxQueue: 0, statsRetentionS: 60, idempotencyTtlMs: 60_000 }),
+    logger: pino({ level: 'silent' }),
+    nextId: createRequestIdGenerator(),
+  });
+  ingest.server.listen(0, '127.0.0.1');
+  await once(ingest.server, 'listening');
+  const port = (ingest.server.address() as { port: number }).port;
+  const body = JSON.stringify(SAMPLE);
+  const request = `POST /i HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  const socket = connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  let out = '';
+  let reset = false;
+  socket.on('data', (d: Buffer) => (out += d.toString('latin1')));
+  socket.on('error', () => (reset = true));
+  const closedSocket = once(socket, 'close');
+  socket.write(request);
+  t.ok(await until(() => /HTTP\/1\.1 202/.test(out), 5_000), 'the first request: 202, the connection kept alive');
+  // The process begins to stop while the client, unaware, sends its next request on the idle connection.
+  const closed = ingest.close();
+  socket.write(request);
+  await closedSocket;
+  await closed;
+  t.notOk(reset, 'no reset');
+  t.match(out, /HTTP\/1\.1 202[\s\S]*HTTP\/1\.1 503[\s\S]*connection: close[\s\S]*"error":"shutting_down"/i, 'the second: 503 shutting_down, Connection: close');
+});
