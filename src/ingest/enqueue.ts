@@ -217,6 +217,16 @@ export class Enqueuer {
       codes = await this.redis.pbEnqueue(...args);
     } catch (err) {
       const e = unavailable(err);
+      if (e.code === 'PB_ERR_REDIS_FULL' && group.length > 1 && group.some((p) => p.idempotency !== null)) {
+        // A full Redis refuses the whole call at its first write, though a
+        // repeated key's replay writes nothing: each keyed request again,
+        // alone, so that a retry of one already queued gets its first answer.
+        for (const p of group) {
+          if (p.idempotency !== null) void this.write(shard, [p]);
+          else p.reject(e);
+        }
+        return;
+      }
       for (const p of group) p.reject(e);
       return;
     }

@@ -16,6 +16,8 @@ import { startRedis } from '../helpers/redis.js';
 import { testConfig } from '../helpers/config.js';
 import { post } from '../helpers/http.js';
 import { startIngest } from '../helpers/ingest.js';
+import { validateIngest } from '../../src/ingest/parse-request.js';
+import { idempotencyOf } from '../../src/ingest/idempotency.js';
 
 const SAMPLE = {
   endpoint: { method: 'GET', url: 'http://sample_domain_endpoint.com/data?key={key}&value={value}&foo={bar}' },
@@ -461,4 +463,34 @@ t.test('shutdown: a request on an idle keep-alive connection gets an answer, not
   await closed;
   t.notOk(reset, 'no reset');
   t.match(out, /HTTP\/1\.1 202[\s\S]*HTTP\/1\.1 503[\s\S]*connection: close[\s\S]*"error":"shutting_down"/i, 'the second: 503 shutting_down, Connection: close');
+});
+
+t.test('Redis full: a keyed retry sent in the same turn as a new request still gets its first answer', async (t) => {
+  const redisServer = await startRedis();
+  t.teardown(() => redisServer.destroy());
+  const admin = redisServer.client();
+  const prefix = `t${randomBytes(4).toString('hex')}`;
+  const config = testConfig({ REDIS_URL: redisServer.url, REDIS_PREFIX: prefix });
+  const redis = createRedis(config, 'ingest', 'test-ingest');
+  redis.on('error', () => undefined);
+  await once(redis, 'ready');
+  const enqueuer = new Enqueuer(redis, [shardKeys(prefix, 0)], { lifetimeMs: 1000, maxQueue: 0, statsRetentionS: 60, idempotencyTtlMs: 60_000 });
+  t.teardown(async () => {
+    await enqueuer.close().catch(() => undefined);
+    redis.disconnect();
+  });
+  const limits = { maxItems: 100, maxUrlBytes: 8192, maxRenderedUrlBytes: 16_384, encodedDefault: '', maxDelayMs: 0, defaultDelayMs: 0 };
+  const req = validateIngest(SAMPLE, limits);
+  const key = idempotencyOf('retry-me', '-', 'application/json', Buffer.from(JSON.stringify(SAMPLE)));
+  const first = await enqueuer.enqueue(req, 'first-id', Date.now(), key);
+  t.match(first, { id: 'first-id', replayed: false });
+  await admin.config('SET', 'maxmemory', '1');
+  try {
+    // Both in one turn: one script call for the two, which the full Redis refuses at the new request's write.
+    const [retry, fresh] = await Promise.allSettled([enqueuer.enqueue(req, 'second-id', Date.now(), key), enqueuer.enqueue(req, 'third-id', Date.now(), null)]);
+    t.match(retry, { status: 'fulfilled', value: { id: 'first-id', accepted: 2, replayed: true } }, 'the retry: its first answer');
+    t.match(fresh, { status: 'rejected', reason: { code: 'PB_ERR_REDIS_FULL' } }, 'the new one: redis_full');
+  } finally {
+    await admin.config('SET', 'maxmemory', '0');
+  }
 });
