@@ -25,7 +25,10 @@ export const REPO_ROOT = findRoot();
  */
 export function portablePaths(text: string): string {
   const escape = (p: string) => JSON.stringify(`${p}/`).slice(1, -1);
-  return text.replaceAll(escape(REPO_ROOT), '').replaceAll(escape(tmpdir()), '<tmp>/');
+  // The temporary folder only where a path starts (after a quote, "=" or a
+  // blank): "/tmp/" also occurs inside bench/results/tmp/.
+  const tmp = new RegExp(`(["=\\s])${escape(tmpdir()).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`, 'g');
+  return text.replaceAll(escape(REPO_ROOT), '').replace(tmp, '$1<tmp>/');
 }
 
 /** A path under the repository root. */
