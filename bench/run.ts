@@ -16,6 +16,7 @@ import { portablePaths, repoPath } from './lib/repo.js';
 import {
   fmt,
   medianMetrics,
+  readResults,
   renderCompare,
   renderMachine,
   renderTable,
@@ -285,10 +286,12 @@ async function main(): Promise<number> {
   const all7 = opts.scenarios.length === SCENARIOS.length;
   const day = results.date.slice(0, 10);
   const file = resolve(opts.out ?? join(RESULTS_DIR, `${day}-${machine.git.sha}${all7 ? '' : `-${opts.scenarios.join('+')}`}.json`));
+  // Read before writing: today's default name for the same scenarios is the file compared with.
+  const before = opts.compare ? readResults(opts.compare) : null;
   mkdirSync(join(file, '..'), { recursive: true });
   writeFileSync(file, `${portablePaths(JSON.stringify(results, null, 2))}\n`);
   process.stdout.write(`results: ${file} (${results.wallSeconds.toFixed(0)} s)\n`);
-  if (opts.compare) process.stdout.write(`\n${renderCompare(results, opts.compare)}\n`);
+  if (before !== null && opts.compare) process.stdout.write(`\n${renderCompare(results, before, opts.compare)}\n`);
   if (failures.length > 0) {
     process.stderr.write(`\nfailed: ${failures.join('; ')}\n`);
     return 1;

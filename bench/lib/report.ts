@@ -50,7 +50,7 @@ export function renderTable(t: Table): string {
 
 export function renderTargets(targets: TargetResult[]): string {
   return renderTable({
-    title: 'targets (issue 4), from the medians above',
+    title: 'targets (the performance issues, as in the README), from the medians above',
     columns: ['target', 'measured', 'goal', 'verdict', 'of goal'],
     rows: targets.map((t) => [
       t.label,
@@ -92,8 +92,12 @@ export function medianMetrics(runs: Metrics[]): Metrics {
   return out;
 }
 
-export function renderCompare(current: ResultsFile, file: string): string {
-  const old = JSON.parse(readFileSync(file, 'utf8')) as ResultsFile;
+/** A results file, read (for --compare: before this run writes its own, which may have the same name). */
+export function readResults(file: string): ResultsFile {
+  return JSON.parse(readFileSync(file, 'utf8')) as ResultsFile;
+}
+
+export function renderCompare(current: ResultsFile, old: ResultsFile, file: string): string {
   const rows: Table['rows'] = [];
   for (const [name, sc] of Object.entries(current.scenarios)) {
     const before = old.scenarios?.[name]?.median;

@@ -1,7 +1,10 @@
 /**
- * The targets of issue 4 (and issue 15's, latency at low load) on this
- * 2-core machine, as ratios or bounds over the median metrics of the
- * scenarios that ran (a target whose scenarios did not all run is "n/a").
+ * The targets of the performance issues on this 2-core machine: issue 15's
+ * goals, which restate issue 4's (stricter for e2e against the undici loop
+ * and BullMQ; bandwidth at the v1 sample 0.35x) and add latency at low
+ * load, https, many origins and a remote Redis; issue 4's for the rest.
+ * The same goals as the README's Performance table, as ratios or bounds
+ * over the median metrics of the scenarios that ran (a target whose scenarios did not all run is "n/a").
  * The harness only reports them: the workload is fixed and nothing here is
  * tuned to them.
  */
@@ -65,7 +68,7 @@ export const TARGETS: Target[] = [
     needs: ['e2e', 'e2e-bullmq'],
     value: (all) => div(m(all, 'e2e', 'max.delivered_s'), m(all, 'e2e-bullmq', 'bullmq.delivered_s')),
     op: '>=',
-    goal: 2.5,
+    goal: 3,
     unit: 'x',
   },
   {
@@ -74,7 +77,7 @@ export const TARGETS: Target[] = [
     needs: ['e2e'],
     value: (all) => m(all, 'e2e', 'ratio.vs_undici'),
     op: '>=',
-    goal: 0.75,
+    goal: 0.85,
     unit: 'x',
   },
   {
@@ -121,7 +124,7 @@ export const TARGETS: Target[] = [
     needs: ['bandwidth'],
     value: (all) => m(all, 'bandwidth', 'ratio.total'),
     op: '<=',
-    goal: 0.25,
+    goal: 0.35,
     unit: 'x',
   },
   {
