@@ -30,6 +30,9 @@ const GAUGES: [keyof QueueState, string, string][] = [
   ['consumers', 'pb_queue_consumers', 'Consumers in the delivery group'],
 ];
 
+/** The longest a scrape waits for the queue's state before it says Redis is down. */
+const QUEUE_READ_MAX_MS = 2_000;
+
 /**
  * Queue gauges and pb_redis_up, refreshed from Redis on every scrape. All
  * gauges of one scrape share a single read (prom-client collects them
@@ -40,7 +43,17 @@ export function registerQueueGauges(registry: Registry, redis: RedisClient, shar
   const read = (): Promise<QueueState | null> => {
     const now = Date.now();
     if (current === null || now - current.at > 250) {
-      current = { at: now, read: readQueueState(redis, shards, now).catch(() => null) };
+      // Bounded: delivery's connection queues commands while Redis is away,
+      // and a scrape must still answer (pb_redis_up 0) well inside
+      // Prometheus's 10 s scrape timeout, with the attempt counters.
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<null>((resolve) => {
+        timer = setTimeout(() => resolve(null), QUEUE_READ_MAX_MS);
+      });
+      current = {
+        at: now,
+        read: Promise.race([readQueueState(redis, shards, now).catch(() => null), late]).finally(() => clearTimeout(timer)),
+      };
     }
     return current.read;
   };

@@ -28,6 +28,12 @@ t.test('Redis restarts having lost every key: both roles carry on without a rest
   t.equal(down.json.error, 'unavailable');
   t.equal((await get(`${stack.ingestUrl}/readyz`)).status, 503);
   t.ok(await until(async () => (await get(deliveryReady)).status === 503, 10_000), 'delivery /readyz says 503 too');
+  const scrapeAt = Date.now();
+  const scrape = await get(deliveryReady.replace('/readyz', '/metrics'));
+  const scrapeMs = Date.now() - scrapeAt;
+  t.ok(scrapeMs < 5_000, `delivery's /metrics answers in ${scrapeMs} ms with Redis down (Prometheus gives up at 10 s)`);
+  t.match(scrape.body, /^pb_redis_up\{role="delivery"\} 0$/m, 'saying Redis is down');
+  t.match(scrape.body, /^pb_delivery_attempts_total\{/m, 'with the attempt counters');
 
   await stack.redis.start(); // empty: no AOF in this test
   t.ok(await until(async () => (await stack.send(body(3))).status === 202), 'ingest accepts again by itself');
