@@ -18,7 +18,14 @@ const SETTLE_S = 2;
 const HISTORY_S = 600;
 
 export interface Frame {
+  /** The latest complete second. */
   point: Point | null;
+  /**
+   * Every second completed since the frame before, oldest first: usually
+   * one, more when a tick was late or skipped (timer drift across a
+   * second, a slow Redis), so a client that adds them up misses none.
+   */
+  points: Point[];
   queue: QueueState | null;
   topFailing: [string, number][];
   redisUp: boolean;
@@ -80,10 +87,10 @@ export class LiveFeed {
       for (const p of points) this.history.push(p);
       while (this.history.length > HISTORY_S) this.history.shift();
       const queue = await readQueueState(this.redis, this.shards, now);
-      frame = { point: this.history.at(-1) ?? null, queue, topFailing: topFailing(this.history.slice(-60), 10), redisUp: true, at: now };
+      frame = { point: this.history.at(-1) ?? null, points, queue, topFailing: topFailing(this.history.slice(-60), 10), redisUp: true, at: now };
     } catch (err) {
       if (this.last?.redisUp !== false) this.logger.warn({ err: (err as Error).message }, 'dashboard: Redis unavailable');
-      frame = { point: null, queue: null, topFailing: [], redisUp: false, at: now };
+      frame = { point: null, points: [], queue: null, topFailing: [], redisUp: false, at: now };
     }
     this.last = frame;
     const data = `data: ${JSON.stringify(frame)}\n\n`;

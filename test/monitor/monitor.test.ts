@@ -67,6 +67,10 @@ t.test('metrics, health and the live feed', async (t) => {
   t.ok(got.every((f) => f.redisUp === true), 'frames say Redis is up');
   const withQueue = got.filter((f) => f.queue);
   t.ok(withQueue.length > 0 && withQueue.every((f) => typeof f.queue.postbacks === 'number' && f.queue.groupPresent), 'frames carry the queue state');
+  // Frames carry every second once: from the second frame on, each begins where the one before ended.
+  const seconds = got.slice(1).flatMap((f) => (f.points as { t: number }[]).map((p) => p.t));
+  t.ok(seconds.length >= 3, `${seconds.length} seconds in ${got.length - 1} frames`);
+  t.ok(seconds.every((s, i) => i === 0 || s === (seconds[i - 1] as number) + 1), `no second skipped or repeated (${seconds.join(', ')})`);
 
   // The numbers in Redis are the whole cluster's: ingest's and delivery's
   // (flushed every second, read once a second has settled).

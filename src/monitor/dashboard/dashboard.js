@@ -102,9 +102,10 @@ function onFrame(frame) {
   $('status').textContent = frame.redisUp ? `live · ${new Date(frame.at).toLocaleTimeString()}` : 'Redis unreachable';
   document.body.dataset.redis = frame.redisUp ? 'up' : 'down';
   if (!frame.redisUp) return;
+  // Every second since the last frame (a late tick carries several), then the tiles from the latest.
+  for (const point of frame.points ?? (frame.point ? [frame.point] : [])) addPoint(point);
   const p = frame.point;
   if (p) {
-    addPoint(p);
     setTile('accepted', fmt.rate(p.accepted));
     setTile('delivered', fmt.rate(p.delivered));
     setTile('retried', fmt.rate(p.retried));
