@@ -79,7 +79,13 @@ export async function runDelivery(): Promise<void> {
     filename: new URL('./worker.js', import.meta.url).href,
     minThreads: d.workers,
     maxThreads: d.workers,
-    concurrentTasksPerWorker: Math.ceil(d.concurrency / Math.min(d.batchSize, d.concurrency)) + 1,
+    // Room on the threads for every batch the scheduler can have in flight:
+    // a batch holds one origin, so with many small partners each is one
+    // postback, and up to DELIVERY_CONCURRENCY of them run at once. Less
+    // room left the rest in Piscina's queue, counted as in flight yet not
+    // started: out of reach of pauses and of the hand-back at shutdown,
+    // and holding up every other partner.
+    concurrentTasksPerWorker: Math.ceil(d.concurrency / d.workers) + 1,
     idleTimeout: Number.MAX_SAFE_INTEGER,
     atomics: 'disabled',
     workerData: settings,

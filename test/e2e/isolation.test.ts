@@ -6,6 +6,8 @@
 import t from 'tap';
 import { startSink } from '../helpers/sink.js';
 import { startStack } from '../helpers/stack.js';
+import { until } from '../helpers/count.js';
+import { startDnsServer } from '../../bench/lib/dns-server.js';
 
 t.test('slow and failing partners do not hold up a healthy one', async (t) => {
   let slowInFlight = 0;
@@ -50,4 +52,21 @@ t.test('slow and failing partners do not hold up a healthy one', async (t) => {
   t.ok(slow.received.length < 200, `all 500 healthy postbacks went out while the slow partner had had only ${slow.received.length} of 200`);
   t.ok(slowMax <= 10, `the slow partner never held more than its share (10 of 40): max ${slowMax}`);
   t.ok(failing.received.length > 200, `retries to the failing partner kept going meanwhile (${failing.received.length} attempts)`);
+});
+
+t.test('with worker threads, many small partners all go out at once: nothing waits in the thread pool', async (t) => {
+  // 200 partners, one postback each, each answering after a second: every
+  // batch holds one postback. All of them fit in DELIVERY_CONCURRENCY, so
+  // all are in flight together, as without threads.
+  const dns = await startDnsServer({ zone: 'many.test' });
+  t.teardown(() => dns.close());
+  const sink = await startSink(() => ({ status: 200, delayMs: 1_000 }));
+  t.teardown(() => sink.close());
+  const stack = await startStack({ DELIVERY_WORKERS: '2', DELIVERY_DNS_SERVERS: dns.server, DELIVERY_TIMEOUT_MS: '5000' });
+  t.teardown(() => stack.stop());
+  const data = Array.from({ length: 200 }, (_, i) => ({ h: `p${i}` }));
+  t.equal((await stack.send({ endpoint: { method: 'GET', url: `http://{h}.many.test:${sink.port}/w` }, data })).status, 202);
+  t.ok(await until(() => sink.maxInFlight >= 150, 15_000), `${sink.maxInFlight} in flight at once (at least 150 of 200)`);
+  await sink.waitFor(200, 20_000);
+  t.ok(await stack.drained(), 'all delivered and acknowledged');
 });
