@@ -64,7 +64,8 @@ export class StatsRecorder {
       this.add(second, 'attempts', 1);
       this.add(second, LATENCY_FIELDS[bucketOf(latencyMs)] as string, 1);
     }
-    if (outcome !== 'delivered') this.add(second, `fo:${origin}`, 1);
+    // Failed attempts only: a postback that expired before any attempt says nothing of its partner.
+    if (outcome !== 'delivered' && latencyMs !== null) this.add(second, `fo:${origin}`, 1);
   }
 
   /** One request accepted by ingest with its postbacks. */

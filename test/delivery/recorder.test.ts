@@ -183,6 +183,8 @@ t.test('outcomes become log lines, retries, dead letters, statistics and metrics
     const bucket = await redis.hgetall(statsKey(keys, Math.floor(NOW / 1000)));
     // delivered: 1 + 1 (pixel) + 2; retry: 2 + 1; dead: 3 + 1 (pixel) + 2 (template); expired: 1 + 2 (expireAll); parked 4
     t.match(bucket, { delivered: '4', retried: '3', dead: '6', expired: '3', parked: '4' });
+    // Failed attempts per origin: not the two postbacks that expired before any attempt.
+    t.match(bucket, { 'fo:http://partner.example': '7', 'fo:http://pixel.example': '1', 'fo:unknown': '2' });
     const text = await registry.getSingleMetricAsString('pb_delivery_attempts_total');
     t.match(text, /outcome="delivered",status_class="2xx"\} 3/);
     t.match(text, /outcome="expired",status_class="none"\} 2/);
