@@ -43,6 +43,7 @@ export const ERRORS = {
   PB_ERR_QUEUE_FULL: { status: 503, error: 'queue_full' },
   PB_ERR_REDIS_FULL: { status: 503, error: 'redis_full' },
   PB_ERR_SHUTTING_DOWN: { status: 503, error: 'shutting_down' },
+  PB_ERR_OVERLOADED: { status: 503, error: 'overloaded' },
   PB_ERR_INTERNAL: { status: 500, error: 'internal' },
   // delivery: attempt outcomes that are not HTTP statuses
   PB_ERR_CONNECT: { status: null, error: 'connect_failed' },

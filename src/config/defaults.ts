@@ -18,6 +18,7 @@ export const DEFAULTS = {
   INGEST_HOST: '127.0.0.1',
   INGEST_PORT: 8080,
   INGEST_MAX_BODY_BYTES: 1_048_576,
+  INGEST_MAX_INFLIGHT_BYTES: 67_108_864,
   INGEST_MAX_ITEMS: 10_000,
   INGEST_MAX_URL_BYTES: 8_192,
   INGEST_MAX_RENDERED_URL_BYTES: 16_384,
@@ -103,6 +104,8 @@ export interface Config {
     host: string;
     port: number;
     maxBodyBytes: number;
+    /** Body bytes of all requests being read or answered at once in one process; past it, 503 overloaded. */
+    maxInflightBytes: number;
     maxItems: number;
     maxUrlBytes: number;
     /** Longest URL a data object may render the template to. */

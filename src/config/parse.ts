@@ -157,6 +157,7 @@ export function parseConfig(env: Env, readFile: ReadFile = NO_FILES): ParseResul
       host: r.str('INGEST_HOST', d.INGEST_HOST),
       port: r.int('INGEST_PORT', d.INGEST_PORT, 0, PORT_MAX),
       maxBodyBytes: r.int('INGEST_MAX_BODY_BYTES', d.INGEST_MAX_BODY_BYTES, 64, 512 * 1_048_576),
+      maxInflightBytes: r.int('INGEST_MAX_INFLIGHT_BYTES', d.INGEST_MAX_INFLIGHT_BYTES, 64, 16 * 1_073_741_824),
       maxItems: r.int('INGEST_MAX_ITEMS', d.INGEST_MAX_ITEMS, 1, 1_000_000),
       maxUrlBytes: r.int('INGEST_MAX_URL_BYTES', d.INGEST_MAX_URL_BYTES, 32, 1_048_576),
       maxRenderedUrlBytes: r.int('INGEST_MAX_RENDERED_URL_BYTES', d.INGEST_MAX_RENDERED_URL_BYTES, 32, 1_048_576),
@@ -246,6 +247,9 @@ export function parseConfig(env: Env, readFile: ReadFile = NO_FILES): ParseResul
     );
   }
   const ing = config.ingest;
+  if (ing.maxInflightBytes < ing.maxBodyBytes) {
+    r.problem(`INGEST_MAX_INFLIGHT_BYTES (${ing.maxInflightBytes}) must be at least INGEST_MAX_BODY_BYTES (${ing.maxBodyBytes}), or the largest request could never be taken`);
+  }
   if (ing.headersTimeoutMs > ing.requestTimeoutMs) {
     // node:http refuses to start with it ('headersTimeout is out of range').
     r.problem(`INGEST_HEADERS_TIMEOUT_MS (${ing.headersTimeoutMs}) must not exceed INGEST_REQUEST_TIMEOUT_MS (${ing.requestTimeoutMs})`);

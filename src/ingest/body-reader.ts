@@ -13,7 +13,15 @@ export function tooLarge(max: number): PostbackError {
   return new PostbackError('PB_ERR_TOO_LARGE', `the body is larger than ${max} bytes`);
 }
 
-export function readBody(req: IncomingMessage, max: number, done: BodyCallback): void {
+export function overloaded(maxInflight: number): PostbackError {
+  return new PostbackError('PB_ERR_OVERLOADED', `this ingest process is reading and answering ${maxInflight} bytes of requests already (INGEST_MAX_INFLIGHT_BYTES); nothing was queued, retry`);
+}
+
+/**
+ * `reserve(n)`: takes n more bytes from the process's in-flight budget,
+ * false when it has no room (the request is then refused, overloaded).
+ */
+export function readBody(req: IncomingMessage, max: number, done: BodyCallback, reserve: (n: number) => PostbackError | null = () => null): void {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > max) {
     done(tooLarge(max), null);
@@ -24,12 +32,13 @@ export function readBody(req: IncomingMessage, max: number, done: BodyCallback):
   let settled = false;
   const onData = (chunk: Buffer): void => {
     size += chunk.length;
-    if (size > max) {
+    const refused = size > max ? tooLarge(max) : reserve(chunk.length);
+    if (refused !== null) {
       settled = true;
       chunks = [];
       req.removeListener('data', onData);
       req.pause();
-      done(tooLarge(max), null);
+      done(refused, null);
       return;
     }
     chunks.push(chunk);

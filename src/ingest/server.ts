@@ -19,7 +19,7 @@ import type { PolicySource } from '../partners/policy-file.js';
 import { USER_AGENT } from '../version.js';
 import { bodyKind, decodeJson, decodeText, looksLikeJson, unsupportedEncoding, unsupportedType } from './body.js';
 import { decodeForm } from './form.js';
-import { readBody } from './body-reader.js';
+import { overloaded, readBody } from './body-reader.js';
 import { createTokenCheck } from './auth.js';
 import { IngestMetrics } from './metrics.js';
 import type { Enqueuer } from './enqueue.js';
@@ -60,7 +60,9 @@ const CLOSE_GRACE_MS = 1_000;
 /** When a request started and which route it took, kept on its response for the metrics. */
 const kStart = Symbol('start');
 const kRoute = Symbol('route');
-type Timed = ServerResponse & { [kStart]?: number; [kRoute]?: Route };
+/** Body bytes the request holds of the process's in-flight budget (INGEST_MAX_INFLIGHT_BYTES). */
+const kBytes = Symbol('bytes');
+type Timed = ServerResponse & { [kStart]?: number; [kRoute]?: Route; [kBytes]?: number };
 /**
  * The last response a connection started, so that a clientError reply
  * never jumps ahead of one still being produced. A property of the socket
@@ -129,8 +131,29 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
   const authorized = createTokenCheck(config.ingest.tokens);
   const signer = createSigner(config.delivery.signingSecrets, config.delivery.signingScheme);
   let closing = false;
+  /**
+   * Body bytes of the requests being read, parsed, written or answered:
+   * at most INGEST_MAX_INFLIGHT_BYTES, so that memory is bounded by
+   * configuration however many clients send at once (a request holds its
+   * bytes until it is answered, or its client is gone).
+   */
+  const maxInflight = config.ingest.maxInflightBytes;
+  let inflight = 0;
+  const release = (res: Timed): void => {
+    const n = res[kBytes];
+    if (n === undefined || n === 0) return;
+    inflight -= n;
+    res[kBytes] = 0;
+  };
+  const reserver = (res: Timed) => (n: number): PostbackError | null => {
+    if (inflight + n > maxInflight) return overloaded(maxInflight);
+    inflight += n;
+    res[kBytes] = (res[kBytes] ?? 0) + n;
+    return null;
+  };
 
   function send(res: Timed, status: number, body: string, extra?: Record<string, string>): void {
+    release(res);
     if (res.headersSent || res.destroyed) return;
     if (metrics !== null) metrics.request(res[kRoute] ?? 'unknown', status, (performance.now() - (res[kStart] as number)) / 1000);
     const headers: Record<string, string | number> = {
@@ -164,7 +187,8 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
     if (isPostbackError(err)) {
       const extra: Record<string, string> = {};
       if (err.status === 503) extra['retry-after'] = err.code === 'PB_ERR_QUEUE_FULL' || err.code === 'PB_ERR_REDIS_FULL' ? '5' : '1';
-      if (err.status === 413) extra.connection = 'close';
+      // The rest of the body is not read: the connection cannot carry another request.
+      if (err.status === 413 || err.code === 'PB_ERR_OVERLOADED') extra.connection = 'close';
       send(res, err.status, errorBody(err), extra);
       if (err.status >= 500) warnOnce(err, route);
       return;
@@ -263,10 +287,16 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
       send(res, 503, REPLY.closing, { 'retry-after': '1' });
       return;
     }
-    readBody(req, max, (err, body) => {
-      if (err) fail(res, err, route);
-      else if (body) onBody(req, res, route, body);
-    });
+    readBody(
+      req,
+      max,
+      (err, body) => {
+        if (err) fail(res, err, route);
+        else if (body) onBody(req, res, route, body);
+        else release(res); // the client went away mid-body
+      },
+      reserver(res),
+    );
   }
 
   const server = createServer(

@@ -40,6 +40,7 @@ t.test('defaults when the environment is empty', async (t) => {
   t.equal(c.delivery.allowPrivate, false);
   t.equal(c.delivery.responseBodyMax, 1024);
   t.equal(c.ingest.maxBodyBytes, 1_048_576);
+  t.equal(c.ingest.maxInflightBytes, 67_108_864, 'ingest holds at most 64 MiB of request bodies at once');
   t.equal(c.ingest.maxItems, 10_000);
   t.equal(c.log.dir, './var/log');
   t.same(c.ingest.tokens, []);
@@ -139,6 +140,7 @@ t.test('cross-variable rules', async (t) => {
     [{ INGEST_REQUEST_TIMEOUT_MS: '3000' }, /INGEST_HEADERS_TIMEOUT_MS \(10000\) must not exceed INGEST_REQUEST_TIMEOUT_MS \(3000\)/],
     [{ INGEST_MAX_URL_BYTES: '20000' }, /INGEST_MAX_RENDERED_URL_BYTES \(16384\) must not be below INGEST_MAX_URL_BYTES/],
     [{ REDIS_PREFIX: 'a b' }, /REDIS_PREFIX must be 1 to 64 letters/],
+    [{ INGEST_MAX_INFLIGHT_BYTES: '1000' }, /INGEST_MAX_INFLIGHT_BYTES \(1000\) must be at least INGEST_MAX_BODY_BYTES \(1048576\)/],
   ];
   for (const [env, re] of cases) {
     const r = parseConfig(env);

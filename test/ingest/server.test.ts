@@ -494,3 +494,35 @@ t.test('Redis full: a keyed retry sent in the same turn as a new request still g
     await admin.config('SET', 'maxmemory', '0');
   }
 });
+
+t.test('INGEST_MAX_INFLIGHT_BYTES: requests past the budget get 503 overloaded, and the budget comes back', async (t) => {
+  const redisServer = await startRedis();
+  t.teardown(() => redisServer.destroy());
+  const config = testConfig({ REDIS_URL: redisServer.url, INGEST_MAX_BODY_BYTES: '4096', INGEST_MAX_INFLIGHT_BYTES: '8192' });
+  const port = await startIngest(t, config, [shardKeys('budget', 0)]);
+  // Two slow uploads hold 3,000 bytes each of the 8,192 (their bodies never end).
+  const slow = await Promise.all(
+    [0, 1].map(async () => {
+      const s = connect(port, '127.0.0.1');
+      await once(s, 'connect');
+      s.on('error', () => undefined);
+      s.write(`POST /i HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 4000\r\n\r\n${'x'.repeat(3000)}`);
+      return s;
+    }),
+  );
+  t.teardown(() => {
+    for (const s of slow) s.destroy();
+  });
+  // A third whose body would pass the budget: refused, nothing queued, the connection closed.
+  const big = JSON.stringify({ ...SAMPLE, pad: 'p'.repeat(3000) });
+  let third: Res | undefined;
+  t.ok(await until(async () => {
+    third = await call(port, 'POST', '/i', big);
+    return third.status === 503;
+  }, 5_000), 'the third request is refused once the two hold their bytes');
+  t.match(third, { status: 503, json: { error: 'overloaded' }, headers: { 'retry-after': '1', connection: 'close' } });
+  t.equal(await redisServer.client().xlen(shardKeys('budget', 0).stream), 0, 'nothing queued');
+  // The slow clients go away: their bytes come back.
+  for (const s of slow) s.destroy();
+  t.ok(await until(async () => (await call(port, 'POST', '/i', big)).status === 202, 5_000), 'accepted again');
+});
