@@ -13,6 +13,16 @@ import type { ShardKeys } from '../queue/keys.js';
 import { readQueueState, type QueueState } from '../queue/state.js';
 import { readPoints, topFailing, type Point } from './series.js';
 
+/** Live dashboards one monitor feeds at once; past it, 503 overloaded. */
+export const MAX_LISTENERS = 100;
+/**
+ * Frames a listener may leave unread (bytes buffered for it) before it is
+ * dropped: a client that stops reading must not make the monitor keep a
+ * frame a second for it for ever. A reconnecting browser (retry: 2000)
+ * simply comes back.
+ */
+const MAX_UNREAD_BYTES = 1_048_576;
+
 /** Seconds a bucket is given to fill before it is read (flushes run every second). */
 const SETTLE_S = 2;
 const HISTORY_S = 600;
@@ -55,6 +65,12 @@ export class LiveFeed {
   }
 
   subscribe(res: ServerResponse): void {
+    if (this.clients.size >= MAX_LISTENERS) {
+      const body = JSON.stringify({ error: 'overloaded', message: `this monitor feeds ${MAX_LISTENERS} live dashboards already; retry, or open another monitor` });
+      res.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'retry-after': '5', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+      return;
+    }
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-store',
@@ -94,7 +110,15 @@ export class LiveFeed {
     }
     this.last = frame;
     const data = `data: ${JSON.stringify(frame)}\n\n`;
-    for (const c of this.clients) c.write(data);
+    for (const c of this.clients) {
+      if (c.writableLength > MAX_UNREAD_BYTES) {
+        this.clients.delete(c);
+        c.destroy();
+        continue;
+      }
+      c.write(data);
+    }
+    if (this.clients.size === 0) this.stop();
     this.busy = false;
   }
 

@@ -116,6 +116,29 @@ t.test('metrics, health and the live feed', async (t) => {
   t.notMatch(page.body, /https?:\/\//);
   t.equal((await get(`${mon}/uplot.min.js`)).status, 200);
 
+  // At most 100 live dashboards: the 101st is told so, the others keep their feed.
+  const open: ReturnType<typeof request>[] = [];
+  t.teardown(() => {
+    for (const r of open) r.destroy();
+  });
+  const listen = () =>
+    new Promise<number>((resolve, reject) => {
+      const r = request(`${mon}/events`, (res) => {
+        resolve(res.statusCode ?? 0);
+        res.resume();
+      });
+      r.on('error', reject);
+      open.push(r);
+      r.end();
+    });
+  const statuses = [];
+  for (let i = 0; i < 100; i++) statuses.push(await listen());
+  t.ok(statuses.every((s) => s === 200), '100 live dashboards');
+  const extra = await get(`${mon}/events`);
+  t.match(extra, { status: 503, json: { error: 'overloaded' }, headers: { 'retry-after': '5' } }, 'the 101st: 503 overloaded');
+  for (const r of open) r.destroy();
+  t.ok(await until(async () => (await get(`${mon}/api/series?seconds=10`)).status === 200, 5_000), 'the monitor still answers');
+
   await stack.redis.stop();
   const down = await frames(`${mon}/events`, 3);
   t.equal(down.at(-1).redisUp, false, 'the live feed says Redis is down');
