@@ -54,7 +54,7 @@ import { StreamReader, type RawEntry } from './reader.js';
 import { OutcomeRecorder } from './recorder.js';
 import { Scheduler, type Batch } from './scheduler.js';
 import { DLQ_TRIM_MS, perShardMax, trimDeadLetters } from '../queue/retention.js';
-import { TemplateStore } from './templates.js';
+import { TemplateStore, type KnownTemplate } from './templates.js';
 
 export interface DeliveryDeps {
   config: Config;
@@ -411,8 +411,9 @@ export class DeliveryService {
       this.itemsPerEntry = this.itemsPerEntry * 0.9 + entry.items.length * 0.1;
     }
     if (accepted.length === 0) return;
+    let templates: Map<string, KnownTemplate>;
     try {
-      await this.templates.load(
+      templates = await this.templates.load(
         shard.keys,
         accepted.map((held) => held.entry.templateId),
       );
@@ -426,7 +427,7 @@ export class DeliveryService {
     const ttl = this.deps.config.delivery.ttlMs;
     let ratePark: Map<string, HeldEntry[]> | undefined;
     for (const held of accepted) {
-      const template = this.templates.get(held.entry.templateId);
+      const template = templates.get(held.entry.templateId);
       held.template = template;
       if (now > held.entry.dueTime + ttl) {
         this.recorder.expireAll(held, now);
