@@ -75,6 +75,13 @@ export async function runUsage(argv: string[]): Promise<void> {
   const redis = createRedis(config, 'cli', 'usage');
   try {
     const acc = new Map<string, Acc>(FAMILIES.map((f) => [f.id, { id: f.id, keys: 0, items: 0, bytes: 0, sampled: 0, sampleBytes: 0 }]));
+    // A Cluster client knows its masters only once it has loaded the slot map.
+    if (redis instanceof Cluster && redis.status !== 'ready') {
+      await new Promise<void>((resolve, reject) => {
+        redis.once('ready', () => resolve());
+        redis.once('end', () => reject(new Error('cannot reach the Redis Cluster (REDIS_CLUSTER_NODES)')));
+      });
+    }
     const nodes: Redis[] = redis instanceof Cluster ? redis.nodes('master') : [redis as Redis];
     let usedBytes = 0;
     let maxBytes = 0;

@@ -60,6 +60,11 @@ t.test('Redis Cluster: 4 shards over 3 masters, 2 ingest and 2 delivery processe
   t.ok(holding.filter((n) => n > 0).length >= 2, `keys on ${holding.filter((n) => n > 0).length} of 3 masters (${holding.join(', ')})`);
   const list = await runCli(['dlq', 'list', '--json'], env);
   t.equal(list.code, 0, 'the CLI works against the cluster');
+  const usage = await runCli(['usage', '--json'], env);
+  t.equal(usage.code, 0, usage.stderr);
+  const u = JSON.parse(usage.stdout) as { families: { id: string; keys: number }[]; usedBytes: number };
+  t.equal(u.families.find((f) => f.id === 'count')?.keys, 4, 'usage sees the count key of each of the 4 shards, over every master');
+  t.ok(u.usedBytes > 0, 'and the masters\' memory');
 });
 
 t.test('Sentinel: a failover forced under load; ingest recovers, delivery resumes, acknowledged postbacks arrive', async (t) => {
