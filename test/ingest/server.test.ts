@@ -526,3 +526,29 @@ t.test('INGEST_MAX_INFLIGHT_BYTES: requests past the budget get 503 overloaded, 
   for (const s of slow) s.destroy();
   t.ok(await until(async () => (await call(port, 'POST', '/i', big)).status === 202, 5_000), 'accepted again');
 });
+
+t.test('INGEST_MAX_QUEUE over 4 shards: a request larger than a shard\'s share goes into an empty shard', async (t) => {
+  const redisServer = await startRedis();
+  t.teardown(() => redisServer.destroy());
+  const prefix = `t${randomBytes(4).toString('hex')}`;
+  const config = testConfig({ REDIS_URL: redisServer.url, REDIS_PREFIX: prefix });
+  const redis = createRedis(config, 'ingest', 'test-ingest');
+  redis.on('error', () => undefined);
+  await once(redis, 'ready');
+  const shards = [0, 1, 2, 3].map((i) => shardKeys(prefix, i));
+  // 20 in all: 5 a shard.
+  const enqueuer = new Enqueuer(redis, shards, { lifetimeMs: 1000, maxQueue: 20, statsRetentionS: 60, idempotencyTtlMs: 60_000 });
+  t.teardown(async () => {
+    await enqueuer.close().catch(() => undefined);
+    redis.disconnect();
+  });
+  const limits = { maxItems: 100, maxUrlBytes: 8192, maxRenderedUrlBytes: 16_384, encodedDefault: '', maxDelayMs: 0, defaultDelayMs: 0 };
+  const request = (n: number) => validateIngest({ endpoint: SAMPLE.endpoint, data: Array.from({ length: n }, (_, i) => ({ key: String(i) })) }, limits);
+  t.match(await enqueuer.enqueue(request(5), 'a', Date.now()), { accepted: 5 }, 'shard 0: its share');
+  t.match(await enqueuer.enqueue(request(6), 'b', Date.now()), { accepted: 6 }, 'shard 1, empty: 6 items, more than its share, taken');
+  t.match(await enqueuer.enqueue(request(20), 'c', Date.now()), { accepted: 20 }, 'shard 2, empty: a request of the whole limit, taken');
+  t.match(await enqueuer.enqueue(request(1), 'd', Date.now()), { accepted: 1 }, 'shard 3: one');
+  await t.rejects(enqueuer.enqueue(request(5), 'e', Date.now()), { code: 'PB_ERR_QUEUE_FULL' }, 'shard 0 again, at its share: refused');
+  const check = redisServer.client();
+  t.same(await Promise.all(shards.map(async (k) => Number(await check.get(k.count)))), [5, 6, 20, 1], 'what each shard holds');
+});

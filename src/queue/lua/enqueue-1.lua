@@ -32,7 +32,8 @@
 --   then E encoded entries
 -- Returns one value per request: entries added; -1 when the template was
 -- sent as '' and is not stored (the caller sends them again with it); -2
--- when the shard holds the limit (nothing written for that request); or,
+-- when it would take the shard past the limit, and the shard is not empty
+-- (nothing written for that request); or,
 -- when its idempotency key was recorded within the TTL, the record (a
 -- string: nothing written; the caller answers as the first time, or 422
 -- when the fingerprint differs). A request's key is recorded only when it
@@ -71,7 +72,9 @@ while i <= #ARGV do
     out[#out + 1] = seen
   elseif not stored then
     out[#out + 1] = -1
-  elseif limit > 0 and held + n > limit then
+  elseif limit > 0 and held + n > limit and held > 0 then
+    -- An empty shard takes any one request: one larger than the shard's
+    -- share of INGEST_MAX_QUEUE would otherwise be refused for ever.
     out[#out + 1] = -2
   else
     if due ~= '' then
