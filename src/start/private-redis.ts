@@ -16,7 +16,6 @@ import type { Logger } from '../observability/logger.js';
 import { privatePassword } from './private-password.js';
 
 export interface PrivateRedis {
-  url: string;
   stop(): Promise<void>;
   /** Resolves when the redis-server started here exits (never, for one reused from an earlier run). */
   exited: Promise<void>;
@@ -58,10 +57,6 @@ export function probePort(port: number, timeoutMs = 500): Promise<'redis' | 'oth
 /** Resolves true when a Redis answers on the port (PONG, or NOAUTH when it has a password). */
 export async function ping(port: number, timeoutMs = 500): Promise<boolean> {
   return (await probePort(port, timeoutMs)) === 'redis';
-}
-
-export function privateUrl(config: Config, password: string): string {
-  return `redis://:${password}@127.0.0.1:${config.redis.port}`;
 }
 
 /** Writes redis.conf for the private Redis; returns its path. */
@@ -117,7 +112,6 @@ export async function startPrivateRedis(config: Config, logger: Logger, detached
   const dir = resolve(config.redis.dir);
   const pidFile = join(dir, 'redis.pid');
   const password = privatePassword(config.redis.passwordFile);
-  const url = privateUrl(config, password);
 
   const found = await probePort(port);
   if (found === 'other') {
@@ -127,7 +121,7 @@ export async function startPrivateRedis(config: Config, logger: Logger, detached
     const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : NaN;
     if (Number.isInteger(pid) && alive(pid)) {
       logger.warn({ port, pid }, 'a private redis-server from an earlier run is still up: reusing it');
-      return { url, child: null, stop: () => stopPid(pid), exited: new Promise<void>(() => undefined) };
+      return { child: null, stop: () => stopPid(pid), exited: new Promise<void>(() => undefined) };
     }
     throw new Error(
       `port ${port} is taken by a Redis this run did not start; set REDIS_URL to use it, or REDIS_PORT to pick another port`,
@@ -155,7 +149,6 @@ export async function startPrivateRedis(config: Config, logger: Logger, detached
   }
   logger.info({ port, dir, appendfsync: config.redis.appendfsync }, 'private redis-server started');
   return {
-    url,
     child,
     exited: exitedPromise,
     stop: async () => {
