@@ -202,3 +202,11 @@ export interface Config {
   /** Bound on a graceful shutdown; past it the process exits 1. */
   shutdownTimeoutMs: number;
 }
+
+/** The variable that chose each Redis mode (the private one: none). */
+export const REDIS_MODE_SOURCE: Readonly<Record<Config['redis']['mode'], string>> = {
+  url: 'REDIS_URL',
+  cluster: 'REDIS_CLUSTER_NODES',
+  sentinel: 'REDIS_SENTINELS',
+  private: 'private',
+};

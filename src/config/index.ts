@@ -9,7 +9,7 @@ import { parseConfig } from './parse.js';
 import type { Config } from './defaults.js';
 
 export type { Config, LogLevel } from './defaults.js';
-export { DEFAULTS } from './defaults.js';
+export { DEFAULTS, REDIS_MODE_SOURCE } from './defaults.js';
 
 let cached: Config | undefined;
 

@@ -11,13 +11,12 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfig } from '../config/index.js';
+import { loadConfig, REDIS_MODE_SOURCE } from '../config/index.js';
 import { createLogger, flushLogs } from '../observability/logger.js';
 import { alive, startPrivateRedis, type PrivateRedis } from './private-redis.js';
 
 const ROLES = ['ingest', 'delivery', 'monitor'] as const;
 type Role = (typeof ROLES)[number];
-const MODE_SOURCE = { url: 'REDIS_URL', cluster: 'REDIS_CLUSTER_NODES', sentinel: 'REDIS_SENTINELS', private: 'private' } as const;
 
 interface Child {
   role: Role;
@@ -177,7 +176,7 @@ export async function runStart(): Promise<void> {
     {
       ingest: `http://${config.ingest.host}:${config.ingest.port}/i`,
       monitor: `http://${config.monitor.host}:${config.monitor.port}/healthz`,
-      redis: redis ? `127.0.0.1:${config.redis.port} (private, data in ${config.redis.dir}, password in ${config.redis.passwordFile})` : MODE_SOURCE[config.redis.mode],
+      redis: redis ? `127.0.0.1:${config.redis.port} (private, data in ${config.redis.dir}, password in ${config.redis.passwordFile})` : REDIS_MODE_SOURCE[config.redis.mode],
       log: `${config.log.dir}/postback.log`,
     },
     'postback delivery is running; Ctrl-C stops it',

@@ -4,7 +4,7 @@
  * with the generated configuration, says 'ready' once it answers, and on
  * SIGTERM/SIGINT stops it cleanly (Redis fsyncs its AOF on the way out).
  */
-import { loadConfig } from '../config/index.js';
+import { loadConfig, REDIS_MODE_SOURCE } from '../config/index.js';
 import { createLogger, flushLogs } from '../observability/logger.js';
 import { startPrivateRedis } from './private-redis.js';
 
@@ -12,8 +12,7 @@ export async function runRedisRole(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config, 'redis');
   if (config.redis.mode !== 'private') {
-    const by = { url: 'REDIS_URL', cluster: 'REDIS_CLUSTER_NODES', sentinel: 'REDIS_SENTINELS' }[config.redis.mode];
-    logger.fatal(`${by} is set: this machine uses that Redis, the private one is not started`);
+    logger.fatal(`${REDIS_MODE_SOURCE[config.redis.mode]} is set: this machine uses that Redis, the private one is not started`);
     flushLogs();
     process.exit(1);
   }
