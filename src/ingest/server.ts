@@ -72,6 +72,14 @@ type Timed = ServerResponse & { [kStart]?: number; [kRoute]?: Route; [kBytes]?: 
 const kLatest = Symbol('latest');
 type Tracked = Socket & { [kLatest]?: ServerResponse };
 
+/**
+ * A whole answer written straight to a socket that node:http no longer
+ * answers on (a malformed request, CONNECT): JSON, then the connection closes.
+ */
+function rawAnswer(status: number, reason: string, body: string, extra = ''): string {
+  return `HTTP/1.1 ${status} ${reason}\r\ncontent-type: ${JSON_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`;
+}
+
 function errorBody(err: PostbackError): string {
   return JSON.stringify({ error: err.error, message: err.message });
 }
@@ -330,9 +338,7 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
     const body = fixed(code, message);
     const reply = () => {
       if (!socket.writable) return void socket.destroy();
-      socket.end(
-        `HTTP/1.1 ${status} ${reason}\r\ncontent-type: ${JSON_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-      );
+      socket.end(rawAnswer(status, reason, body));
     };
     // HTTP/1.1 answers in order: a complete request pipelined before the
     // bad one gets its answer first. (An error in the request still being
@@ -361,8 +367,7 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
   });
   // CONNECT (a proxy's method): node:http would drop the socket unanswered.
   server.on('connect', (_req: IncomingMessage, socket: Socket) => {
-    const body = REPLY.methodPost;
-    socket.end(`HTTP/1.1 405 Method Not Allowed\r\ncontent-type: ${JSON_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nallow: POST\r\nconnection: close\r\n\r\n${body}`);
+    socket.end(rawAnswer(405, 'Method Not Allowed', REPLY.methodPost, 'allow: POST\r\n'));
   });
 
   let closed: Promise<void> | undefined;
