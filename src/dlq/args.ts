@@ -51,7 +51,7 @@ export type ParsedArgs = { ok: true; plan: DlqPlan } | { ok: false; error: strin
 const fail = (error: string): ParsedArgs => ({ ok: false, error });
 
 /** The last instant a Date can hold (8.64e15 ms after the epoch). */
-const TIME_MAX = 8.64e15;
+export const TIME_MAX = 8.64e15;
 
 /**
  * ISO 8601 date-time (with a zone, or UTC assumed for a bare date) or ms

@@ -5,6 +5,7 @@
  * the same REDIS_URL and Redis variables as the roles.
  */
 import { loadConfig, type Config } from '../config/index.js';
+import { TIME_MAX } from '../dlq/args.js';
 import { allShards, controlKeys } from '../queue/keys.js';
 import { createRedis } from '../queue/redis.js';
 import { parsePartnersArgs, USAGE, type PartnersPlan } from './args.js';
@@ -49,7 +50,7 @@ function table(config: Config): PolicyTable | null {
 }
 
 /** A stored time as ISO 8601; one a Date cannot hold (an older version let it in) as its number, never a crash. */
-const iso = (ms: number | null): string => (ms === null ? 'until resumed' : Number.isFinite(ms) && Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : String(ms));
+const iso = (ms: number | null): string => (ms === null ? 'until resumed' : Number.isFinite(ms) && Math.abs(ms) <= TIME_MAX ? new Date(ms).toISOString() : String(ms));
 
 export function describe(s: PartnerStatus): string {
   const parts: string[] = [s.state];
