@@ -3,7 +3,7 @@
 // naming each file and line, when a tracked text file names a path outside
 // the repository:
 // - the reference folder of shared material beside the development
-//   checkout (`../shared`);
+//   checkout (SHARED below);
 // - an absolute path into a developer's machine (/work/, /home/<user>/,
 //   /Users/<user>/, /root/);
 // - a relative path (`../x`) that, resolved from the file's own folder,
@@ -21,13 +21,15 @@ const SELF = 'scripts/check-standalone.mjs';
 const SKIP = new Set([SELF, 'test/scripts/check-standalone.test.ts', 'package-lock.json']);
 const ABSOLUTE = /(?:^|[^\w.$-])(\/work\/|\/home\/[A-Za-z_][\w.-]*\/|\/Users\/[A-Za-z_][\w.-]*\/|\/root\/)/;
 const CLIMB = /(?:^|[^\w.])((?:\.\.\/)+)([\w.@-]*)/g;
+// Built from parts, so that this file does not itself name the folder.
+export const SHARED = ['..', 'shared'].join('/');
 
 /** Hits of one file's text: [line number, why]. */
 export function hitsOf(file, text) {
   const hits = [];
   const folder = dirname(join(root, file));
   text.split('\n').forEach((line, i) => {
-    if (line.includes('../shared')) hits.push([i + 1, 'names ../shared']);
+    if (line.includes(SHARED)) hits.push([i + 1, `names ${SHARED}`]);
     const abs = ABSOLUTE.exec(line);
     if (abs) hits.push([i + 1, `absolute path ${abs[1]}`]);
     for (const m of line.matchAll(CLIMB)) {
