@@ -19,6 +19,23 @@ import { createServer as createHttpServer } from 'node:http';
 import { once } from 'node:events';
 import { startSentinels } from '../../bench/lib/topology.js';
 
+/** `start`'s environment: its private Redis, data and logs under `dir`, loopback listeners on the given ports. */
+function startEnv(dir: string, redisPort: number, ingestPort: number, monitorPort: number, extra: Record<string, string>): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '',
+    REDIS_PORT: String(redisPort),
+    REDIS_DIR: join(dir, 'redis'),
+    REDIS_PASSWORD_FILE: join(dir, 'redis.password'),
+    LOG_DIR: join(dir, 'log'),
+    INGEST_PORT: String(ingestPort),
+    INGEST_HOST: '127.0.0.1',
+    MONITOR_PORT: String(monitorPort),
+    MONITOR_HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+    ...extra,
+  };
+}
+
 /** The processes `start` launched (Linux: /proc): the roles and redis-server, each with its command line and environment. */
 function childrenOf(pid: number): { cmdline: string; environ: string }[] {
   const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
@@ -34,20 +51,7 @@ t.test('start runs everything and Ctrl-C stops it cleanly', async (t) => {
   const [redisPort, ingestPort, monitorPort] = [await freePort(), await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), 'pb-start-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const env = {
-    PATH: process.env.PATH ?? '',
-    REDIS_PORT: String(redisPort),
-    REDIS_DIR: join(dir, 'redis'),
-    REDIS_PASSWORD_FILE: join(dir, 'redis.password'),
-    LOG_DIR: join(dir, 'log'),
-    INGEST_PORT: String(ingestPort),
-    INGEST_HOST: '127.0.0.1',
-    MONITOR_PORT: String(monitorPort),
-    MONITOR_HOST: '127.0.0.1',
-    DELIVERY_ALLOW_PRIVATE: 'true',
-    DELIVERY_WORKERS: '1',
-    LOG_LEVEL: 'warn',
-  };
+  const env = startEnv(dir, redisPort, ingestPort, monitorPort, { DELIVERY_ALLOW_PRIVATE: 'true', DELIVERY_WORKERS: '1' });
   const start = await spawnRole('start', env);
   t.teardown(() => start.stop('SIGKILL'));
 
@@ -113,22 +117,12 @@ t.test('start with REDIS_SENTINELS uses that Redis and launches no private one',
   const [redisPort, ingestPort, monitorPort] = [await freePort(), await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), 'pb-start-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const env = {
-    PATH: process.env.PATH ?? '',
+  const env = startEnv(dir, redisPort, ingestPort, monitorPort, {
     REDIS_SENTINELS: group.nodes,
     REDIS_SENTINEL_NAME: 'pbstart',
-    REDIS_PORT: String(redisPort),
-    REDIS_DIR: join(dir, 'redis'),
-    REDIS_PASSWORD_FILE: join(dir, 'redis.password'),
-    LOG_DIR: join(dir, 'log'),
-    INGEST_PORT: String(ingestPort),
-    INGEST_HOST: '127.0.0.1',
-    MONITOR_PORT: String(monitorPort),
-    MONITOR_HOST: '127.0.0.1',
     DELIVERY_METRICS_PORT: '0',
     DELIVERY_ALLOW_PRIVATE: 'true',
-    LOG_LEVEL: 'warn',
-  };
+  });
   const start = await spawnRole('start', env);
   t.teardown(() => start.stop('SIGKILL'));
   const body = JSON.stringify({ endpoint: { method: 'GET', url: `${sink.origin}/s?n={n}` }, data: [{ n: 1 }, { n: 2 }] });
@@ -174,19 +168,7 @@ t.test('start with a port in use: it says why and exits 1, no endless restarts',
   const dir = mkdtempSync(join(tmpdir(), 'pb-start-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const redisPort = await freePort();
-  const env = {
-    PATH: process.env.PATH ?? '',
-    REDIS_PORT: String(redisPort),
-    REDIS_DIR: join(dir, 'redis'),
-    REDIS_PASSWORD_FILE: join(dir, 'redis.password'),
-    LOG_DIR: join(dir, 'log'),
-    INGEST_PORT: String(ingestPort),
-    INGEST_HOST: '127.0.0.1',
-    MONITOR_PORT: String(await freePort()),
-    MONITOR_HOST: '127.0.0.1',
-    DELIVERY_METRICS_PORT: '0',
-    LOG_LEVEL: 'warn',
-  };
+  const env = startEnv(dir, redisPort, ingestPort, await freePort(), { DELIVERY_METRICS_PORT: '0' });
   const r = await runCli(['start'], env, 60_000);
   t.notOk(r.timedOut, 'it ended by itself');
   t.equal(r.code, 1);
