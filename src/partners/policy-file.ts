@@ -6,7 +6,7 @@
  */
 import { readFileSync, statSync, unwatchFile, watchFile } from 'node:fs';
 import { extname } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, parseDocument } from 'yaml';
 import type { Config } from '../config/index.js';
 import type { Logger } from '../observability/logger.js';
 import { emptyTable, parsePolicies, type ParsePoliciesResult, type PolicyDefaults, type PolicyTable } from './policy.js';
@@ -40,7 +40,23 @@ export function readPolicyFile(path: string, defaults: PolicyDefaults): ParsePol
   } catch (err) {
     return { ok: false, problems: [`${path} is not valid ${ext === '.json' ? 'JSON' : 'YAML (or JSON)'}: ${(err as Error).message.split('\n')[0]}`] };
   }
+  if (ext === '.json') {
+    const duplicates = duplicateKeys(text);
+    if (duplicates.length > 0) return { ok: false, problems: duplicates.map((where) => `${path}: a key appears twice in one object ${where}; JSON would keep only the last`) };
+  }
   return parsePolicies(doc, defaults);
+}
+
+/**
+ * JSON.parse keeps the last of two equal keys without a word, so an entry
+ * added for an origin already in the file would silently replace the
+ * first. YAML's parser refuses them; JSON is read by it again (JSON is
+ * YAML 1.2) only to find them: its other complaints are ignored.
+ */
+function duplicateKeys(jsonText: string): string[] {
+  return parseDocument(jsonText, { uniqueKeys: true })
+    .errors.filter((e) => e.code === 'DUPLICATE_KEY')
+    .map((e) => (e.linePos === undefined ? '' : `at line ${e.linePos[0].line}, column ${e.linePos[0].col}`));
 }
 
 export interface PolicySource {

@@ -121,6 +121,15 @@ t.test('files: JSON or YAML, read at start, reloaded on change, a bad reload kee
   const json = join(dir, 'partners.json');
   writeFileSync(json, JSON.stringify(EXAMPLE));
   t.ok(readPolicyFile(json, defaults).ok, 'JSON');
+  const twice = join(dir, 'twice.json');
+  writeFileSync(twice, '{\n\t"partners": {\n\t\t"https://a.example": {"rate": 1},\n\t\t"https://a.example": {"headers": {"X-Key": "1", "X-Key": "2"}}\n\t}\n}\n');
+  const dup = readPolicyFile(twice, defaults);
+  t.same(dup.ok ? [] : dup.problems.map((p) => p.replace(dir, 'DIR')), [
+    'DIR/twice.json: a key appears twice in one object at line 4, column 51; JSON would keep only the last',
+    'DIR/twice.json: a key appears twice in one object at line 4, column 3; JSON would keep only the last',
+  ], 'a key twice in a JSON object is refused, where JSON.parse would keep the last');
+  writeFileSync(twice, '{"partners": {"https://a.example": {"rate": 1}, "https://b.example": {"rate": 1}}}');
+  t.ok(readPolicyFile(twice, defaults).ok, 'equal values under different keys are fine');
   writeFileSync(join(dir, 'bad.yaml'), 'partners: [\n');
   const broken = readPolicyFile(join(dir, 'bad.yaml'), defaults);
   t.match(broken.ok ? '' : broken.problems[0], /is not valid YAML/);
