@@ -22,19 +22,13 @@ import type { AttemptResult, BatchTask, WorkerSettings } from './attempt.js';
 import { BatchRunner } from './batch-runner.js';
 import { fdWarning, openFilesLimit } from './fd-limit.js';
 import { DeliveryMetrics } from './metrics.js';
-import { loadPolicies, type PolicySource } from '../partners/policy-file.js';
+import { loadPoliciesOrExit } from '../partners/policy-file.js';
 import { DeliveryService } from './service.js';
 
 export async function runDelivery(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config, 'delivery');
-  let policies: PolicySource;
-  try {
-    policies = loadPolicies(config, logger);
-  } catch (err) {
-    process.stderr.write(`postback-delivery: ${(err as Error).message}\n`);
-    process.exit(1);
-  }
+  const policies = loadPoliciesOrExit(config, logger);
   const attemptLog = createAttemptLog(config);
   const d = config.delivery;
   const consumer = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;

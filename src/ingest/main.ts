@@ -12,7 +12,7 @@ import { allShards } from '../queue/keys.js';
 import { closeRedis, createRedis, whenReady } from '../queue/redis.js';
 import { Enqueuer } from './enqueue.js';
 import { checkExposure } from './exposure.js';
-import { loadPolicies, type PolicySource } from '../partners/policy-file.js';
+import { loadPoliciesOrExit } from '../partners/policy-file.js';
 import { createIngestServer } from './server.js';
 
 export async function runIngest(): Promise<void> {
@@ -23,13 +23,7 @@ export async function runIngest(): Promise<void> {
     process.exit(1);
   }
   const logger = createLogger(config, 'ingest');
-  let policies: PolicySource;
-  try {
-    policies = loadPolicies(config, logger);
-  } catch (err) {
-    process.stderr.write(`postback-delivery: ${(err as Error).message}\n`);
-    process.exit(1);
-  }
+  const policies = loadPoliciesOrExit(config, logger);
   if (exposure.warning !== null) logger.warn(exposure.warning);
   const redis = createRedis(config, 'ingest', `ingest:${process.pid}`);
   let redisDown = false;

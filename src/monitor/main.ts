@@ -15,7 +15,7 @@ import { announceListening, installShutdown, signalReady } from '../lifecycle.js
 import { createLogger } from '../observability/logger.js';
 import { createRegistry, registerPartnerGauges, registerQueueGauges } from '../observability/metrics.js';
 import { allShards, controlKeys } from '../queue/keys.js';
-import { loadPolicies, type PolicySource } from '../partners/policy-file.js';
+import { loadPoliciesOrExit } from '../partners/policy-file.js';
 import { readPartnerTable } from '../partners/partner-table.js';
 import { liveMembers } from '../partners/control.js';
 import { createPartnersApi } from './partners-api.js';
@@ -50,13 +50,7 @@ export async function runMonitor(): Promise<void> {
   const registry = createRegistry('monitor');
   registerQueueGauges(registry, redis, shards);
   const live = new LiveFeed(redis, shards, logger);
-  let policies: PolicySource;
-  try {
-    policies = loadPolicies(config, logger);
-  } catch (err) {
-    process.stderr.write(`postback-delivery: ${(err as Error).message}\n`);
-    process.exit(1);
-  }
+  const policies = loadPoliciesOrExit(config, logger);
   const ctl = controlKeys(config.redis.prefix);
   registerPartnerGauges(
     registry,

@@ -119,3 +119,13 @@ export function loadPolicies(config: Config, logger: Logger, onChange: (table: P
   logger.info({ file: path, partners: table.entries.length }, 'partner policies loaded');
   return source;
 }
+
+/** loadPolicies for a role starting: a bad file ends the process (exit 1) with every problem on stderr. */
+export function loadPoliciesOrExit(config: Config, logger: Logger): PolicySource {
+  try {
+    return loadPolicies(config, logger);
+  } catch (err) {
+    process.stderr.write(`postback-delivery: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+}

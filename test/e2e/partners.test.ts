@@ -98,8 +98,8 @@ t.test('a bad file stops a role at start, naming the origin and the field; partn
   t.teardown(() => redis.destroy());
   const file = join(dir, 'bad.json');
   writeFileSync(file, JSON.stringify({ partners: { 'https://api.capped.example': { rate: -5 }, 'https://*.pixel.example': { success: ['2xx', 'ok'] } } }));
-  const env = testEnv(redis.url, { PARTNERS_FILE: file, INGEST_PORT: '0' });
-  for (const role of ['delivery', 'ingest']) {
+  const env = testEnv(redis.url, { PARTNERS_FILE: file, INGEST_PORT: '0', MONITOR_PORT: '0' });
+  for (const role of ['delivery', 'ingest', 'monitor']) {
     const r = await runCli([role], env, 20_000);
     t.equal(r.code, 1, `${role} does not start`);
     t.match(r.stderr, /bad partner policy file .*bad\.json: https:\/\/api\.capped\.example: rate must be a number from 0\.001 .*; https:\/\/\*\.pixel\.example: success "ok" is not an HTTP status/);
