@@ -14,6 +14,7 @@ import type { RedisClient } from '../queue/redis.js';
 import { loadConfig, type Config } from '../config/index.js';
 import { decodeDeadLetter, encodeEntry, encodeTemplate, type DeadLetter } from '../queue/codec.js';
 import { allShards, templateKey, type ShardKeys } from '../queue/keys.js';
+import { compareStreamIds } from '../queue/stream-id.js';
 import { createRedis } from '../queue/redis.js';
 import { templateId } from '../postback/template.js';
 import { matches, parseDlqArgs, USAGE, type DlqPlan, type Filter } from './args.js';
@@ -33,10 +34,10 @@ async function lastId(redis: RedisClient, keys: ShardKeys): Promise<string | nul
 }
 
 /** Pages of dead letters of a shard, oldest first, from `since` (ms) up to `end` (an id, inclusive). */
-async function* pages(redis: RedisClient, keys: ShardKeys, since: number | null, end: string): AsyncGenerator<Stored[]> {
+async function* pages(redis: RedisClient, keys: ShardKeys, since: number | null, end: string, size = PAGE): AsyncGenerator<Stored[]> {
   let start = since === null ? '-' : String(since);
   for (;;) {
-    const page = await redis.xrangeBuffer(keys.dead, start, end, 'COUNT', PAGE);
+    const page = await redis.xrangeBuffer(keys.dead, start, end, 'COUNT', size);
     yield page.map(([idBuf, fields]) => {
       let letter: DeadLetter | null;
       try {
@@ -46,7 +47,7 @@ async function* pages(redis: RedisClient, keys: ShardKeys, since: number | null,
       }
       return { streamId: idBuf.toString(), letter };
     });
-    if (page.length < PAGE) return;
+    if (page.length < size) return;
     start = `(${(page[page.length - 1] as [Buffer, Buffer[]])[0].toString()}`;
   }
 }
@@ -69,28 +70,58 @@ function summary(d: DeadLetter): Record<string, unknown> {
   };
 }
 
+/** A shard's next dead letter in the merge, and the rest of that shard's. */
+interface Head {
+  rest: AsyncGenerator<Stored>;
+  next: Stored;
+}
+
+/**
+ * Every shard's dead letters from `since`, merged into one list oldest
+ * first (by stream id), so that `--limit N` is the N oldest overall. It
+ * holds one page per shard, smaller pages the more shards there are.
+ */
+async function* oldestFirst(redis: RedisClient, shards: ShardKeys[], since: number | null): AsyncGenerator<Stored> {
+  const size = Math.max(100, Math.floor(PAGE / shards.length));
+  const heads: Head[] = [];
+  const letters = async function* (keys: ShardKeys): AsyncGenerator<Stored> {
+    for await (const page of pages(redis, keys, since, '+', size)) yield* page;
+  };
+  for (const keys of shards) {
+    const rest = letters(keys);
+    const first = await rest.next();
+    if (!first.done) heads.push({ rest, next: first.value });
+  }
+  while (heads.length > 0) {
+    let oldest = 0;
+    for (let i = 1; i < heads.length; i++) {
+      if (compareStreamIds((heads[i] as Head).next.streamId, (heads[oldest] as Head).next.streamId) < 0) oldest = i;
+    }
+    const head = heads[oldest] as Head;
+    yield head.next;
+    const after = await head.rest.next();
+    if (after.done) heads.splice(oldest, 1);
+    else head.next = after.value;
+  }
+}
+
 async function list(redis: RedisClient, shards: ShardKeys[], plan: Extract<DlqPlan, { command: 'list' }>): Promise<number> {
   let n = 0;
   const unfiltered = Object.values(plan.filter).every((v) => v === null);
-  for (const keys of shards) {
-    for await (const page of pages(redis, keys, plan.filter.since, '+')) {
-      for (const s of page) {
-        if (n >= plan.limit) break;
-        const d = s.letter;
-        if (d === null ? !unfiltered : !matches(plan.filter, d)) continue;
-        n++;
-        if (plan.json) {
-          process.stdout.write(`${JSON.stringify(d ? summary(d) : { id: null, streamId: s.streamId, outcome: 'undecodable', errorCode: 'PB_ERR_CODEC' })}\n`);
-        } else if (d) {
-          const why = d.status !== null ? `HTTP ${d.status}` : (d.errorCode ?? '');
-          process.stdout.write(
-            `${d.id}\t${d.outcome}\t${d.attempts} attempt${d.attempts === 1 ? '' : 's'}\t${why}\t${d.error ?? ''}\t${d.method} ${d.url || d.template}\n`,
-          );
-        } else {
-          process.stdout.write(`(undecodable entry ${s.streamId})\n`);
-        }
-      }
-      if (n >= plan.limit) break;
+  for await (const s of oldestFirst(redis, shards, plan.filter.since)) {
+    if (n >= plan.limit) break;
+    const d = s.letter;
+    if (d === null ? !unfiltered : !matches(plan.filter, d)) continue;
+    n++;
+    if (plan.json) {
+      process.stdout.write(`${JSON.stringify(d ? { ...summary(d), streamId: s.streamId } : { id: null, streamId: s.streamId, outcome: 'undecodable', errorCode: 'PB_ERR_CODEC' })}\n`);
+    } else if (d) {
+      const why = d.status !== null ? `HTTP ${d.status}` : (d.errorCode ?? '');
+      process.stdout.write(
+        `${d.id}\t${d.outcome}\t${d.attempts} attempt${d.attempts === 1 ? '' : 's'}\t${why}\t${d.error ?? ''}\t${d.method} ${d.url || d.template}\n`,
+      );
+    } else {
+      process.stdout.write(`(undecodable entry ${s.streamId})\n`);
     }
   }
   if (!plan.json) process.stderr.write(`${n} dead letter${n === 1 ? '' : 's'}\n`);

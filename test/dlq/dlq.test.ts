@@ -133,3 +133,32 @@ t.test('dlq against a mixed set of dead letters', async (t) => {
     t.equal(purged + (await dead()), 2515 + added, `purged ${purged} + left ${await dead()} = all there ever were`);
   });
 });
+
+t.test('with several shards, list is one list oldest first: --limit N is the N oldest overall', async (t) => {
+  const notFound = await startSink(() => ({ status: 404 }));
+  t.teardown(() => notFound.close());
+  const stack = await startStack({ DELIVERY_MAX_ATTEMPTS: '1', QUEUE_SHARDS: '3' });
+  t.teardown(() => stack.stop());
+  const c = stack.redis.client();
+  const dead = async () => {
+    let n = 0;
+    for (let s = 0; s < 3; s++) n += await c.xlen(`${stack.env.REDIS_PREFIX}:{${s}}:dead`);
+    return n;
+  };
+  // Requests go round-robin over the shards; each dies before the next is
+  // sent, so its place in time is its number.
+  for (let k = 0; k < 9; k++) {
+    t.equal((await stack.send({ endpoint: { method: 'GET', url: `${notFound.origin}/x?k={k}` }, data: [{ k }] })).status, 202);
+    t.ok(await until(async () => (await dead()) === k + 1), `request ${k} dead-lettered`);
+  }
+  const perShard = [];
+  for (let s = 0; s < 3; s++) perShard.push(await c.xlen(`${stack.env.REDIS_PREFIX}:{${s}}:dead`));
+  t.same(perShard, [3, 3, 3], 'spread over the three shards');
+  const order = async (args: string[]) => {
+    const r = await runCli(['dlq', 'list', '--json', ...args], stack.env);
+    t.equal(r.code, 0);
+    return r.stdout.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { data: { k: number } }).data.k);
+  };
+  t.same(await order([]), [0, 1, 2, 3, 4, 5, 6, 7, 8], 'oldest first across the shards');
+  t.same(await order(['--limit', '4']), [0, 1, 2, 3], 'the four oldest, not shard 0 first');
+});
