@@ -65,6 +65,28 @@ function optionsFor(config: Config, use: RedisUse, name: string): RedisOptions {
   return options;
 }
 
+/** Clients closeRedis closed: they stay closed. */
+const closedOnPurpose = new WeakSet<RedisClient>();
+
+/**
+ * ioredis's Sentinel connector can end a client for good in a failover.
+ * The failover detector of the last connection disconnects the connector
+ * on `+switch-master`; if that comes while the client is between attempts,
+ * asking a sentinel where the primary is (a hung sentinel holds it there),
+ * the attempt fails with "Connection is closed." and the client goes to
+ * status `end`: no retryStrategy, no reconnect, every command refused, so
+ * ingest answered 503 and delivery waited until they were restarted. A
+ * long-lived client that ends without closeRedis is connected again.
+ */
+function reconnectWhenEnded(client: Redis): void {
+  client.on('end', () => {
+    if (closedOnPurpose.has(client)) return;
+    setTimeout(() => {
+      if (client.status === 'end' && !closedOnPurpose.has(client)) client.connect().catch(() => undefined);
+    }, 200).unref();
+  });
+}
+
 export function createRedis(config: Config, use: RedisUse, name: string): RedisClient {
   const options = optionsFor(config, use, name);
   const r = config.redis;
@@ -94,11 +116,15 @@ export function createRedis(config: Config, use: RedisUse, name: string): RedisC
         // Watch the sentinels for a switch instead of waiting for the old primary to drop us.
         failoverDetector: true,
         sentinelRetryStrategy: (times) => Math.min(100 * times, 2_000),
+        // A sentinel that accepts but never answers (its machine hung) is
+        // skipped instead of holding every reconnect until it wakes.
+        sentinelCommandTimeout: 1_000,
         ...(r.password !== undefined ? { password: r.password } : {}),
         ...(r.sentinelPassword !== undefined ? { sentinelPassword: r.sentinelPassword } : {}),
         ...(r.tls ? { tls: {}, enableTLSForSentinelMode: true } : {}),
       }),
     );
+    if (use !== 'cli') reconnectWhenEnded(client);
   } else {
     client = defineScripts(new Redis(redisUrl(config), options));
   }
@@ -122,6 +148,7 @@ export function whenReady(client: RedisClient): Promise<void> {
  * that is gone.
  */
 export async function closeRedis(client: RedisClient, timeoutMs = 2_000): Promise<void> {
+  closedOnPurpose.add(client);
   if (client.status !== 'ready') {
     client.disconnect();
     return;
