@@ -101,6 +101,9 @@ export async function runDelivery(): Promise<void> {
     { name: 'ops', run: () => new Promise<void>((resolve) => ops.close(() => resolve())) },
     { name: 'policies', run: () => policies.close() },
     { name: 'delivery', run: () => service.close() },
+    // The last attempt lines, while the process can still wait for a disk
+    // (the exit's synchronous flush gives up a file that refuses writes).
+    { name: 'attempt log', run: () => attemptLog.flush(2_000).then(() => undefined) },
     { name: 'workers', run: () => (pool ? pool.close() : (inline as BatchRunner).close()) },
     { name: 'redis', run: () => Promise.all([redis, ...shards.map((s) => s.blocking)].map((c) => closeRedis(c))).then(() => undefined) },
   ]);

@@ -32,6 +32,8 @@ export class DeliveryMetrics {
   readonly deadTrimmed: Counter<'reason'>;
   readonly reclaimed: Counter;
   readonly handedBack: Counter;
+  /** 1 while postback.log takes writes; 0 while it refuses them and no attempt starts. */
+  readonly attemptLogWritable: Gauge;
 
   constructor(registry: Registry, load: () => { waiting: number; inFlight: number }) {
     const registers = [registry];
@@ -88,6 +90,12 @@ export class DeliveryMetrics {
     });
     this.reclaimed = new Counter({ name: 'pb_delivery_reclaimed_entries_total', help: 'Entries reclaimed from stopped consumers', registers });
     this.handedBack = new Counter({ name: 'pb_delivery_handed_back_total', help: 'Postbacks handed back at shutdown', registers });
+    this.attemptLogWritable = new Gauge({
+      name: 'pb_delivery_attempt_log_writable',
+      help: '1 while postback.log takes writes; 0 while it refuses them (disk full, file size limit) and no attempt starts',
+      registers,
+    });
+    this.attemptLogWritable.set(1);
     new Gauge({
       name: 'pb_delivery_in_flight',
       help: 'Postbacks being attempted now',

@@ -28,7 +28,7 @@ export interface RecorderDeps {
   ttlMs: number;
   /** UNMATCHED_DEFAULT, encoded (to render the URL of an expired postback). */
   encodedDefault: string;
-  attemptLog: AttemptLog;
+  attemptLog: Pick<AttemptLog, 'write'>;
   stats: StatsRecorder;
   metrics: DeliveryMetrics;
   /** Every postback of the entry has an outcome: hand it to the finalizer. */

@@ -199,6 +199,7 @@ export class DeliveryService {
       metrics: deps.metrics,
       complete: (held) => this.complete(held),
     });
+    deps.attemptLog.onChange(() => this.attemptLogChanged());
     deps.redis.on('close', () => {
       this.redisLost = true;
     });
@@ -219,7 +220,26 @@ export class DeliveryService {
    * waits on the reconnecting client, so the connection is asked directly.)
    */
   get ready(): boolean {
-    return this.groupsReady && !this.readFailing && !this.stopping && this.deps.redis.status === 'ready';
+    return this.groupsReady && !this.readFailing && !this.stopping && this.deps.redis.status === 'ready' && this.deps.attemptLog.failure === null;
+  }
+
+  /**
+   * postback.log refuses writes (its disk full, a file size limit): no
+   * attempt starts until it takes them again, so that every attempt keeps
+   * its line. Those in flight finish; their lines wait in memory. What was
+   * read waits in the scheduler, its entries heartbeated; a shutdown hands
+   * it back as usual.
+   */
+  private attemptLogChanged(): void {
+    const failure = this.deps.attemptLog.failure;
+    this.deps.metrics.attemptLogWritable.set(failure === null ? 1 : 0);
+    if (failure !== null) {
+      this.deps.logger.error({ code: failure }, 'cannot write the attempt log (postback.log): no attempt starts until it can be written');
+      return;
+    }
+    this.deps.logger.info('the attempt log is written again: delivery resumes');
+    this.pump();
+    this.notify();
   }
 
   get sizes(): { waiting: number; inFlight: number } {
@@ -516,7 +536,7 @@ export class DeliveryService {
   }
 
   private pump(): void {
-    if (this.stopping) return;
+    if (this.stopping || this.deps.attemptLog.failure !== null) return;
     for (const batch of this.scheduler.take()) this.run(batch);
   }
 

@@ -6,16 +6,60 @@
  *   written only by the delivery main thread (single writer).
  * Both write through asynchronous SonicBoom destinations with a buffer;
  * `flushLogs()` must run before exit (the lifecycle does it).
+ *
+ * A file that refuses writes (its disk full, a file size limit) is never a
+ * crash: its lines wait in memory, at most MAX_PENDING_BYTES (past it they
+ * are dropped, and stderr says so; a file merely slower than the lines, by
+ * as much, is treated alike), and go out when it takes writes again.
+ * The attempt log says so to the delivery service, which starts no attempt
+ * meanwhile: every attempt keeps its line. At exit, what such a file still
+ * holds is given up rather than waited for (SonicBoom's flushSync retries
+ * any error for ever: the process never exited while the disk was full).
  */
-import { mkdirSync, openSync } from 'node:fs';
+import { mkdirSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import pino, { type Logger, type DestinationStream } from 'pino';
 import type { Config } from '../config/index.js';
 
 export type { Logger } from 'pino';
 
-type Boom = DestinationStream & { flushSync(): void; end(): void };
-const destinations: Boom[] = [];
+type Boom = DestinationStream & {
+  flushSync(): void;
+  flush(cb?: (err?: Error) => void): void;
+  end(): void;
+  on(event: 'error', listener: (err: NodeJS.ErrnoException) => void): Boom;
+  on(event: 'write' | 'drop', listener: () => void): Boom;
+};
+
+/** What a process log (stdout, error.log) keeps in memory while it cannot write. */
+const MAX_PENDING_BYTES = 16 * 1024 * 1024;
+/** The same for the attempt log: delivery starts no attempt while it cannot write, so this is only what was in flight. */
+const MAX_PENDING_ATTEMPT_BYTES = 64 * 1024 * 1024;
+
+/** One log destination and whether its file takes writes now. */
+interface Destination {
+  readonly boom: Boom;
+  readonly name: string;
+  /** Why the last write failed (an errno code), null while writes work. */
+  failure: string | null;
+  /** Lines dropped past its bound since they were last reported. */
+  dropped: number;
+  readonly listeners: (() => void)[];
+}
+const destinations: Destination[] = [];
+
+/** One line straight to stderr, for when the log itself is what fails. */
+function stderrLine(text: string): void {
+  try {
+    writeSync(2, `postback-delivery: ${text}\n`);
+  } catch {
+    // nowhere left to say it
+  }
+}
+
+// A file size limit (ulimit -f, systemd LimitFSIZE) reached is a write
+// error (EFBIG) like a full disk, not the end of the process.
+process.on('SIGXFSZ', () => undefined);
 
 /**
  * An asynchronous SonicBoom on a file opened here, synchronously: a
@@ -23,10 +67,42 @@ const destinations: Boom[] = [];
  * a process that exits in that moment (a port already in use, say) would
  * die in pino's exit flush instead of saying why.
  */
-function destination(opts: { fd?: number; dest?: string; minLength?: number; maxWrite?: number; contentMode?: 'buffer' }): Boom {
-  const { dest, ...rest } = opts;
+function destination(opts: { fd?: number; dest?: string; minLength?: number; maxWrite?: number; contentMode?: 'buffer'; maxPending?: number }): Destination {
+  const { dest, maxPending = MAX_PENDING_BYTES, ...rest } = opts;
   const fd = dest === undefined ? (opts.fd as number) : openSync(dest, 'a');
-  const d = pino.destination({ ...rest, fd, sync: false }) as unknown as Boom;
+  const boom = pino.destination({ ...rest, fd, sync: false, maxLength: maxPending }) as unknown as Boom;
+  const d: Destination = { boom, name: dest ?? (fd === 1 ? 'stdout' : `fd ${fd}`), failure: null, dropped: 0, listeners: [] };
+  // pino flushes its destinations synchronously at exit; for one that
+  // refuses writes that would never return (pino does the same for EPIPE).
+  const flushSync = boom.flushSync.bind(boom);
+  boom.on('error', (err) => {
+    if (d.failure !== null) return;
+    d.failure = err.code ?? err.message;
+    boom.flushSync = () => undefined;
+    stderrLine(`cannot write ${d.name} (${d.failure}): its lines wait in memory (at most ${maxPending} bytes) until it takes writes again`);
+    for (const l of d.listeners) l();
+  });
+  let droppedSince = 0;
+  boom.on('write', () => {
+    if (d.failure === null) {
+      // A file slower than its lines: say how many were lost, at most every 10 s.
+      if (d.dropped > 0 && Date.now() - droppedSince >= 10_000) {
+        stderrLine(`${d.name}: ${d.dropped} lines were dropped, more than ${maxPending} bytes waiting to be written`);
+        d.dropped = 0;
+      }
+      return;
+    }
+    d.failure = null;
+    boom.flushSync = flushSync;
+    stderrLine(`writing ${d.name} again${d.dropped > 0 ? `; ${d.dropped} lines were dropped meanwhile` : ''}`);
+    d.dropped = 0;
+    for (const l of d.listeners) l();
+  });
+  boom.on('drop', () => {
+    if (d.dropped++ > 0) return;
+    droppedSince = Date.now();
+    stderrLine(`${d.name}: ${maxPending} bytes wait to be written: further lines are dropped until it takes writes`);
+  });
   destinations.push(d);
   return d;
 }
@@ -35,8 +111,8 @@ export function createLogger(config: Config, role: string): Logger {
   mkdirSync(config.log.dir, { recursive: true });
   const level = config.log.level;
   const streams: pino.StreamEntry[] = [
-    { level: level === 'silent' ? 'fatal' : level, stream: destination({ fd: 1 }) },
-    { level: 'warn', stream: destination({ dest: join(config.log.dir, 'error.log') }) },
+    { level: level === 'silent' ? 'fatal' : level, stream: destination({ fd: 1 }).boom },
+    { level: 'warn', stream: destination({ dest: join(config.log.dir, 'error.log') }).boom },
   ];
   return pino(
     {
@@ -55,6 +131,12 @@ const ATTEMPT_FLUSH_MS = 1_000;
 export interface AttemptLog {
   /** One line: its fields as JSON members without the braces (delivery/attempt-log.ts `attemptLineJson`). */
   write(members: string): void;
+  /** Why postback.log refuses writes now (an errno code: ENOSPC, EFBIG, EIO), or null while it takes them. */
+  readonly failure: string | null;
+  /** Called whenever `failure` changes. */
+  onChange(listener: () => void): void;
+  /** Writes out what is buffered, waiting at most `ms`; false when the file refused it or the time ran out. */
+  flush(ms: number): Promise<boolean>;
 }
 
 /**
@@ -72,18 +154,24 @@ export function createAttemptLog(config: Config): AttemptLog {
   // Buffer mode: SonicBoom's string mode measures the whole pending string
   // on every write (Buffer.byteLength), about 90 us a line at this buffer
   // size; with Buffers it keeps lengths and a line costs about 4 us.
-  const dest = destination({ dest: join(config.log.dir, 'postback.log'), minLength: 65_536, maxWrite: 262_144, contentMode: 'buffer' });
+  const d = destination({ dest: join(config.log.dir, 'postback.log'), minLength: 65_536, maxWrite: 262_144, contentMode: 'buffer', maxPending: MAX_PENDING_ATTEMPT_BYTES });
+  const dest = d.boom;
   // Lines written since the last tick: a quiet process neither writes nor
-  // syncs (a flush with a callback ends in fsync).
+  // syncs (a flush with a callback ends in fsync). While the file refuses
+  // writes, each tick tries again (nothing else would: no new lines come).
   let fresh = false;
-  const timer = setInterval(() => {
-    if (!fresh) return;
-    fresh = false;
+  const flush = (cb: (err?: Error) => void): void => {
     try {
-      (dest as unknown as { flush(cb?: (err?: Error) => void): void }).flush(() => undefined);
-    } catch {
+      dest.flush(cb);
+    } catch (err) {
       // not open yet, or closing: the next tick or flushLogs() writes it
+      cb(err as Error);
     }
+  };
+  const timer = setInterval(() => {
+    if (!fresh && d.failure === null) return;
+    fresh = false;
+    flush(() => undefined);
   }, ATTEMPT_FLUSH_MS);
   timer.unref();
   const head = `,"pid":${process.pid},`;
@@ -92,14 +180,37 @@ export function createAttemptLog(config: Config): AttemptLog {
       fresh = true;
       dest.write(Buffer.from(`{"level":30,"time":${Date.now()}${head}${members},"msg":"attempt"}\n`) as unknown as string);
     },
+    get failure() {
+      return d.failure;
+    },
+    onChange(listener) {
+      d.listeners.push(listener);
+    },
+    flush(ms) {
+      return new Promise((resolve) => {
+        const timeout = setTimeout(() => resolve(false), ms);
+        flush((err) => {
+          clearTimeout(timeout);
+          resolve(err === undefined || err === null);
+        });
+      });
+    },
   };
 }
 
-/** Writes out everything buffered; safe to call more than once. */
+/**
+ * Writes out everything buffered; safe to call more than once. A file that
+ * refuses writes is given up (stderr says so): SonicBoom's flushSync would
+ * retry it for ever, and the process would never exit.
+ */
 export function flushLogs(): void {
   for (const d of destinations) {
+    if (d.failure !== null) {
+      stderrLine(`${d.name} refuses writes (${d.failure}): the lines it still held are not written`);
+      continue;
+    }
     try {
-      d.flushSync();
+      d.boom.flushSync();
     } catch {
       // A destination not yet open has nothing to flush.
     }
