@@ -363,6 +363,12 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
   // An Expect other than 100-continue: 417 as every other answer, a JSON error.
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
     (req.socket as Tracked)[kLatest] = res;
+    // Timed as handle() times a request: without a start, the duration is
+    // NaN, prom-client throws, and one header would stop the process.
+    if (metrics !== null) {
+      (res as Timed)[kStart] = performance.now();
+      (res as Timed)[kRoute] = ROUTES.get(target(req.url ?? '/').split('?', 1)[0] as string) ?? 'unknown';
+    }
     send(res, 417, REPLY.expectation);
   });
   // CONNECT (a proxy's method): node:http would drop the socket unanswered.
