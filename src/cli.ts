@@ -19,8 +19,23 @@ roles:
   config     print the effective configuration as JSON (secrets hidden)
 `;
 
+/**
+ * A command's output piped into a reader that stops early (`dlq list | head`)
+ * closes the pipe: without a listener, the EPIPE is an unhandled 'error'
+ * event and the command dies with a stack trace. Output nobody reads is
+ * dropped and the command finishes what it was doing (a replay or purge
+ * that prints as it goes is not cut short between pages). Commands only:
+ * the roles' own stdout is their log.
+ */
+function dropOutputOnClosedPipe(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
+  });
+}
+
 async function main(argv: string[]): Promise<void> {
   const [role, ...rest] = argv;
+  if (role === 'dlq' || role === 'partners' || role === 'usage' || role === 'config') dropOutputOnClosedPipe();
   switch (role) {
     case 'ingest':
       return (await import('./ingest/main.js')).runIngest();

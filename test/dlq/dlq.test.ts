@@ -5,9 +5,11 @@
  * what it deleted while new dead letters arrive.
  */
 import t from 'tap';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { startSink, type TestSink } from '../helpers/sink.js';
 import { startStack } from '../helpers/stack.js';
-import { runCli } from '../helpers/procs.js';
+import { CLI, runCli } from '../helpers/procs.js';
 import { until } from '../helpers/count.js';
 import { freePort } from '../../bench/lib/ports.js';
 
@@ -90,6 +92,18 @@ t.test('dlq against a mixed set of dead letters', async (t) => {
     t.equal(a.size, 2500, 'every 404 postback tried again');
     t.ok([...a.values()].every((n) => n === 1), 'each once');
     t.equal(perId(broken).size, 10);
+  });
+
+  // At 3 am: `dlq list --json | head`. The reader closes the pipe early.
+  t.test('a reader that stops early (| head): the list ends quietly, exit 0', async (t) => {
+    const child = spawn(process.execPath, [CLI, 'dlq', 'list', '--json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.stdout.once('data', () => child.stdout.destroy());
+    const [code] = (await once(child, 'exit')) as [number | null];
+    t.equal(code, 0, 'exit 0');
+    t.notMatch(stderr, /EPIPE|Unhandled|at /, `no stack trace: ${stderr.slice(0, 300)}`);
+    t.equal(await dead(), 2515, 'nothing changed');
   });
 
   t.test('replay into a full Redis: a clear word, nothing replayed', async (t) => {
