@@ -109,7 +109,8 @@ async function list(redis: RedisClient, shards: ShardKeys[], plan: Extract<DlqPl
   let n = 0;
   const unfiltered = Object.values(plan.filter).every((v) => v === null);
   for await (const s of oldestFirst(redis, shards, plan.filter.since)) {
-    if (n >= plan.limit) break;
+    // `| head` closed the pipe (cli.ts drops what follows): no reader, no list.
+    if (n >= plan.limit || !process.stdout.writable) break;
     const d = s.letter;
     if (d === null ? !unfiltered : !matches(plan.filter, d)) continue;
     n++;
