@@ -56,8 +56,12 @@ export async function readQueueState(redis: RedisClient, shards: readonly ShardK
   };
   let oldest = Infinity;
   for (const k of shards) {
+    // A pipeline, not MULTI: a full Redis (maxmemory, noeviction) refuses
+    // every command queued in a MULTI, reads too, and the queue would read
+    // as "Redis down" exactly when it is full (the dashboard, /readyz,
+    // pb_redis_up and the queue gauges all come from here).
     const res = await redis
-      .multi()
+      .pipeline()
       .get(k.count)
       .xlen(k.stream)
       .xlen(k.retry)
@@ -67,7 +71,7 @@ export async function readQueueState(redis: RedisClient, shards: readonly ShardK
       .xrange(k.stream, '-', '+', 'COUNT', 1)
       .xrange(k.retry, '-', '+', 'COUNT', 1)
       .exec();
-    if (res === null) throw new Error('queue state: transaction aborted');
+    if (res === null) throw new Error('queue state: pipeline aborted');
     const v = res.map(([err, value]) => (err ? null : value));
     total.postbacks += Number(v[0] ?? 0);
     total.freshEntries += Number(v[1] ?? 0);
