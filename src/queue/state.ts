@@ -72,7 +72,11 @@ export async function readQueueState(redis: RedisClient, shards: readonly ShardK
       .xrange(k.retry, '-', '+', 'COUNT', 1)
       .exec();
     if (res === null) throw new Error('queue state: pipeline aborted');
-    const v = res.map(([err, value]) => (err ? null : value));
+    // A pipeline answers each command apart (MULTI failed whole): Redis
+    // away fails every one of them, and must not read as an empty queue.
+    const failed = res.find(([err]) => err);
+    if (failed) throw failed[0] as Error;
+    const v = res.map(([, value]) => value);
     total.postbacks += Number(v[0] ?? 0);
     total.freshEntries += Number(v[1] ?? 0);
     total.retryEntries += Number(v[2] ?? 0);
