@@ -195,10 +195,8 @@ async function change(redis: RedisClient, config: Config, shards: ShardKeys[], p
   let n = 0;
   for (const keys of shards) {
     if (plan.command === 'purge' && plan.all && !plan.dryRun) {
-      // Counted and deleted in one transaction: letters arriving meanwhile are neither.
-      const res = await redis.multi().xlen(keys.dead).del(keys.dead).exec();
-      if (res === null || res.some(([err]) => err)) throw new Error('purging failed');
-      n += Number(res[0]?.[1] ?? 0);
+      // Counted and deleted in one script (dlq-purge-1.lua: not MULTI, which a full Redis refuses whole).
+      n += Number(await redis.pbDlqPurge(keys.dead));
       continue;
     }
     const end = await lastId(redis, keys);

@@ -22,6 +22,7 @@ declare module 'ioredis' {
     pbBreaker(...args: Arg[]): Result<number | [number, string], Context>;
     pbStats(...args: Arg[]): Result<number, Context>;
     pbEnsureGroup(...args: Arg[]): Result<number, Context>;
+    pbDlqPurge(...args: Arg[]): Result<number, Context>;
   }
 }
 
@@ -40,6 +41,7 @@ const SCRIPTS = [
   { command: 'pbRatePark', file: 'rate-park-1.lua', keys: 1 },
   { command: 'pbBreaker', file: 'breaker-3.lua', keys: 3 },
   { command: 'pbEnsureGroup', file: 'ensure-group-1.lua', keys: 1 },
+  { command: 'pbDlqPurge', file: 'dlq-purge-1.lua', keys: 1 },
 ] as const;
 
 const sources = new Map<string, string>();

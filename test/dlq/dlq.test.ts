@@ -2,7 +2,7 @@
  * `dlq` through real processes: usage errors, filters over a mixed set of
  * dead letters, a replay while the partner still fails (it takes what was
  * there when it started, each once), and `purge --all` counting exactly
- * what it deleted while new dead letters arrive.
+ * what it deleted while new dead letters arrive, and on a full Redis.
  */
 import t from 'tap';
 import { spawn } from 'node:child_process';
@@ -145,6 +145,22 @@ t.test('dlq against a mixed set of dead letters', async (t) => {
     const purged = Number(/purged (\d+)/.exec(purge.stdout)?.[1]);
     t.equal(purge.code, 0);
     t.equal(purged + (await dead()), 2515 + added, `purged ${purged} + left ${await dead()} = all there ever were`);
+  });
+
+  t.test('purge --all into a full Redis: it purges (what a full Redis needs), counted', async (t) => {
+    const admin = stack.redis.client();
+    for (let i = 0; i < 50; i++) await admin.xadd(deadKey, '*', 'm', 'x');
+    const before = await dead();
+    await admin.config('SET', 'maxmemory', '1');
+    try {
+      await t.rejects(admin.set('another', 'key'), /OOM/, 'Redis is full');
+      const r = await runCli(['dlq', 'purge', '--all'], env);
+      t.equal(r.code, 0, r.stderr);
+      t.match(r.stdout, `purged ${before}`);
+    } finally {
+      await admin.config('SET', 'maxmemory', '0');
+    }
+    t.equal(await dead(), 0);
   });
 });
 
