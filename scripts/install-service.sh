@@ -129,6 +129,7 @@ EnvironmentFile=$env_file
 Environment=NODE_ENV=production
 $( [ "$1" = redis ] && echo '# Skipped (not failed) when the env file names another Redis: the roles use that one ($$: a literal $ for sh).' && echo "ExecCondition=/bin/sh -c 'test -z \"\$\$REDIS_URL\$\$REDIS_CLUSTER_NODES\$\$REDIS_SENTINELS\"'" )
 ExecStart=$node_bin $app_dir/dist/cli.js $1
+$( [ "$1" = redis ] || printf '%s\n' '# systemctl reload: partner policies read again, log files reopened (logrotate).' 'ExecReload=/bin/kill -HUP $MAINPID' )
 KillSignal=SIGTERM
 TimeoutStopSec=$2
 Restart=always

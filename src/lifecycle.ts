@@ -8,7 +8,7 @@
  */
 import closeWithGrace from 'close-with-grace';
 import type { Logger } from './observability/logger.js';
-import { flushLogs } from './observability/logger.js';
+import { flushLogs, reopenLogFiles } from './observability/logger.js';
 
 export interface ShutdownStep {
   name: string;
@@ -54,8 +54,12 @@ export function installShutdown(logger: Logger, timeoutMs: number, steps: Shutdo
   if (typeof process.send === 'function') {
     process.once('disconnect', () => cwg.close());
   }
-  // SIGHUP reloads what can be reloaded (partner policies); it never stops a role.
-  process.on('SIGHUP', () => logger.info('SIGHUP received'));
+  // SIGHUP reloads what can be reloaded (partner policies, and the log files
+  // by their paths, for logrotate); it never stops a role.
+  process.on('SIGHUP', () => {
+    reopenLogFiles();
+    logger.info('SIGHUP received: log files reopened');
+  });
   return { close: () => cwg.close() };
 }
 

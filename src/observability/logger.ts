@@ -24,6 +24,9 @@ import type { Config } from '../config/index.js';
 export type { Logger } from 'pino';
 
 type Boom = DestinationStream & {
+  /** The file's path, for reopen(): set here, as the file is opened here. */
+  file: string | null;
+  reopen(): void;
   flushSync(): void;
   flush(cb?: (err?: Error) => void): void;
   end(): void;
@@ -71,6 +74,7 @@ function destination(opts: { fd?: number; dest?: string; minLength?: number; max
   const { dest, maxPending = MAX_PENDING_BYTES, ...rest } = opts;
   const fd = dest === undefined ? (opts.fd as number) : openSync(dest, 'a');
   const boom = pino.destination({ ...rest, fd, sync: false, maxLength: maxPending }) as unknown as Boom;
+  if (dest !== undefined) boom.file = dest;
   const d: Destination = { boom, name: dest ?? (fd === 1 ? 'stdout' : `fd ${fd}`), failure: null, dropped: 0, listeners: [] };
   // pino flushes its destinations synchronously at exit; for one that
   // refuses writes that would never return (pino does the same for EPIPE).
@@ -196,6 +200,23 @@ export function createAttemptLog(config: Config): AttemptLog {
       });
     },
   };
+}
+
+/**
+ * Opens every log file again by its path (SIGHUP): after logrotate has
+ * moved a file away, the lines go to a new one at the path instead of
+ * following the old file. A file that cannot be opened keeps the old one
+ * (stderr says why). Lines being written finish in the old file first.
+ */
+export function reopenLogFiles(): void {
+  for (const d of destinations) {
+    if (d.boom.file === null) continue;
+    try {
+      d.boom.reopen();
+    } catch (err) {
+      stderrLine(`cannot reopen ${d.name}: ${(err as Error).message}`);
+    }
+  }
 }
 
 /**

@@ -56,6 +56,7 @@ t.test('units for Redis and every role, and a target grouping them', async (t) =
       t.equal(svc?.get('ExecCondition'), `/bin/sh -c 'test -z "$$REDIS_URL$$REDIS_CLUSTER_NODES$$REDIS_SENTINELS"'`, 'redis: skipped when the env file names another Redis');
     } else {
       t.equal(svc?.get('TimeoutStopSec'), '20', `${role}: stop timeout 5 s above the 15 s graceful bound`);
+      t.equal(svc?.get('ExecReload'), '/bin/kill -HUP $MAINPID', `${role}: systemctl reload sends SIGHUP (policies, log files)`);
       t.match(unit.get('Unit')?.get('After'), /postback-redis\.service/, `${role}: starts after Redis, stops before it`);
     }
   }

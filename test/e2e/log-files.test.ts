@@ -1,4 +1,6 @@
 /**
+ * The log files on a bad day and at rotation.
+ *
  * postback.log refuses writes (a full disk; here a file size limit lowered
  * on the running process with prlimit, which fails writes with EFBIG the
  * same way and can be lifted again): delivery starts no attempt until it
@@ -10,7 +12,7 @@
  */
 import t from 'tap';
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startSink } from '../helpers/sink.js';
@@ -100,4 +102,28 @@ t.test('stopped while postback.log refuses writes: it exits in time, and what it
   await stack.startDelivery({ DELIVERY_METRICS_PORT: '0' });
   t.ok(await until(() => sink.received.length === 11), 'the next process delivers the ten handed back');
   t.ok(await stack.drained());
+});
+
+t.test('logrotate moves the files away and sends SIGHUP: the lines go to new files at the paths, none lost', async (t) => {
+  const sink = await startSink();
+  t.teardown(() => sink.close());
+  const stack = await startStack({ LOG_LEVEL: 'info' });
+  t.teardown(() => stack.stop());
+  const d = stack.deliveries[0]!;
+  const dir = stack.env.LOG_DIR as string;
+  const ids = (file: string) => readFileSync(join(dir, file), 'utf8').split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { id: string }).id);
+  const send = async (from: number, n: number) => {
+    const data = Array.from({ length: n }, (_, i) => ({ n: from + i }));
+    t.equal((await stack.send({ endpoint: { method: 'GET', url: `${sink.origin}/r?n={n}` }, data })).status, 202);
+  };
+  await send(0, 10);
+  t.ok(await until(() => ids('postback.log').length === 10), 'ten lines in postback.log');
+  renameSync(join(dir, 'postback.log'), join(dir, 'postback.log.1'));
+  d.proc.kill('SIGHUP');
+  t.ok(await until(() => /SIGHUP received: log files reopened/.test(d.output())), 'the process took the signal');
+  await send(10, 10);
+  t.ok(await until(() => { try { return ids('postback.log').length === 10; } catch { return false; } }), 'the next ten in a new postback.log');
+  t.equal(ids('postback.log.1').length, 10, 'the rotated file kept its ten and got no more');
+  t.same(new Set([...ids('postback.log.1'), ...ids('postback.log')]).size, 20, 'twenty attempts, each logged once');
+  t.equal(d.proc.exitCode, null, 'SIGHUP never stops a role');
 });
