@@ -16,6 +16,7 @@
  * holds is given up rather than waited for (SonicBoom's flushSync retries
  * any error for ever: the process never exited while the disk was full).
  */
+import cluster from 'node:cluster';
 import { mkdirSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import pino, { type Logger, type DestinationStream } from 'pino';
@@ -51,10 +52,20 @@ interface Destination {
 }
 const destinations: Destination[] = [];
 
+/**
+ * In a cluster worker (PM2's cluster mode: ingest), file descriptors 1 and 2
+ * are the cluster primary's, and PM2's primary is its daemon: writes to them
+ * land in PM2's own pm2.log, not in the app's out/err files nor in
+ * `pm2 logs <app>`. PM2 captures a worker's output through process.stdout
+ * and process.stderr instead, so a worker writes through those.
+ */
+const viaStreams = cluster.isWorker;
+
 /** One line straight to stderr, for when the log itself is what fails. */
 function stderrLine(text: string): void {
   try {
-    writeSync(2, `postback-delivery: ${text}\n`);
+    if (viaStreams) process.stderr.write(`postback-delivery: ${text}\n`);
+    else writeSync(2, `postback-delivery: ${text}\n`);
   } catch {
     // nowhere left to say it
   }
@@ -115,7 +126,7 @@ export function createLogger(config: Config, role: string): Logger {
   mkdirSync(config.log.dir, { recursive: true });
   const level = config.log.level;
   const streams: pino.StreamEntry[] = [
-    { level: level === 'silent' ? 'fatal' : level, stream: destination({ fd: 1 }).boom },
+    { level: level === 'silent' ? 'fatal' : level, stream: viaStreams ? process.stdout : destination({ fd: 1 }).boom },
     { level: 'warn', stream: destination({ dest: join(config.log.dir, 'error.log') }).boom },
   ];
   return pino(
