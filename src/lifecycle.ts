@@ -20,7 +20,21 @@ export interface Lifecycle {
   close(): void;
 }
 
+/**
+ * Under PM2, which passes each app's settings in its environment: the
+ * warning when PM2 would kill a shutdown still within SHUTDOWN_TIMEOUT_MS.
+ * kill_timeout is fixed when the app is created, so a SHUTDOWN_TIMEOUT_MS
+ * raised later with `--update-env` leaves it behind (docs/OPERATIONS.md).
+ */
+export function killTimeoutWarning(env: NodeJS.ProcessEnv, timeoutMs: number): string | null {
+  const killMs = Number(env.kill_timeout);
+  if (env.pm_id === undefined || !Number.isFinite(killMs) || killMs <= 0 || killMs >= timeoutMs + 1_000) return null;
+  return `PM2's kill_timeout (${killMs} ms) is not above SHUTDOWN_TIMEOUT_MS (${timeoutMs} ms): PM2 may kill a slow shutdown, and the attempts in flight go out again after reclaim. Recreate the app (npx pm2 delete ecosystem.config.cjs && npx pm2 start ecosystem.config.cjs)`;
+}
+
 export function installShutdown(logger: Logger, timeoutMs: number, steps: ShutdownStep[]): Lifecycle {
+  const pm2 = killTimeoutWarning(process.env, timeoutMs);
+  if (pm2 !== null) logger.warn(pm2);
   const cwg = closeWithGrace(
     {
       delay: timeoutMs,

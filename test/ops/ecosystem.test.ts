@@ -4,6 +4,7 @@
  * (REDIS_URL, REDIS_CLUSTER_NODES, REDIS_SENTINELS), as `npm start` does.
  */
 import t from 'tap';
+import { killTimeoutWarning } from '../../src/lifecycle.js';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -46,4 +47,21 @@ t.test("PM2's kill_timeout stays 5 s above SHUTDOWN_TIMEOUT_MS", async (t) => {
   };
   t.same(await timeouts({}), [20_000], 'default: 15 s + 5 s');
   t.same(await timeouts({ SHUTDOWN_TIMEOUT_MS: '40000' }), [45_000]);
+});
+
+t.test('a role under PM2 warns when kill_timeout is not above SHUTDOWN_TIMEOUT_MS', async (t) => {
+  const cases: [NodeJS.ProcessEnv, number, boolean, string][] = [
+    [{ pm_id: '0', kill_timeout: '20000' }, 15_000, false, 'the ecosystem file\'s margin'],
+    [{ pm_id: '0', kill_timeout: '20000' }, 40_000, true, 'SHUTDOWN_TIMEOUT_MS raised with --update-env'],
+    [{ pm_id: '0', kill_timeout: '15500' }, 15_000, true, 'less than a second above'],
+    [{ pm_id: '0', kill_timeout: '16000' }, 15_000, false, 'a second above'],
+    [{ kill_timeout: '1000' }, 15_000, false, 'not under PM2 (no pm_id)'],
+    [{ pm_id: '0' }, 15_000, false, 'no kill_timeout'],
+    [{ pm_id: '0', kill_timeout: 'soon' }, 15_000, false, 'not a number'],
+  ];
+  for (const [env, timeoutMs, warns, why] of cases) {
+    const w = killTimeoutWarning(env, timeoutMs);
+    t.equal(w !== null, warns, why);
+    if (w !== null) t.match(w, /kill_timeout \(\d+ ms\) is not above SHUTDOWN_TIMEOUT_MS .*Recreate the app/);
+  }
 });
