@@ -13,7 +13,10 @@ export function createRegistry(role: string): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ role });
   // Event-loop lag sampled every 500 ms: enough to see a stall, and an idle
-  // process wakes twice a second for it instead of 50 times.
+  // process wakes twice a second for it instead of 100 times. Node's
+  // histogram records the interval between samples, so the
+  // nodejs_eventloop_lag_p* gauges read 0.5 s plus the delay
+  // (docs/OPERATIONS.md says so).
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 500 });
   return registry;
 }
