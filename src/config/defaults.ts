@@ -24,6 +24,8 @@ export const DEFAULTS = {
   INGEST_MAX_RENDERED_URL_BYTES: 16_384,
   INGEST_MAX_HEADER_BYTES: 16_384,
   INGEST_WRITE_TIMEOUT_MS: 2_000,
+  INGEST_WAIT_REPLICAS: 0,
+  INGEST_WAIT_REPLICAS_MS: 1_000,
   INGEST_MAX_QUEUE: 5_000_000,
   INGEST_IDEMPOTENCY_TTL_MS: 86_400_000,
   INGEST_HEADERS_TIMEOUT_MS: 10_000,
@@ -118,6 +120,10 @@ export interface Config {
     allowAnonymous: boolean;
     /** Longest wait for Redis to acknowledge a request's writes before 503. */
     writeTimeoutMs: number;
+    /** Replicas that must have a request's writes (Redis WAIT) before its 202; 0: the primary's word is enough. */
+    waitReplicas: number;
+    /** How long WAIT waits for them. */
+    waitReplicasMs: number;
     /** Postbacks waiting (per shard) past which ingest answers 503; 0 disables. */
     maxQueue: number;
     /** How long an Idempotency-Key's first answer is kept. */

@@ -165,6 +165,8 @@ export function parseConfig(env: Env, readFile: ReadFile = NO_FILES): ParseResul
       tokens: r.list('INGEST_TOKENS'),
       allowAnonymous: r.bool('INGEST_ALLOW_ANONYMOUS', false),
       writeTimeoutMs: r.int('INGEST_WRITE_TIMEOUT_MS', d.INGEST_WRITE_TIMEOUT_MS, 50, 60_000),
+      waitReplicas: r.int('INGEST_WAIT_REPLICAS', d.INGEST_WAIT_REPLICAS, 0, 100),
+      waitReplicasMs: r.int('INGEST_WAIT_REPLICAS_MS', d.INGEST_WAIT_REPLICAS_MS, 1, 60_000),
       maxQueue: r.int('INGEST_MAX_QUEUE', d.INGEST_MAX_QUEUE, 0, 1_000_000_000),
       idempotencyTtlMs: r.int('INGEST_IDEMPOTENCY_TTL_MS', d.INGEST_IDEMPOTENCY_TTL_MS, 1_000, 30 * DAY_MS),
       headersTimeoutMs: r.int('INGEST_HEADERS_TIMEOUT_MS', d.INGEST_HEADERS_TIMEOUT_MS, 100, 600_000),
@@ -249,6 +251,13 @@ export function parseConfig(env: Env, readFile: ReadFile = NO_FILES): ParseResul
   const ing = config.ingest;
   if (ing.maxInflightBytes < ing.maxBodyBytes) {
     r.problem(`INGEST_MAX_INFLIGHT_BYTES (${ing.maxInflightBytes}) must be at least INGEST_MAX_BODY_BYTES (${ing.maxBodyBytes}), or the largest request could never be taken`);
+  }
+  if (ing.waitReplicas > 0) {
+    // WAIT answers for the node it is sent to: a Cluster spreads the shards
+    // over several primaries, and the private Redis has no replica at all.
+    if (config.redis.mode === 'cluster') r.problem('INGEST_WAIT_REPLICAS works with one primary (REDIS_URL or REDIS_SENTINELS), not with REDIS_CLUSTER_NODES');
+    if (config.redis.mode === 'private') r.problem('INGEST_WAIT_REPLICAS needs a Redis with replicas (REDIS_URL or REDIS_SENTINELS): the private Redis has none, and every request would get 503');
+    if (ing.waitReplicasMs >= ing.writeTimeoutMs) r.problem(`INGEST_WAIT_REPLICAS_MS (${ing.waitReplicasMs}) must be below INGEST_WRITE_TIMEOUT_MS (${ing.writeTimeoutMs}), which bounds every Redis command of ingest`);
   }
   if (ing.headersTimeoutMs > ing.requestTimeoutMs) {
     // node:http refuses to start with it ('headersTimeout is out of range').

@@ -45,6 +45,9 @@ export interface EnqueueSettings {
   statsRetentionS: number;
   /** INGEST_IDEMPOTENCY_TTL_MS. */
   idempotencyTtlMs: number;
+  /** INGEST_WAIT_REPLICAS and INGEST_WAIT_REPLICAS_MS (0: no WAIT). */
+  waitReplicas?: number;
+  waitReplicasMs?: number;
 }
 
 /** What a request got: its id (the first request's, for a repeated idempotency key) and postbacks accepted. */
@@ -109,6 +112,8 @@ export class Enqueuer {
   private readonly templateTtl: string;
   private readonly maxQueue: string;
   private readonly idempotencyTtl: string;
+  private readonly waitReplicas: number;
+  private readonly waitReplicasMs: number;
   private readonly stats: StatsRecorder;
   /** Requests waiting for the end of this turn, per shard and template. */
   private readonly waiting = new Map<string, { shard: ShardKeys; list: Pending[] }>();
@@ -123,6 +128,8 @@ export class Enqueuer {
     this.templateTtl = String(settings.lifetimeMs + DAY_MS);
     this.maxQueue = String(settings.maxQueue === 0 ? 0 : Math.max(1, Math.ceil(settings.maxQueue / shards.length)));
     this.idempotencyTtl = String(settings.idempotencyTtlMs);
+    this.waitReplicas = settings.waitReplicas ?? 0;
+    this.waitReplicasMs = settings.waitReplicasMs ?? 0;
     this.stats = new StatsRecorder(redis, shards[0] as ShardKeys, settings.statsRetentionS);
     this.stats.start();
   }
@@ -230,6 +237,7 @@ export class Enqueuer {
       for (const p of group) p.reject(e);
       return;
     }
+    const unreplicated = this.waitReplicas > 0 ? await this.replicated() : null;
     const answeredAt = Date.now();
     for (let i = 0; i < group.length; i++) {
       const p = group[i] as Pending;
@@ -241,7 +249,8 @@ export class Enqueuer {
         if (first === null || p.idempotency === null) p.reject(notQueued(new Error('unreadable idempotency record')));
         else if (first.fingerprint !== p.idempotency.fingerprint) {
           p.reject(new PostbackError('PB_ERR_IDEMPOTENCY_KEY_REUSED', `this Idempotency-Key was used for another request (${first.requestId}) within INGEST_IDEMPOTENCY_TTL_MS; nothing was queued`));
-        } else p.resolve({ id: first.requestId, accepted: first.accepted, replayed: true });
+        } else if (unreplicated !== null) p.reject(unreplicated);
+        else p.resolve({ id: first.requestId, accepted: first.accepted, replayed: true });
       } else if (code === ENQUEUE_NEED_TEMPLATE) {
         // Redis lost the template: once more, with it (never twice).
         this.known.delete(known);
@@ -253,8 +262,31 @@ export class Enqueuer {
         if (this.known.size >= KNOWN_MAX) this.known.clear();
         this.known.add(known);
         this.stats.ingested(p.postbacks, answeredAt);
-        p.resolve({ id: p.requestId, accepted: p.postbacks, replayed: false });
+        if (unreplicated !== null) p.reject(unreplicated);
+        else p.resolve({ id: p.requestId, accepted: p.postbacks, replayed: false });
       }
     }
+  }
+
+  /**
+   * INGEST_WAIT_REPLICAS: Redis's WAIT on this connection, after the write,
+   * so that a 202 means the replicas have it too and a failover cannot lose
+   * it (replication is otherwise asynchronous: docs/SCALING.md). Null when
+   * enough replicas confirmed in time; otherwise the 503 to answer: the
+   * primary has the write, so it may well be delivered, and a retry with
+   * the same Idempotency-Key gets its first answer once the replicas have it.
+   */
+  private async replicated(): Promise<PostbackError | null> {
+    let confirmed: number;
+    try {
+      confirmed = Number(await this.redis.call('WAIT', String(this.waitReplicas), String(this.waitReplicasMs)));
+    } catch (err) {
+      return new PostbackError('PB_ERR_REDIS_UNAVAILABLE', 'Redis took the write, but asking its replicas failed: the request may have been queued; retry with the same Idempotency-Key', { cause: err });
+    }
+    if (confirmed >= this.waitReplicas) return null;
+    return new PostbackError(
+      'PB_ERR_REDIS_UNAVAILABLE',
+      `Redis took the write, but ${confirmed} of the ${this.waitReplicas} replicas INGEST_WAIT_REPLICAS asks for confirmed it within INGEST_WAIT_REPLICAS_MS: the request may have been queued, and a failover could lose it; retry with the same Idempotency-Key`,
+    );
   }
 }

@@ -39,6 +39,8 @@ export async function runIngest(): Promise<void> {
   const enqueuer = new Enqueuer(redis, allShards(config.redis.prefix, config.redis.shards), {
     lifetimeMs: config.delivery.ttlMs + config.delivery.maxDelayMs,
     maxQueue: config.ingest.maxQueue,
+    waitReplicas: config.ingest.waitReplicas,
+    waitReplicasMs: config.ingest.waitReplicasMs,
     statsRetentionS: config.monitor.retentionS,
     idempotencyTtlMs: config.ingest.idempotencyTtlMs,
   });

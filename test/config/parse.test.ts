@@ -141,6 +141,9 @@ t.test('cross-variable rules', async (t) => {
     [{ INGEST_MAX_URL_BYTES: '20000' }, /INGEST_MAX_RENDERED_URL_BYTES \(16384\) must not be below INGEST_MAX_URL_BYTES/],
     [{ REDIS_PREFIX: 'a b' }, /REDIS_PREFIX must be 1 to 64 letters/],
     [{ INGEST_MAX_INFLIGHT_BYTES: '1000' }, /INGEST_MAX_INFLIGHT_BYTES \(1000\) must be at least INGEST_MAX_BODY_BYTES \(1048576\)/],
+    [{ INGEST_WAIT_REPLICAS: '1' }, /INGEST_WAIT_REPLICAS needs a Redis with replicas .*the private Redis has none/],
+    [{ INGEST_WAIT_REPLICAS: '1', REDIS_CLUSTER_NODES: '127.0.0.1:7000' }, /INGEST_WAIT_REPLICAS works with one primary .*not with REDIS_CLUSTER_NODES/],
+    [{ INGEST_WAIT_REPLICAS: '1', REDIS_URL: 'redis://127.0.0.1:7000', INGEST_WAIT_REPLICAS_MS: '2000' }, /INGEST_WAIT_REPLICAS_MS \(2000\) must be below INGEST_WRITE_TIMEOUT_MS \(2000\)/],
   ];
   for (const [env, re] of cases) {
     const r = parseConfig(env);
@@ -148,6 +151,8 @@ t.test('cross-variable rules', async (t) => {
     if (!r.ok) t.match(r.problems.join(';'), re);
   }
   t.ok(parseConfig({ INGEST_REQUEST_TIMEOUT_MS: '3000', INGEST_HEADERS_TIMEOUT_MS: '3000' }).ok, 'headers timeout equal to the request timeout is fine');
+  t.ok(parseConfig({ INGEST_WAIT_REPLICAS: '1', REDIS_SENTINELS: '127.0.0.1:26379' }).ok, 'WAIT with Sentinel is fine');
+  t.ok(parseConfig({ INGEST_WAIT_REPLICAS: '0' }).ok, 'no WAIT with the private Redis is fine');
 });
 
 t.test('signing: the scheme and whsec_ secrets', async (t) => {
