@@ -36,6 +36,21 @@ const ASSETS: Record<string, [string, Buffer]> = {
   '/uplot.min.css': ['text/css; charset=utf-8', asset(require.resolve('uplot/dist/uPlot.min.css'))],
 };
 
+/**
+ * On every answer: the dashboard runs only its own scripts (no inline
+ * script, nothing from elsewhere, no eval), cannot be framed (clickjacking
+ * of a page that shows partners), and nothing is sniffed into HTML. Its
+ * one inline <style> needs 'unsafe-inline' for styles only.
+ */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  'content-security-policy':
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'cross-origin-resource-policy': 'same-origin',
+};
+
 function json(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
   res.end(typeof body === 'string' ? body : JSON.stringify(body));
@@ -60,6 +75,7 @@ export async function runMonitor(): Promise<void> {
   const partners = createPartnersApi({ redis, keys: ctl, shards, table: () => policies.table, adminTokens: config.monitor.adminTokens, logger });
 
   const server = createServer((req, res) => {
+    for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
     const url = new URL(req.url ?? '/', 'http://monitor');
     const path = url.pathname;
     if (partners(req, res, path)) return;
