@@ -97,7 +97,27 @@ function showFailing(rows) {
   }
 }
 
+// A frame arrives every second; none for STALE_MS means the monitor is gone,
+// hung, or its feed refused us: say so rather than show old numbers as live.
+const STALE_MS = 5000;
+let lastFrameAt = Date.now();
+
+function checkStale() {
+  const age = Date.now() - lastFrameAt;
+  const stale = age > STALE_MS;
+  const el = $('stale');
+  if (stale) {
+    const since = document.body.dataset.frames ? `since ${new Date(lastFrameAt).toLocaleTimeString()} (${Math.round(age / 1000)} s)` : 'yet';
+    el.textContent = `No update from the monitor ${since}: the numbers below are not live.`;
+    $('status').textContent = 'not live: monitor unreachable or not answering';
+  }
+  if (el.hidden === stale) el.hidden = !stale;
+  document.body.dataset.stale = String(stale);
+}
+
 function onFrame(frame) {
+  lastFrameAt = Date.now();
+  checkStale();
   $('banner').hidden = frame.redisUp;
   $('status').textContent = frame.redisUp ? `live · ${new Date(frame.at).toLocaleTimeString()}` : 'Redis unreachable';
   document.body.dataset.redis = frame.redisUp ? 'up' : 'down';
@@ -129,6 +149,12 @@ function onFrame(frame) {
 
 // The partners table: /partners every 2 s, sortable by any column.
 const partners = { rows: [], key: null, asc: false };
+
+// A time today as a time; any other day with its date (a pause until next week is not "until 2 PM").
+function when(ms) {
+  const d = new Date(ms);
+  return d.toDateString() === new Date().toDateString() ? d.toLocaleTimeString() : d.toLocaleString();
+}
 
 function cell(text, className) {
   const td = document.createElement('td');
@@ -163,7 +189,7 @@ function showPartners() {
   for (const r of rows) {
     const tr = document.createElement('tr');
     const err = r.lastError ? `${r.lastError.status ?? r.lastError.code ?? ''} ${r.lastError.error ?? ''} (${new Date(r.lastError.at).toLocaleTimeString()})` : '';
-    const state = r.state === 'paused' && r.pause && r.pause.until ? `paused until ${new Date(r.pause.until).toLocaleTimeString()}` : r.state;
+    const state = r.state === 'paused' && r.pause && r.pause.until ? `paused until ${when(r.pause.until)}` : r.state;
     tr.append(
       cell(r.origin),
       cell(state, `state-${r.state}`),
@@ -176,6 +202,7 @@ function showPartners() {
       cell(err, 'err'),
     );
     tr.lastChild.title = err;
+    if (r.pause && r.pause.reason) tr.children[1].title = r.pause.reason;
     body.append(tr);
   }
 }
@@ -214,10 +241,22 @@ async function start() {
   } catch {
     // live frames fill the charts anyway
   }
+  connect();
+  setInterval(checkStale, 1000);
+}
+
+// EventSource retries by itself after a dropped connection, but gives up for
+// good on an answer other than 200 (503 overloaded when the monitor feeds
+// 100 dashboards already, a proxy's 502): then open a new one after 5 s.
+function connect() {
   const events = new EventSource('/events');
   events.onmessage = (e) => onFrame(JSON.parse(e.data));
   events.onerror = () => {
     $('status').textContent = 'monitor unreachable: reconnecting…';
+    if (events.readyState === EventSource.CLOSED) {
+      events.close();
+      setTimeout(connect, 5000);
+    }
   };
 }
 
