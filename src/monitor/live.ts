@@ -7,6 +7,7 @@
  * new listeners and for the failing-origins table.
  */
 import type { ServerResponse } from 'node:http';
+import { Cluster, type Redis } from 'ioredis';
 import type { RedisClient } from '../queue/redis.js';
 import type { Logger } from '../observability/logger.js';
 import type { ShardKeys } from '../queue/keys.js';
@@ -39,7 +40,25 @@ export interface Frame {
   queue: QueueState | null;
   topFailing: [string, number][];
   redisUp: boolean;
+  /**
+   * Redis reached maxmemory (noeviction): it answers reads, so the numbers
+   * still come, but it refuses every write: ingest answers 503 redis_full.
+   */
+  redisFull: boolean;
   at: number;
+}
+
+/** True when a Redis (any primary of a Cluster) is at its maxmemory under noeviction. */
+export async function redisFull(redis: RedisClient): Promise<boolean> {
+  const nodes: Redis[] = redis instanceof Cluster ? redis.nodes('master') : [redis as Redis];
+  for (const node of nodes) {
+    const info = await node.info('memory');
+    const max = Number(/^maxmemory:(\d+)/m.exec(info)?.[1] ?? 0);
+    const used = Number(/^used_memory:(\d+)/m.exec(info)?.[1] ?? 0);
+    const policy = /^maxmemory_policy:(\S+)/m.exec(info)?.[1] ?? '';
+    if (max > 0 && policy === 'noeviction' && used >= max) return true;
+  }
+  return false;
 }
 
 export class LiveFeed {
@@ -103,10 +122,11 @@ export class LiveFeed {
       for (const p of points) this.history.push(p);
       while (this.history.length > HISTORY_S) this.history.shift();
       const queue = await readQueueState(this.redis, this.shards, now);
-      frame = { point: this.history.at(-1) ?? null, points, queue, topFailing: topFailing(this.history.slice(-60), 10), redisUp: true, at: now };
+      const full = await redisFull(this.redis).catch(() => false);
+      frame = { point: this.history.at(-1) ?? null, points, queue, topFailing: topFailing(this.history.slice(-60), 10), redisUp: true, redisFull: full, at: now };
     } catch (err) {
       if (this.last?.redisUp !== false) this.logger.warn({ err: (err as Error).message }, 'dashboard: Redis unavailable');
-      frame = { point: null, points: [], queue: null, topFailing: [], redisUp: false, at: now };
+      frame = { point: null, points: [], queue: null, topFailing: [], redisUp: false, redisFull: false, at: now };
     }
     this.last = frame;
     const data = `data: ${JSON.stringify(frame)}\n\n`;

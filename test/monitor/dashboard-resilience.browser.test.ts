@@ -4,7 +4,8 @@
  * (no CSP violation), a dashboard refused by a full /events (503
  * overloaded) comes back by itself once a slot frees, a monitor that stops
  * answering turns the page "not live" instead of leaving old numbers
- * looking live, and a long pause shows its date. Skips without
+ * looking live, Redis at maxmemory is called full rather than looking
+ * like a quiet day, and a long pause shows its date. Skips without
  * /usr/bin/chromium, as dashboard.browser.test.ts does.
  */
 import t from 'tap';
@@ -104,6 +105,21 @@ t.test('the dashboard under a full feed, a hung monitor, strict headers', { skip
   }
   await second.locator('#stale').waitFor({ state: 'hidden', timeout: 15_000 });
   t.pass('live again once the monitor answers');
+
+  // Redis full (maxmemory, noeviction): reads work, every write is refused, ingest answers 503 redis_full.
+  const admin = stack.redis.client();
+  await admin.config('SET', 'maxmemory-policy', 'noeviction');
+  await admin.config('SET', 'maxmemory', '1');
+  try {
+    const refusedWrite = await stack.send({ endpoint: { method: 'GET', url: 'http://127.0.0.1:9/x' }, data: [{ a: 1 }] });
+    t.equal(refusedWrite.status, 503, 'ingest refuses: Redis is full');
+    await second.waitForFunction(() => document.body.dataset.redis === 'full', undefined, { timeout: 15_000 });
+    t.match(await second.locator('#banner').innerText(), /Redis is full/, 'the dashboard says Redis is full, not a quiet day');
+  } finally {
+    await admin.config('SET', 'maxmemory', '0');
+  }
+  await second.locator('#banner').waitFor({ state: 'hidden', timeout: 15_000 });
+  t.pass('the banner goes once Redis takes writes again');
 
   // 'Failed to load resource' would be the favicon or a refused /events (the browser logs both).
   t.same(

@@ -115,12 +115,18 @@ function checkStale() {
   document.body.dataset.stale = String(stale);
 }
 
+const BANNER_DOWN = 'Redis is unreachable: ingest answers 503 and delivery is waiting. The numbers below are the last ones seen.';
+const BANNER_FULL = 'Redis is full (maxmemory reached): ingest refuses every postback (503 redis_full) and statistics are not written, so the rates below read low. Keep delivery running, purge dead letters or raise maxmemory (README, Failure modes).';
+
 function onFrame(frame) {
   lastFrameAt = Date.now();
   checkStale();
-  $('banner').hidden = frame.redisUp;
+  const banner = $('banner');
+  const text = !frame.redisUp ? BANNER_DOWN : frame.redisFull ? BANNER_FULL : null;
+  if (text !== null && banner.textContent !== text) banner.textContent = text;
+  banner.hidden = text === null;
   $('status').textContent = frame.redisUp ? `live · ${new Date(frame.at).toLocaleTimeString()}` : 'Redis unreachable';
-  document.body.dataset.redis = frame.redisUp ? 'up' : 'down';
+  document.body.dataset.redis = !frame.redisUp ? 'down' : frame.redisFull ? 'full' : 'up';
   if (!frame.redisUp) return;
   // Every second since the last frame (a late tick carries several), then the tiles from the latest.
   for (const point of frame.points ?? (frame.point ? [frame.point] : [])) addPoint(point);
