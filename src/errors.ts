@@ -36,6 +36,8 @@ export const ERRORS = {
   PB_ERR_MEDIA_TYPE: { status: 415, error: 'unsupported_media_type' },
   PB_ERR_IDEMPOTENCY_KEY_REUSED: { status: 422, error: 'idempotency_key_reused' },
   PB_ERR_ORIGIN_NOT_ALLOWED: { status: 400, error: 'origin_not_allowed' },
+  PB_ERR_CROSS_SITE: { status: 403, error: 'cross_site_request' },
+  PB_ERR_MISDIRECTED: { status: 421, error: 'misdirected_request' },
   // monitor: the partners API
   PB_ERR_ADMIN_DISABLED: { status: 403, error: 'admin_disabled' },
   // ingest: service side (503: the client should retry later)

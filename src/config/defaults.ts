@@ -135,6 +135,8 @@ export interface Config {
   monitor: {
     host: string;
     port: number;
+    /** Host names (besides loopback ones) a loopback monitor answers to: a reverse proxy's (DNS rebinding guard). */
+    allowedHosts: string[];
     /** Port of a delivery process's /metrics, /healthz, /readyz (on monitor.host); 0: none. */
     deliveryPort: number;
     /** Bearer tokens for the monitor's mutating endpoints (pause, resume); empty: they answer 403. */

@@ -175,6 +175,7 @@ export function parseConfig(env: Env, readFile: ReadFile = NO_FILES): ParseResul
     },
     monitor: {
       host: r.str('MONITOR_HOST', d.MONITOR_HOST),
+      allowedHosts: r.list('MONITOR_ALLOWED_HOSTS').map((h) => h.toLowerCase()),
       port: r.int('MONITOR_PORT', d.MONITOR_PORT, 0, PORT_MAX),
       deliveryPort: r.int('DELIVERY_METRICS_PORT', d.DELIVERY_METRICS_PORT, 0, PORT_MAX),
       adminTokens: r.list('ADMIN_TOKENS'),

@@ -11,6 +11,7 @@ import type { RedisClient } from '../queue/redis.js';
 import type { Registry } from 'prom-client';
 import type { Config } from '../config/index.js';
 import { PostbackError, isPostbackError } from '../errors.js';
+import { originAllowed } from './exposure.js';
 import type { Logger } from '../observability/logger.js';
 import { createSigner } from '../postback/signature.js';
 import { encodeDefault } from '../postback/template.js';
@@ -96,6 +97,7 @@ const REPLY = {
   unauthorized: fixed('PB_ERR_UNAUTHORIZED', 'send Authorization: Bearer <token> with a configured ingest token'),
   closing: fixed('PB_ERR_SHUTTING_DOWN', 'this ingest process is shutting down; retry (another will answer)'),
   expectation: fixed('PB_ERR_EXPECTATION', 'the only Expect taken is 100-continue'),
+  crossSite: fixed('PB_ERR_CROSS_SITE', 'a request from a web page (Origin header) is refused by an ingest without INGEST_TOKENS; nothing was queued'),
   alive: '{"status":"ok"}',
   ready: '{"status":"ready"}',
   notReady: '{"status":"not ready","redis":"down"}',
@@ -289,6 +291,10 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
     }
     if (authorized !== null && !authorized(req.headers.authorization)) {
       send(res, 401, REPLY.unauthorized, { 'www-authenticate': 'Bearer', connection: 'close' });
+      return;
+    }
+    if (authorized === null && !originAllowed(req.headers.origin)) {
+      send(res, 403, REPLY.crossSite, { connection: 'close' });
       return;
     }
     if (closing) {

@@ -22,6 +22,7 @@ import { createPartnersApi } from './partners-api.js';
 import { closeRedis, createRedis, whenReady } from '../queue/redis.js';
 import { readQueueState } from '../queue/state.js';
 import { LiveFeed } from './live.js';
+import { hostAllowed } from '../ingest/exposure.js';
 
 const require = createRequire(import.meta.url);
 
@@ -76,6 +77,16 @@ export async function runMonitor(): Promise<void> {
 
   const server = createServer((req, res) => {
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
+    if (!hostAllowed(config.monitor.host, config.monitor.allowedHosts, req.headers.host)) {
+      // DNS rebinding (src/ingest/exposure.ts): a page elsewhere reaching a loopback monitor by its own name.
+      res.setHeader('connection', 'close');
+      json(res, 421, {
+        error: 'misdirected_request',
+        code: 'PB_ERR_MISDIRECTED',
+        message: 'this monitor listens on a loopback address and answers only to a loopback Host (localhost, 127.0.0.1); behind a proxy, list its host name in MONITOR_ALLOWED_HOSTS',
+      });
+      return;
+    }
     const url = new URL(req.url ?? '/', 'http://monitor');
     const path = url.pathname;
     if (partners(req, res, path)) return;

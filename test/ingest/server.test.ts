@@ -60,6 +60,19 @@ t.test('ingest HTTP contract against a real Redis', async (t) => {
   });
   const check = redisServer.client();
 
+  t.test('without tokens, a request from a web page (Origin) is refused: no cross-site form post, no DNS rebinding', async (t) => {
+    const before = await check.xlen(keys.stream);
+    const form = 'endpoint[method]=GET&endpoint[url]=http%3A%2F%2Fexample.com%2F%3Fk%3D%7Bk%7D&data[0][k]=1';
+    for (const origin of ['https://evil.example', 'http://rebind.test:8080', 'null']) {
+      const res = await call(port, 'POST', '/i', form, { 'content-type': 'application/x-www-form-urlencoded', origin });
+      t.equal(res.status, 403, `Origin ${origin}: 403`);
+      t.match(res.json, { error: 'cross_site_request', message: /web page .*INGEST_TOKENS.*nothing was queued/ });
+    }
+    t.equal(await check.xlen(keys.stream), before, 'nothing queued');
+    t.equal((await call(port, 'POST', '/i', JSON.stringify(SAMPLE), { origin: 'http://localhost:3000' })).status, 202, 'a page on this machine is taken');
+    t.equal((await call(port, 'POST', '/i', JSON.stringify(SAMPLE))).status, 202, 'a server (no Origin) is taken');
+  });
+
   t.test('202 on both paths; entries and template land in Redis', async (t) => {
     for (const path of ['/ingest.php', '/i']) {
       const before = await check.xlen(keys.stream);

@@ -147,3 +147,29 @@ t.test('metrics, health and the live feed', async (t) => {
   t.equal((await get(`${stack.ingestUrl}/readyz`)).status, 503, 'ingest /readyz: 503 without Redis');
   t.match((await get(`${mon}/metrics`)).body, /^pb_redis_up\{role="monitor"\} 0$/m);
 });
+
+t.test('a loopback monitor answers only a loopback Host, or one in MONITOR_ALLOWED_HOSTS (DNS rebinding)', async (t) => {
+  const stack = await startStack({ MONITOR_PORT: '0', MONITOR_ALLOWED_HOSTS: 'dash.internal' }, { ingest: false, deliveries: 0 });
+  t.teardown(() => stack.stop());
+  const monitor = await spawnRole('monitor', stack.env);
+  t.teardown(() => monitor.stop());
+  const port = monitor.port('monitor');
+  const withHost = (host: string, path: string) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path, headers: { host } }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (d: string) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  for (const path of ['/partners', '/metrics', '/', '/events']) {
+    const refused = await withHost(`rebind.example:${port}`, path);
+    t.equal(refused.status, 421, `${path} under another name: 421`);
+    t.match(JSON.parse(refused.body), { error: 'misdirected_request', code: 'PB_ERR_MISDIRECTED', message: /MONITOR_ALLOWED_HOSTS/ });
+  }
+  t.equal((await withHost(`localhost:${port}`, '/metrics')).status, 200, 'localhost');
+  t.equal((await withHost(`127.0.0.1:${port}`, '/metrics')).status, 200, '127.0.0.1');
+  t.equal((await withHost('dash.internal', '/metrics')).status, 200, 'a listed name (a reverse proxy)');
+});
