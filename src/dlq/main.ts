@@ -12,7 +12,7 @@
  */
 import type { RedisClient } from '../queue/redis.js';
 import { loadConfig, type Config } from '../config/index.js';
-import { decodeDeadLetter, encodeEntry, encodeTemplate, type DeadLetter } from '../queue/codec.js';
+import { decodeDeadLetter, decodeEntry, decodeTemplate, encodeDeadLetter, encodeEntry, encodeTemplate, type DeadLetter, type Entry } from '../queue/codec.js';
 import { allShards, templateKey, type ShardKeys } from '../queue/keys.js';
 import { compareStreamIds } from '../queue/stream-id.js';
 import { createRedis } from '../queue/redis.js';
@@ -22,6 +22,43 @@ import { matches, parseDlqArgs, USAGE, type DlqPlan, type Filter } from './args.
 interface Stored {
   streamId: string;
   letter: DeadLetter | null;
+  /**
+   * Set when the stream entry is a whole queue entry rather than a dead
+   * letter: every postback of it, one letter each (this one among them).
+   */
+  siblings?: DeadLetter[];
+}
+
+/** The error of a postback dead-lettered inside a whole entry (see wholeEntryLetters). */
+export const WHOLE_ENTRY_ERROR =
+  'dead-lettered whole by a delivery process that could not read its format (an older version running beside a newer one during an upgrade); replay sends it';
+
+/**
+ * A delivery process that cannot decode an entry keeps it whole as a dead
+ * letter. A delivery process from before entries v2 (0.2) does that to
+ * every v2 entry a newer ingest or delivery writes while the two run side
+ * by side during an upgrade: those postbacks were never attempted. This
+ * version reads the entry, so each of its postbacks is listed, replayed and
+ * purged as a dead letter of its own (PB_ERR_CODEC), its method and URL
+ * template read from the shard's template key (a template lost to Redis
+ * leaves it unreplayable, as any dead letter without its template).
+ */
+function wholeEntryLetters(e: Entry, template: { method: DeadLetter['method']; url: string } | null, deadTime: number): DeadLetter[] {
+  return e.items.map((data, k) => ({
+    id: `${e.requestId}:${e.firstIndex + k}`,
+    method: template?.method ?? 'GET',
+    template: template?.url ?? '',
+    url: '',
+    data,
+    requestTime: e.requestTime,
+    attempts: e.attempts,
+    outcome: 'dead',
+    status: e.last?.status ?? null,
+    errorCode: 'PB_ERR_CODEC',
+    error: WHOLE_ENTRY_ERROR,
+    body: null,
+    deadTime,
+  }));
 }
 
 const PAGE = 1_000;
@@ -38,15 +75,45 @@ async function* pages(redis: RedisClient, keys: ShardKeys, since: number | null,
   let start = since === null ? '-' : String(since);
   for (;;) {
     const page = await redis.xrangeBuffer(keys.dead, start, end, 'COUNT', size);
-    yield page.map(([idBuf, fields]) => {
-      let letter: DeadLetter | null;
+    const stored: Stored[] = [];
+    const wholes: { streamId: string; entry: Entry; at: number }[] = [];
+    for (const [idBuf, fields] of page) {
+      const streamId = idBuf.toString();
+      const blob = fields[1] as Buffer;
+      let letter: DeadLetter | null = null;
       try {
-        letter = decodeDeadLetter(fields[1] as Buffer);
+        letter = decodeDeadLetter(blob);
       } catch {
-        letter = null;
+        try {
+          // A whole queue entry: its letters once its template is read, below.
+          wholes.push({ streamId, entry: decodeEntry(blob), at: stored.length });
+          stored.push({ streamId, letter: null, siblings: [] });
+          continue;
+        } catch {
+          letter = null;
+        }
       }
-      return { streamId: idBuf.toString(), letter };
-    });
+      stored.push({ streamId, letter });
+    }
+    if (wholes.length > 0) {
+      const raw = await Promise.all(wholes.map((w) => redis.getBuffer(templateKey(keys, w.entry.templateId))));
+      // Back to front, so that the indexes of the wholes not yet expanded stay valid.
+      for (let i = wholes.length - 1; i >= 0; i--) {
+        const w = wholes[i] as (typeof wholes)[number];
+        let template: { method: DeadLetter['method']; url: string } | null = null;
+        const buf = raw[i];
+        if (buf) {
+          try {
+            template = decodeTemplate(buf);
+          } catch {
+            template = null;
+          }
+        }
+        const letters = wholeEntryLetters(w.entry, template, Number(w.streamId.split('-')[0]));
+        stored.splice(w.at, 1, ...letters.map((letter) => ({ streamId: w.streamId, letter, siblings: letters })));
+      }
+    }
+    yield stored;
     if (page.length < size) return;
     start = `(${(page[page.length - 1] as [Buffer, Buffer[]])[0].toString()}`;
   }
@@ -142,8 +209,18 @@ function picker(plan: Change): (d: DeadLetter | null) => boolean {
 }
 
 /** Puts a page of dead letters back in the queue, atomically; returns how many. */
-async function replayPage(redis: RedisClient, keys: ShardKeys, letters: { streamId: string; letter: DeadLetter }[], lifetimeMs: number): Promise<number> {
+async function replayPage(
+  redis: RedisClient,
+  keys: ShardKeys,
+  letters: { streamId: string; letter: DeadLetter }[],
+  lifetimeMs: number,
+  rest: DeadLetter[],
+  wholePostbacks: number,
+): Promise<number> {
   const tx = redis.multi();
+  for (const d of rest) tx.xadd(keys.dead, '*', 'm', encodeDeadLetter(d));
+  // A whole entry's postbacks were never counted finished (below, in change()).
+  if (wholePostbacks > 0) tx.decrby(keys.count, wholePostbacks);
   const templates = new Set<string>();
   const now = Date.now();
   for (const { letter: d } of letters) {
@@ -204,6 +281,8 @@ async function change(redis: RedisClient, config: Config, shards: ShardKeys[], p
     for await (const page of pages(redis, keys, plan.ids.length > 0 ? null : plan.filter.since, end)) {
       const taken: { streamId: string; letter: DeadLetter }[] = [];
       const undecodable: string[] = [];
+      /** Whole entries some of whose postbacks were taken: the others stay, as dead letters of their own. */
+      const split = new Map<string, { siblings: DeadLetter[]; taken: Set<DeadLetter> }>();
       for (const s of page) {
         if (!pick(s.letter)) continue;
         if (s.letter === null) {
@@ -216,15 +295,35 @@ async function change(redis: RedisClient, config: Config, shards: ShardKeys[], p
           continue;
         }
         taken.push({ streamId: s.streamId, letter: s.letter });
+        if (s.siblings) {
+          const part = split.get(s.streamId) ?? { siblings: s.siblings, taken: new Set<DeadLetter>() };
+          part.taken.add(s.letter);
+          split.set(s.streamId, part);
+        }
       }
+      const rest = [...split.values()].flatMap((p) => p.siblings.filter((d) => !p.taken.has(d)));
+      // A delivery process that dead-letters an entry whole counts none of
+      // its postbacks finished: they are still in the shard's count. Each
+      // entry taken apart leaves it, whatever becomes of its postbacks
+      // (replayed: counted again; purged; left: ordinary dead letters).
+      const wholePostbacks = [...split.values()].reduce((n, p) => n + p.siblings.length, 0);
       if (plan.dryRun) {
         n += taken.length + (plan.command === 'purge' ? undecodable.length : 0);
       } else if (plan.command === 'replay') {
         if (undecodable.length > 0) process.stderr.write(`${undecodable.length} undecodable dead letters left in place (purge them)\n`);
-        if (taken.length > 0) n += await replayPage(redis, keys, taken, lifetime);
+        if (taken.length > 0) n += await replayPage(redis, keys, taken, lifetime, rest, wholePostbacks);
       } else {
-        const ids = [...taken.map((l) => l.streamId), ...undecodable];
-        if (ids.length > 0) n += await redis.xdel(keys.dead, ...ids);
+        const ids = [...new Set(taken.map((l) => l.streamId)), ...undecodable];
+        if (ids.length > 0) {
+          const tx = redis.multi();
+          for (const d of rest) tx.xadd(keys.dead, '*', 'm', encodeDeadLetter(d));
+          if (wholePostbacks > 0) tx.decrby(keys.count, wholePostbacks);
+          tx.xdel(keys.dead, ...ids);
+          const res = await tx.exec();
+          const err = res?.find(([e]) => e)?.[0];
+          if (res === null || err) throw new Error(`purging failed${err ? `: ${err.message}` : ''}; nothing of this page was purged`);
+          n += taken.length + undecodable.length;
+        }
       }
     }
   }
