@@ -8,8 +8,10 @@
  * header across the chunk is what keeps Redis bandwidth per postback small.
  * A retry is an entry holding one item whose `attempts` is above zero.
  *
- * Entry layout v2 (written since 0.2; v1 is still read, so entries queued
- * by an older process are delivered after an upgrade):
+ * Entry layout v2 (written since f047e36; v1 is still read, so entries
+ * queued by an older process are delivered after an upgrade; a delivery
+ * process older than f047e36 cannot read v2 and dead-letters it whole,
+ * which `dlq` replays: README, Upgrading and rolling back):
  *   [2, requestId, templateId, requestTime, dueTime - requestTime,
  *    firstIndex, attempts, keys, rows, (status, errorCode, error)?]
  * When every item has the same keys in the same order (what a traffic
