@@ -7,8 +7,8 @@
  * new listeners and for the failing-origins table.
  */
 import type { ServerResponse } from 'node:http';
-import { Cluster, type Redis } from 'ioredis';
 import type { RedisClient } from '../queue/redis.js';
+import { isFull, memoryOf, primaries } from '../queue/memory.js';
 import type { Logger } from '../observability/logger.js';
 import type { ShardKeys } from '../queue/keys.js';
 import { readQueueState, type QueueState } from '../queue/state.js';
@@ -49,15 +49,8 @@ export interface Frame {
 }
 
 /** True when a Redis (any primary of a Cluster) is at its maxmemory under noeviction. */
-export async function redisFull(redis: RedisClient): Promise<boolean> {
-  const nodes: Redis[] = redis instanceof Cluster ? redis.nodes('master') : [redis as Redis];
-  for (const node of nodes) {
-    const info = await node.info('memory');
-    const max = Number(/^maxmemory:(\d+)/m.exec(info)?.[1] ?? 0);
-    const used = Number(/^used_memory:(\d+)/m.exec(info)?.[1] ?? 0);
-    const policy = /^maxmemory_policy:(\S+)/m.exec(info)?.[1] ?? '';
-    if (max > 0 && policy === 'noeviction' && used >= max) return true;
-  }
+async function redisFull(redis: RedisClient): Promise<boolean> {
+  for (const node of primaries(redis)) if (isFull(await memoryOf(node))) return true;
   return false;
 }
 

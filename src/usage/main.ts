@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { Cluster, type Redis } from 'ioredis';
 import { loadConfig } from '../config/index.js';
 import { createRedis } from '../queue/redis.js';
+import { memoryOf, primaries } from '../queue/memory.js';
 import { FAMILIES, familyOf, formatUsage, type FamilyUsage } from './families.js';
 
 const SAMPLE_MAX = 1_000;
@@ -82,14 +83,13 @@ export async function runUsage(argv: string[]): Promise<void> {
         redis.once('end', () => reject(new Error('cannot reach the Redis Cluster (REDIS_CLUSTER_NODES)')));
       });
     }
-    const nodes: Redis[] = redis instanceof Cluster ? redis.nodes('master') : [redis as Redis];
     let usedBytes = 0;
     let maxBytes = 0;
-    for (const node of nodes) {
+    for (const node of primaries(redis)) {
       await scanNode(node, config.redis.prefix, acc);
-      const info = await node.info('memory');
-      usedBytes += Number(/^used_memory:(\d+)/m.exec(info)?.[1] ?? 0);
-      maxBytes += Number(/^maxmemory:(\d+)/m.exec(info)?.[1] ?? 0);
+      const memory = await memoryOf(node);
+      usedBytes += memory.used;
+      maxBytes += memory.max;
     }
     const rows: FamilyUsage[] = [...acc.values()].map((a) => ({
       id: a.id,
