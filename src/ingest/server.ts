@@ -252,7 +252,12 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
     );
   }
 
-  function handle(req: IncomingMessage, res: ServerResponse): void {
+  /**
+   * What every answer starts with, whichever event brings the request: the
+   * connection's latest response, the route, and (with metrics) the start
+   * send() times it from.
+   */
+  function begin(req: IncomingMessage, res: ServerResponse): Route | undefined {
     (req.socket as Tracked)[kLatest] = res;
     const url = target(req.url ?? '/');
     const q = url.indexOf('?');
@@ -261,6 +266,11 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
       (res as Timed)[kStart] = performance.now();
       (res as Timed)[kRoute] = route ?? 'unknown';
     }
+    return route;
+  }
+
+  function handle(req: IncomingMessage, res: ServerResponse): void {
+    const route = begin(req, res);
     if (route === undefined) {
       send(res, 404, REPLY.notFound);
       return;
@@ -368,13 +378,9 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
 
   // An Expect other than 100-continue: 417 as every other answer, a JSON error.
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
-    (req.socket as Tracked)[kLatest] = res;
-    // Timed as handle() times a request: without a start, the duration is
-    // NaN, prom-client throws, and one header would stop the process.
-    if (metrics !== null) {
-      (res as Timed)[kStart] = performance.now();
-      (res as Timed)[kRoute] = ROUTES.get(target(req.url ?? '/').split('?', 1)[0] as string) ?? 'unknown';
-    }
+    // Begun as handle() begins: without a start, the duration is NaN,
+    // prom-client throws, and one header would stop the process.
+    begin(req, res);
     send(res, 417, REPLY.expectation);
   });
   // CONNECT (a proxy's method): node:http would drop the socket unanswered.
