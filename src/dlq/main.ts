@@ -10,6 +10,7 @@
  * page goes back in one transaction: its templates, the entries, the
  * count, and the removal from the dead letters.
  */
+import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from '../queue/redis.js';
 import { loadConfig, type Config } from '../config/index.js';
 import { decodeDeadLetter, decodeEntry, decodeTemplate, encodeDeadLetter, encodeEntry, encodeTemplate, type DeadLetter, type Entry } from '../queue/codec.js';
@@ -208,19 +209,36 @@ function picker(plan: Change): (d: DeadLetter | null) => boolean {
   return (d) => d !== null && matches(plan.filter as Filter, d);
 }
 
+/** Whole entries of a page some of whose postbacks a replay or purge takes. */
+interface Wholes {
+  /** Their other postbacks: written back as dead letters of their own. */
+  rest: DeadLetter[];
+  /** All their postbacks, still in the shard's count (see settleWholes). */
+  postbacks: number;
+}
+
+/**
+ * Queues, in the page's transaction, what taking whole entries apart
+ * needs. A delivery process that dead-letters an entry whole counts none
+ * of its postbacks finished, so each entry taken apart leaves the count,
+ * whatever becomes of its postbacks (replayed: counted again; purged;
+ * left: ordinary dead letters, written back here).
+ */
+function settleWholes(tx: ChainableCommander, keys: ShardKeys, wholes: Wholes): void {
+  for (const d of wholes.rest) tx.xadd(keys.dead, '*', 'm', encodeDeadLetter(d));
+  if (wholes.postbacks > 0) tx.decrby(keys.count, wholes.postbacks);
+}
+
 /** Puts a page of dead letters back in the queue, atomically; returns how many. */
 async function replayPage(
   redis: RedisClient,
   keys: ShardKeys,
   letters: { streamId: string; letter: DeadLetter }[],
   lifetimeMs: number,
-  rest: DeadLetter[],
-  wholePostbacks: number,
+  wholes: Wholes,
 ): Promise<number> {
   const tx = redis.multi();
-  for (const d of rest) tx.xadd(keys.dead, '*', 'm', encodeDeadLetter(d));
-  // A whole entry's postbacks were never counted finished (below, in change()).
-  if (wholePostbacks > 0) tx.decrby(keys.count, wholePostbacks);
+  settleWholes(tx, keys, wholes);
   const templates = new Set<string>();
   const now = Date.now();
   for (const { letter: d } of letters) {
@@ -301,23 +319,20 @@ async function change(redis: RedisClient, config: Config, shards: ShardKeys[], p
           split.set(s.streamId, part);
         }
       }
-      const rest = [...split.values()].flatMap((p) => p.siblings.filter((d) => !p.taken.has(d)));
-      // A delivery process that dead-letters an entry whole counts none of
-      // its postbacks finished: they are still in the shard's count. Each
-      // entry taken apart leaves it, whatever becomes of its postbacks
-      // (replayed: counted again; purged; left: ordinary dead letters).
-      const wholePostbacks = [...split.values()].reduce((n, p) => n + p.siblings.length, 0);
+      const wholes: Wholes = {
+        rest: [...split.values()].flatMap((p) => p.siblings.filter((d) => !p.taken.has(d))),
+        postbacks: [...split.values()].reduce((n, p) => n + p.siblings.length, 0),
+      };
       if (plan.dryRun) {
         n += taken.length + (plan.command === 'purge' ? undecodable.length : 0);
       } else if (plan.command === 'replay') {
         if (undecodable.length > 0) process.stderr.write(`${undecodable.length} undecodable dead letters left in place (purge them)\n`);
-        if (taken.length > 0) n += await replayPage(redis, keys, taken, lifetime, rest, wholePostbacks);
+        if (taken.length > 0) n += await replayPage(redis, keys, taken, lifetime, wholes);
       } else {
         const ids = [...new Set(taken.map((l) => l.streamId)), ...undecodable];
         if (ids.length > 0) {
           const tx = redis.multi();
-          for (const d of rest) tx.xadd(keys.dead, '*', 'm', encodeDeadLetter(d));
-          if (wholePostbacks > 0) tx.decrby(keys.count, wholePostbacks);
+          settleWholes(tx, keys, wholes);
           tx.xdel(keys.dead, ...ids);
           const res = await tx.exec();
           const err = res?.find(([e]) => e)?.[0];
