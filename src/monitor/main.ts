@@ -18,7 +18,7 @@ import { allShards, controlKeys } from '../queue/keys.js';
 import { loadPoliciesOrExit } from '../partners/policy-file.js';
 import { readPartnerTable } from '../partners/partner-table.js';
 import { liveMembers } from '../partners/control.js';
-import { createPartnersApi } from './partners-api.js';
+import { createPartnersApi, fail } from './partners-api.js';
 import { closeRedis, createRedis, whenReady } from '../queue/redis.js';
 import { readQueueState } from '../queue/state.js';
 import { LiveFeed } from './live.js';
@@ -79,12 +79,12 @@ export async function runMonitor(): Promise<void> {
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
     if (!hostAllowed(config.monitor.host, config.monitor.allowedHosts, req.headers.host)) {
       // DNS rebinding (src/ingest/exposure.ts): a page elsewhere reaching a loopback monitor by its own name.
-      res.setHeader('connection', 'close');
-      json(res, 421, {
-        error: 'misdirected_request',
-        code: 'PB_ERR_MISDIRECTED',
-        message: 'this monitor listens on a loopback address and answers only to a loopback Host (localhost, 127.0.0.1); behind a proxy, list its host name in MONITOR_ALLOWED_HOSTS',
-      });
+      fail(
+        res,
+        'PB_ERR_MISDIRECTED',
+        'this monitor listens on a loopback address and answers only to a loopback Host (localhost, 127.0.0.1); behind a proxy, list its host name in MONITOR_ALLOWED_HOSTS',
+        { connection: 'close' },
+      );
       return;
     }
     const url = new URL(req.url ?? '/', 'http://monitor');

@@ -38,7 +38,8 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.end(JSON.stringify(body));
 }
 
-function fail(res: ServerResponse, code: HttpErrorCode, message: string, headers: Record<string, string> = {}): void {
+/** A coded error answer of the monitor: `error` and status from src/errors.ts, and the code itself. */
+export function fail(res: ServerResponse, code: HttpErrorCode, message: string, headers: Record<string, string> = {}): void {
   for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
   send(res, ERRORS[code].status, { error: ERRORS[code].error, code, message });
 }
