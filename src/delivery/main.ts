@@ -24,6 +24,10 @@ import { fdWarning, openFilesLimit } from './fd-limit.js';
 import { DeliveryMetrics } from './metrics.js';
 import { loadPoliciesOrExit } from '../partners/policy-file.js';
 import { DeliveryService } from './service.js';
+import { waitForThreads } from './thread-ready.js';
+
+/** How long delivery waits at start for its threads to load before it goes on without the late ones. */
+const THREADS_READY_MS = 60_000;
 
 export async function runDelivery(): Promise<void> {
   const config = loadConfig();
@@ -69,6 +73,8 @@ export async function runDelivery(): Promise<void> {
   };
   // DELIVERY_WORKERS=0: no threads, the main thread sends the requests itself.
   const inline = d.workers === 0 ? new BatchRunner(settings) : null;
+  // Listening before the pool exists, so no thread's word is missed.
+  const threadsReady = waitForThreads(inline ? 0 : d.workers, THREADS_READY_MS);
   const pool = inline ? null : new Piscina<BatchTask, AttemptResult[]>({
     filename: new URL('./worker.js', import.meta.url).href,
     minThreads: d.workers,
@@ -117,6 +123,10 @@ export async function runDelivery(): Promise<void> {
       // A second delivery process on the machine: it still delivers.
       logger.warn({ err: (err as Error).message, port: config.monitor.deliveryPort }, 'metrics port unavailable: running without /metrics');
     }
+  }
+  const ready = await threadsReady;
+  if (ready < d.workers && !inline) {
+    logger.warn({ ready, workers: d.workers, waitedMs: THREADS_READY_MS }, 'delivery threads still loading: going on without waiting for them (batches given to them start when they are up)');
   }
   stats.start();
   await service.start();
