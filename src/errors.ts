@@ -8,7 +8,8 @@
  * - ingest answers (`status` is the HTTP status, `error` the public string
  *   of the JSON error body);
  * - attempt and storage outcomes (`status` null): what an attempt failed
- *   with below HTTP, or what the delivery process found in Redis.
+ *   with below HTTP, or what the delivery process found in Redis;
+ *   and configuration problems (`status` null) that stop a process at start.
  *
  * The README's error table lists the same codes; test/errors.test.ts
  * checks that the two agree.
@@ -62,6 +63,9 @@ export const ERRORS = {
   PB_ERR_CODEC: { status: null, error: 'undecodable' },
   // delivery: partner control
   PB_ERR_PARTNER_DISABLED: { status: null, error: 'partner_disabled' },
+  // configuration: why a process refused to start (on stderr, exit 1)
+  PB_ERR_SECRET_CONFLICT: { status: null, error: 'secret_conflict' },
+  PB_ERR_SECRET_FILE: { status: null, error: 'secret_file_unusable' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

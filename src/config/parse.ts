@@ -2,9 +2,10 @@
  * Pure: environment (a plain record) in, a typed Config or the complete list
  * of problems out. It collects every problem instead of stopping at the
  * first, so one start tells the operator everything that is wrong, each
- * message naming its variable. The one file a variable names that is read
- * here (DELIVERY_CA_FILE) is read through the `readFile` given (index.ts
- * gives the real one), so a bad file is a configuration problem like any.
+ * message naming its variable. The files variables name that are read
+ * here (DELIVERY_CA_FILE, and each secret's X_FILE: secret-files.ts) are
+ * read through the `readFile` given (index.ts gives the real one), so a bad
+ * file is a configuration problem like any.
  */
 import { secretProblem, SIGNING_SCHEMES, type SigningScheme } from '../postback/signature.js';
 import { isIP } from 'node:net';
@@ -12,13 +13,12 @@ import { parseOriginPattern } from '../postback/origin-pattern.js';
 import { parseCaPem } from './ca.js';
 import { parseCidr } from './cidr.js';
 import { DEFAULTS, LOG_LEVELS, type Config, type LogLevel } from './defaults.js';
+import { resolveSecretFiles, type Env, type FileMode, type ReadFile } from './secret-files.js';
 
-export type Env = Readonly<Record<string, string | undefined>>;
+export type { Env, FileMode, ReadFile } from './secret-files.js';
 
-export type ParseResult = { ok: true; config: Config } | { ok: false; problems: string[] };
-
-/** Reads a file's text (throws like readFileSync). */
-export type ReadFile = (path: string) => string;
+/** `warnings`: worth one line on stderr at start (a secret file other users may read), not a reason to stop. */
+export type ParseResult = { ok: true; config: Config; warnings: string[] } | { ok: false; problems: string[] };
 
 const NO_FILES: ReadFile = () => {
   throw Object.assign(new Error('no file reader given'), { code: 'ENOREADER' });
@@ -109,8 +109,16 @@ class Reader {
 const PORT_MAX = 65_535;
 const DAY_MS = 86_400_000;
 
-export function parseConfig(env: Env, readFile: ReadFile = NO_FILES): ParseResult {
+/**
+ * `fileMode` (optional): a file's permission bits, to warn about a secret
+ * file other users may read; without it nothing is warned about.
+ */
+export function parseConfig(given: Env, readFile: ReadFile = NO_FILES, fileMode?: FileMode): ParseResult {
+  // Secrets given as X_FILE first: from here on each is read as X would be.
+  const secrets = resolveSecretFiles(given, readFile, fileMode);
+  const env = secrets.env;
   const r = new Reader(env);
+  for (const p of secrets.problems) r.problem(p);
   const d = DEFAULTS;
 
   const redisUrl = r.optional('REDIS_URL');
@@ -318,7 +326,7 @@ export function parseConfig(env: Env, readFile: ReadFile = NO_FILES): ParseResul
     r.problem('ADMIN_TOKENS must not repeat an INGEST_TOKENS entry: an ingest client must not be able to pause partners (value not shown)');
   }
 
-  return r.problems.length === 0 ? { ok: true, config } : { ok: false, problems: r.problems };
+  return r.problems.length === 0 ? { ok: true, config, warnings: secrets.warnings } : { ok: false, problems: r.problems };
 }
 
 function readCaFile(path: string, readFile: ReadFile, lenient: boolean): ReturnType<typeof parseCaPem> {

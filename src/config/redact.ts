@@ -2,7 +2,9 @@
  * Pure: the configuration fit to print (`node dist/cli.js config`) or log:
  * every secret it holds replaced by `***`. Secrets are listed here, in one
  * place, next to the Config they come from: REDIS_URL's password, the data
- * nodes' and sentinels' passwords, ingest and admin tokens, signing secrets.
+ * nodes' and sentinels' passwords, ingest and admin tokens, signing secrets
+ * (the variables of SECRET_VARIABLES in secret-files.ts, each of which may
+ * also come from a file: hidden the same either way).
  * CA certificates are shown as one line each (subject, expiry).
  */
 import { describeCert } from './ca.js';
