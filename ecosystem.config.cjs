@@ -1,9 +1,13 @@
 // PM2: one app per role. From a fresh `npm run setup`:
 //   npx pm2 start ecosystem.config.cjs      (then: npx pm2 save && npx pm2 startup)
 // Settings come from the environment PM2 starts with (see README,
-// Configuration) plus the per-role `env` below. Without REDIS_URL,
+// Configuration) plus the per-role `env` below. Without REDIS_URL (or REDIS_URL_FILE),
 // REDIS_CLUSTER_NODES or REDIS_SENTINELS a private redis-server runs as the `postback-redis` app (127.0.0.1:REDIS_PORT,
 // password generated into ./var/redis.password, AOF in ./var/redis).
+// Secrets: PM2 keeps every app's environment (`pm2 env`, and `pm2 save`
+// writes it to ~/.pm2/dump.pm2), so give them as files instead:
+// INGEST_TOKENS_FILE=/path rather than INGEST_TOKENS=... (each secret has
+// its <NAME>_FILE: README, Security); only the path is then kept.
 //
 // Shutdown: every role stops gracefully within SHUTDOWN_TIMEOUT_MS (15 s by
 // default); kill_timeout (5 s above it) sits above it so PM2 never cuts that short.
@@ -28,7 +32,8 @@ const common = {
   exp_backoff_restart_delay: 200,
 };
 
-const usePrivateRedis = !process.env.REDIS_URL && !process.env.REDIS_CLUSTER_NODES && !process.env.REDIS_SENTINELS;
+// REDIS_URL_FILE names another Redis as surely as REDIS_URL (a secret read from a file: README, Security).
+const usePrivateRedis = !process.env.REDIS_URL && !process.env.REDIS_URL_FILE && !process.env.REDIS_CLUSTER_NODES && !process.env.REDIS_SENTINELS;
 
 module.exports = {
   apps: [

@@ -76,6 +76,12 @@ if [ ! -f "$env_file" ]; then
 # postback-delivery settings (README, Configuration). Restart after editing:
 #   systemctl restart postback-delivery.target
 # Leave REDIS_URL unset to use the private Redis of postback-redis.service.
+# Any secret here (INGEST_TOKENS, ADMIN_TOKENS, SIGNING_SECRET, REDIS_URL,
+# REDIS_PASSWORD, REDIS_SENTINEL_PASSWORD) may instead be read from a file
+# that only the service can read: <NAME>_FILE=/path (README, Security); then
+# it is not in the processes' environment. REDIS_PASSWORD_FILE below is the
+# private Redis's password: remove it if you set REDIS_CLUSTER_NODES or
+# REDIS_SENTINELS (with them it is where REDIS_PASSWORD is read from).
 REDIS_PORT=6380
 REDIS_DIR=$data_dir/redis
 REDIS_PASSWORD_FILE=$env_dir/redis.password
@@ -127,7 +133,7 @@ User=$user
 WorkingDirectory=$app_dir
 EnvironmentFile=$env_file
 Environment=NODE_ENV=production
-$( [ "$1" = redis ] && echo '# Skipped (not failed) when the env file names another Redis: the roles use that one ($$: a literal $ for sh).' && echo "ExecCondition=/bin/sh -c 'test -z \"\$\$REDIS_URL\$\$REDIS_CLUSTER_NODES\$\$REDIS_SENTINELS\"'" )
+$( [ "$1" = redis ] && echo '# Skipped (not failed) when the env file names another Redis: the roles use that one ($$: a literal $ for sh).' && echo "ExecCondition=/bin/sh -c 'test -z \"\$\$REDIS_URL\$\$REDIS_URL_FILE\$\$REDIS_CLUSTER_NODES\$\$REDIS_SENTINELS\"'" )
 ExecStart=$node_bin $app_dir/dist/cli.js $1
 $( [ "$1" = redis ] || printf '%s\n' '# systemctl reload: partner policies read again, log files reopened (logrotate).' 'ExecReload=/bin/kill -HUP $MAINPID' )
 KillSignal=SIGTERM

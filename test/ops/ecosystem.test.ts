@@ -1,7 +1,8 @@
 /**
  * ecosystem.config.cjs: which PM2 apps it declares for each way of naming
  * Redis. The private Redis app runs only when no other Redis is named
- * (REDIS_URL, REDIS_CLUSTER_NODES, REDIS_SENTINELS), as `npm start` does.
+ * (REDIS_URL or REDIS_URL_FILE, REDIS_CLUSTER_NODES, REDIS_SENTINELS), as
+ * `npm start` does.
  */
 import t from 'tap';
 import { killTimeoutWarning } from '../../src/lifecycle.js';
@@ -26,6 +27,7 @@ const ROLES = ['postback-ingest', 'postback-delivery', 'postback-monitor'];
 const cases: [string, Record<string, string>, string[]][] = [
   ['no Redis named: the private one too', {}, ['postback-redis', ...ROLES]],
   ['REDIS_URL', { REDIS_URL: 'redis://10.0.0.5:6379' }, ROLES],
+  ['REDIS_URL_FILE', { REDIS_URL_FILE: '/run/secrets/redis_url' }, ROLES],
   ['REDIS_CLUSTER_NODES', { REDIS_CLUSTER_NODES: '10.0.0.5:7000,10.0.0.6:7000' }, ROLES],
   ['REDIS_SENTINELS', { REDIS_SENTINELS: '10.0.0.5:26379' }, ROLES],
 ];

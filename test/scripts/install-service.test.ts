@@ -53,7 +53,13 @@ t.test('units for Redis and every role, and a target grouping them', async (t) =
     t.equal(svc?.get('KillSignal'), 'SIGTERM');
     t.equal(unit.get('Install')?.get('WantedBy'), 'postback-delivery.target');
     if (role === 'redis') {
-      t.equal(svc?.get('ExecCondition'), `/bin/sh -c 'test -z "$$REDIS_URL$$REDIS_CLUSTER_NODES$$REDIS_SENTINELS"'`, 'redis: skipped when the env file names another Redis');
+      const condition = svc?.get('ExecCondition') ?? '';
+      t.equal(condition, `/bin/sh -c 'test -z "$$REDIS_URL$$REDIS_URL_FILE$$REDIS_CLUSTER_NODES$$REDIS_SENTINELS"'`, 'redis: skipped when the env file names another Redis');
+      // Run as systemd does ($$: a literal $): the private Redis runs only when no other Redis is named.
+      const script = /^\/bin\/sh -c '(.*)'$/.exec(condition)?.[1]?.replaceAll('$$', '$') ?? 'false';
+      const skipped = (env: Record<string, string>) => spawnSync('/bin/sh', ['-c', script], { env: { PATH: process.env.PATH ?? '', ...env } }).status !== 0;
+      t.notOk(skipped({}), 'redis: runs when no other Redis is named');
+      for (const name of ['REDIS_URL', 'REDIS_URL_FILE', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS']) t.ok(skipped({ [name]: 'x' }), `redis: skipped with ${name}`);
     } else {
       t.equal(svc?.get('TimeoutStopSec'), '20', `${role}: stop timeout 5 s above the 15 s graceful bound`);
       t.equal(svc?.get('ExecReload'), '/bin/kill -HUP $MAINPID', `${role}: systemctl reload sends SIGHUP (policies, log files)`);
