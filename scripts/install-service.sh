@@ -13,6 +13,8 @@
 #   /etc/systemd/system/postback-monitor.service   node dist/cli.js monitor
 #   /etc/systemd/system/postback-delivery.target   all of them: systemctl start|stop|status postback-delivery.target
 #   /etc/postback-delivery/env                     the settings (README, Configuration), kept if present
+#   /etc/postback-delivery/ingest.tokens           the generated ingest token (0600, the service user's),
+#                                                 written with a new env file, which names it
 #
 # Why native units rather than `pm2 startup`: each role is restarted on its
 # own, the roles start after Redis and stop before it, logs go to journald
@@ -68,10 +70,15 @@ mkdir -p "$unit_dir" "$env_dir" "$data_dir/redis" "$log_dir"
 if [ "$start" -eq 1 ]; then chown -R "$user" "$data_dir" "$log_dir"; fi
 
 env_file=$env_dir/env
+token_file=$env_dir/ingest.tokens
 if [ ! -f "$env_file" ]; then
-  say "writing $env_file (ingest listens on every interface and requires the bearer token INGEST_TOKENS written there)"
-  # An ingest other machines reach acts only with credentials: a token is generated, never printed.
-  ingest_token=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')
+  say "writing $env_file (ingest listens on every interface and requires the bearer token in $token_file)"
+  # An ingest other machines reach acts only with credentials: a token is
+  # generated, never printed, into a file of its own (INGEST_TOKENS_FILE),
+  # so it is not in the roles' environment (/proc/<pid>/environ).
+  if [ ! -f "$token_file" ]; then
+    (umask 077; od -An -tx1 -N24 /dev/urandom | tr -d ' \n' > "$token_file"; echo >> "$token_file")
+  fi
   (umask 027; cat > "$env_file" <<ENV
 # postback-delivery settings (README, Configuration). Restart after editing:
 #   systemctl restart postback-delivery.target
@@ -89,8 +96,9 @@ REDIS_APPENDFSYNC=everysec
 LOG_DIR=$log_dir
 INGEST_HOST=0.0.0.0
 INGEST_PORT=8080
-# Clients send Authorization: Bearer <one of these> (comma list; rotate by adding, then removing).
-INGEST_TOKENS=$ingest_token
+# Clients send Authorization: Bearer <a token of this file> (a comma list;
+# rotate by adding, then removing; restart ingest after editing it).
+INGEST_TOKENS_FILE=$token_file
 # The dashboard and /metrics (monitor, delivery): this machine only. For a
 # Prometheus elsewhere set an internal address (or 0.0.0.0); they show
 # partner names and volumes. Pausing partners through the monitor also
@@ -105,6 +113,10 @@ else
   say "keeping $env_file"
 fi
 if [ "$start" -eq 1 ]; then chown "root:$user" "$env_file" 2>/dev/null || true; fi
+if [ -f "$token_file" ]; then
+  chmod 0600 "$token_file"
+  if [ "$start" -eq 1 ]; then chown "$user" "$token_file"; fi
+fi
 
 # The private Redis password: generated once, readable by the service user only.
 password_file=$env_dir/redis.password

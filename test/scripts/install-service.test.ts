@@ -10,6 +10,7 @@ import { rmSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseConfig } from '../../src/config/parse.js';
 
 const SCRIPT = fileURLToPath(new URL('../../scripts/install-service.sh', import.meta.url));
 const APP = fileURLToPath(new URL('../..', import.meta.url));
@@ -70,9 +71,19 @@ t.test('units for Redis and every role, and a target grouping them', async (t) =
   t.match(env, /^REDIS_PORT=6380$/m, 'Redis on a non-default port');
   t.notMatch(env, /6379/);
   t.match(env, new RegExp(`^REDIS_PASSWORD_FILE=${join(dir, 'etc', 'redis.password')}$`, 'm'));
-  const token = /^INGEST_TOKENS=([0-9a-f]+)$/m.exec(env)?.[1];
-  t.match(token, /^[0-9a-f]{48}$/, 'ingest on every interface, so a generated bearer token');
-  t.notMatch(first, token as string, 'the token is not printed');
+  // Ingest on every interface, so a generated bearer token: in a file of its own, not in the environment.
+  const tokenFile = join(dir, 'etc', 'ingest.tokens');
+  t.match(env, new RegExp(`^INGEST_TOKENS_FILE=${tokenFile}$`, 'm'));
+  t.notMatch(env, /^INGEST_TOKENS=/m, 'no token in the env file');
+  const token = readFileSync(tokenFile, 'utf8').trim();
+  t.match(token, /^[0-9a-f]{48}$/, 'a generated bearer token');
+  t.equal(statSync(tokenFile).mode & 0o777, 0o600, 'readable by its owner only');
+  t.notMatch(first, token, 'the token is not printed');
+  // The env file and the token file, read as a role reads them: ingest's token is the file's.
+  const vars = Object.fromEntries(env.split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  const parsed = parseConfig(vars, (p) => readFileSync(p, 'utf8'));
+  t.ok(parsed.ok, parsed.ok ? '' : parsed.problems.join('; '));
+  if (parsed.ok) t.same(parsed.config.ingest.tokens, [token], 'ingest reads the generated token');
   t.equal(statSync(join(dir, 'etc', 'env')).mode & 0o777, 0o640);
   const password = join(dir, 'etc', 'redis.password');
   t.match(readFileSync(password, 'utf8'), /^[0-9a-f]{48}\n$/, 'a generated password');
@@ -91,6 +102,7 @@ t.test('units for Redis and every role, and a target grouping them', async (t) =
   t.equal((second.match(/unchanged /g) ?? []).length, 5, 'every unit unchanged');
   t.match(readFileSync(join(dir, 'etc', 'env'), 'utf8'), /INGEST_PORT=8181/, 'edits to the env file survive');
   t.equal(readFileSync(password, 'utf8'), pw, 'the password survives');
+  t.equal(readFileSync(tokenFile, 'utf8').trim(), token, 'the token survives');
 
   // A longer graceful bound in the env file: run again, the stop timeouts follow.
   writeFileSync(join(dir, 'etc', 'env'), `${readFileSync(join(dir, 'etc', 'env'), 'utf8')}SHUTDOWN_TIMEOUT_MS=40000\n`);
