@@ -177,12 +177,16 @@ t.test('the real I/O layer: `config` reads the files, prints no secret, warns on
   const missing = await runCli(['config'], { ...base, ADMIN_TOKENS_FILE: join(dir, 'nope') });
   t.equal(missing.code, 1);
   t.equal(missing.stderr, `postback-delivery: bad configuration: PB_ERR_SECRET_FILE: ADMIN_TOKENS_FILE (${join(dir, 'nope')}) cannot be read: ENOENT\n`);
-  if (process.getuid?.() !== 0) {
+  await t.test('a file the process may not read', { skip: process.getuid?.() === 0 ? 'running as root, which reads any file' : false }, async (t) => {
     const locked = file('locked', `${TOKEN}\n`, 0o000);
     const denied = await runCli(['config'], { ...base, INGEST_TOKENS_FILE: locked });
     t.equal(denied.code, 1);
     t.equal(denied.stderr, `postback-delivery: bad configuration: PB_ERR_SECRET_FILE: INGEST_TOKENS_FILE (${locked}) cannot be read: EACCES\n`);
-  }
+  });
+  // A path given by mistake to something endless: refused at once, not read until the heap is full.
+  const endless = await runCli(['config'], { ...base, SIGNING_SECRET_FILE: '/dev/zero' }, 20_000);
+  t.equal(endless.code, 1, 'an endless file is refused');
+  t.equal(endless.stderr, 'postback-delivery: bad configuration: PB_ERR_SECRET_FILE: SIGNING_SECRET_FILE (/dev/zero) cannot be read: larger than 4 MiB\n');
   const empty = await runCli(['config'], { ...base, SIGNING_SECRET_FILE: file('empty', '\n', 0o600) });
   t.equal(empty.code, 1);
   t.match(empty.stderr, /PB_ERR_SECRET_FILE: SIGNING_SECRET_FILE \(.*empty\) is empty\n$/);
