@@ -33,7 +33,8 @@ function listen(url: string): Promise<{ status: number; req: ClientRequest }> {
 
 t.test('the dashboard under a full feed, a hung monitor, strict headers', { skip }, async (t) => {
   const { chromium } = await import('playwright-core');
-  const stack = await startStack({ MONITOR_PORT: '0', ADMIN_TOKENS: ADMIN });
+  // AOF on: Redis stopped and started again below keeps the pause made here.
+  const stack = await startStack({ MONITOR_PORT: '0', ADMIN_TOKENS: ADMIN }, { aof: true });
   t.teardown(() => stack.stop());
   const monitor = await spawnRole('monitor', stack.env);
   t.teardown(() => monitor.kill());
@@ -120,6 +121,34 @@ t.test('the dashboard under a full feed, a hung monitor, strict headers', { skip
   }
   await second.locator('#banner').waitFor({ state: 'hidden', timeout: 15_000 });
   t.pass('the banner goes once Redis takes writes again');
+
+  // A page opened while Redis is down: its partners table says why it is
+  // empty, in the monitor's words, instead of "loading…" for ever, and
+  // fills in by itself once Redis is back.
+  await second.close();
+  await stack.redis.stop();
+  const third = await browser.newPage();
+  third.on('pageerror', (e) => problems.push(e.message));
+  third.on('console', (m) => {
+    if (m.type() === 'error') problems.push(m.text());
+  });
+  await third.goto(`${base}/`);
+  await third.waitForFunction(() => document.body.dataset.partnersStatus === 'unavailable', undefined, { timeout: 15_000 });
+  const emptyTable = await third.locator('#partners tbody').innerText();
+  t.match(emptyTable, /partners unavailable: Redis is unavailable \(the monitor answered 503 unavailable\); retrying/, 'the table says why, in the monitor\'s words');
+  t.notMatch(emptyTable, /loading/, 'not "loading" any more');
+  t.equal(await third.locator('#partners-problem').isVisible(), false, 'no note about old rows: there are none');
+  await stack.redis.start();
+  await third.waitForFunction(() => document.body.dataset.partnersStatus === 'live', undefined, { timeout: 15_000 });
+  await third.waitForFunction((o) => document.querySelector('#partners tbody')?.textContent?.includes(o), origin, { timeout: 10_000 });
+  t.notMatch(await third.locator('#partners tbody').innerText(), /unavailable/, 'once Redis is back the table fills in, without a reload');
+
+  // Rows already shown stay when Redis goes away again, dimmed, under a note saying they are old and why.
+  await stack.redis.stop();
+  await third.locator('#partners-problem').waitFor({ state: 'visible', timeout: 15_000 });
+  t.match(await third.locator('#partners-problem').innerText(), /partners unavailable: Redis is unavailable .*The rows below are from /);
+  t.match(await third.locator('#partners tbody').innerText(), origin, 'the old rows are still there');
+  t.match(await third.locator('#partners').getAttribute('class'), /\bold\b/, 'dimmed');
 
   // 'Failed to load resource' would be the favicon or a refused /events (the browser logs both).
   t.same(

@@ -153,8 +153,13 @@ function onFrame(frame) {
   document.body.dataset.frames = String(Number(document.body.dataset.frames || 0) + 1);
 }
 
-// The partners table: /partners every 2 s, sortable by any column.
-const partners = { rows: [], key: null, asc: false };
+// The partners table: /partners every 2 s, sortable by any column. `at` is
+// when the rows were read; `problem` says why the last read failed (null: it did not).
+const partners = { rows: [], at: null, problem: null, key: null, asc: false, busy: false };
+const PARTNERS_EVERY_MS = 2000;
+// A read still unanswered after this is given up, so a hung monitor neither
+// leaves the table looking live nor piles up requests.
+const PARTNERS_TIMEOUT_MS = 5000;
 
 // A time today as a time; any other day with its date (a pause until next week is not "until 2 PM").
 function when(ms) {
@@ -167,6 +172,15 @@ function cell(text, className) {
   td.textContent = text;
   if (className) td.className = className;
   return td;
+}
+
+// One row across the table saying something (loading, nothing to show, unavailable).
+function tableMessage(body, text, className) {
+  const tr = document.createElement('tr');
+  const td = cell(text, className);
+  td.colSpan = 9;
+  tr.append(td);
+  body.append(tr);
 }
 
 function sortValue(row, key) {
@@ -188,8 +202,15 @@ function showPartners() {
       return partners.asc ? c : -c;
     });
   }
+  showPartnersProblem();
+  if (partners.at === null) {
+    // Never read: say why instead of "loading" for ever (Redis down when the page opened).
+    const text = partnersProblemText();
+    tableMessage(body, text ?? 'loading…', text === null ? 'empty' : 'empty unavailable');
+    return;
+  }
   if (rows.length === 0) {
-    body.innerHTML = '<tr><td class="empty" colspan="9">no partner traffic in the last minute</td></tr>';
+    tableMessage(body, 'no partner traffic in the last minute', 'empty');
     return;
   }
   for (const r of rows) {
@@ -225,22 +246,60 @@ for (const th of $('partners').querySelectorAll('th[data-key]')) {
   });
 }
 
-async function refreshPartners() {
-  if (document.hidden) return;
+// Why the last read of /partners failed, in the monitor's words; null when it did not.
+function partnersProblemText() {
+  return partners.problem === null ? null : `partners unavailable: ${partners.problem}; retrying every ${PARTNERS_EVERY_MS / 1000} s`;
+}
+
+// Rows from an earlier read stay, dimmed, under a note that says they are
+// old and why (a table never read says it in its one row instead).
+function showPartnersProblem() {
+  const note = $('partners-problem');
+  const text = partners.at === null ? null : partnersProblemText();
+  if (text !== null) note.textContent = `${text}. The rows below are from ${when(partners.at)}.`;
+  note.hidden = text === null;
+  $('partners').classList.toggle('old', text !== null);
+  document.body.dataset.partnersStatus = partners.problem !== null ? 'unavailable' : partners.at === null ? 'loading' : 'live';
+}
+
+// Why an answer other than 200 came: the monitor's own message (a coded JSON error), else its status.
+async function whyNot(res) {
   try {
-    const res = await fetch('/partners');
-    if (!res.ok) return;
-    partners.rows = (await res.json()).partners;
-    showPartners();
-    document.body.dataset.partners = String(partners.rows.length);
+    const body = await res.json();
+    if (body && typeof body.message === 'string') {
+      const status = typeof body.error === 'string' ? `${res.status} ${body.error}` : String(res.status);
+      return `${body.message} (the monitor answered ${status})`;
+    }
   } catch {
-    // the status line already says when the monitor is unreachable
+    // not JSON: a proxy's page
   }
+  return `the monitor answered ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`;
+}
+
+async function refreshPartners() {
+  if (document.hidden || partners.busy) return;
+  partners.busy = true;
+  try {
+    const res = await fetch('/partners', { cache: 'no-store', signal: AbortSignal.timeout(PARTNERS_TIMEOUT_MS) });
+    if (res.ok) {
+      partners.rows = (await res.json()).partners;
+      partners.at = Date.now();
+      partners.problem = null;
+      document.body.dataset.partners = String(partners.rows.length);
+    } else {
+      partners.problem = await whyNot(res);
+    }
+  } catch (err) {
+    partners.problem = err && err.name === 'TimeoutError' ? `the monitor did not answer within ${PARTNERS_TIMEOUT_MS / 1000} s` : 'the monitor is unreachable';
+  } finally {
+    partners.busy = false;
+  }
+  showPartners();
 }
 
 async function start() {
   refreshPartners();
-  setInterval(refreshPartners, 2000);
+  setInterval(refreshPartners, PARTNERS_EVERY_MS);
   try {
     const res = await fetch(`/api/series?seconds=${WINDOW_S}`);
     if (res.ok) for (const p of (await res.json()).points) addPoint(p);
