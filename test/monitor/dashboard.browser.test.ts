@@ -1,7 +1,8 @@
 /**
  * The dashboard in a real headless Chromium (Debian's, driven by
  * playwright-core) against a running pipeline with traffic: the charts
- * draw, the numbers move, and the Redis-down banner shows. A screenshot is
+ * draw, the numbers move, partners in trouble (breaker open, paused,
+ * mostly failing) stand out, and the Redis-down banner shows. A screenshot is
  * kept in var/test-artifacts/. Where /usr/bin/chromium is absent the test
  * says so and skips (`.ci/run` installs it, so CI always runs it).
  */
@@ -12,9 +13,12 @@ import { join } from 'node:path';
 import { startSink } from '../helpers/sink.js';
 import { startStack } from '../helpers/stack.js';
 import { spawnRole } from '../helpers/procs.js';
+import { freePort } from '../../bench/lib/ports.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = fileURLToPath(new URL('../../var/test-artifacts/', import.meta.url));
+
+const ADMIN = 'admin-token-for-the-dashboard-test';
 
 const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is absent (apt-get install chromium to run it; .ci/run does)`;
 
@@ -22,11 +26,31 @@ t.test('the dashboard renders live charts and moving numbers', { skip }, async (
   const { chromium } = await import('playwright-core');
   const sink = await startSink((r) => (r.url.startsWith('/bad') ? { status: 503 } : { status: 200 }));
   t.teardown(() => sink.close());
-  const stack = await startStack({ MONITOR_PORT: '0', DELIVERY_METRICS_PORT: '0', DELIVERY_BACKOFF_BASE_MS: '100' });
+  // Partners in trouble, each its own origin: one answering 503 to
+  // everything (mostly failing, its breaker kept closed: the ratio rule is
+  // off in tests), one refusing connections (its breaker opens after 3 in
+  // a row), one paused by an operator; and one healthy.
+  const failing = await startSink(() => ({ status: 503 }));
+  t.teardown(() => failing.close());
+  const healthy = await startSink(() => ({ status: 200 }));
+  t.teardown(() => healthy.close());
+  const refused = `http://127.0.0.1:${await freePort()}`;
+  const paused = 'https://api.paused.example';
+  const stack = await startStack({ MONITOR_PORT: '0', DELIVERY_METRICS_PORT: '0', DELIVERY_BACKOFF_BASE_MS: '100', PARTNER_BREAKER_CONSECUTIVE: '3', ADMIN_TOKENS: ADMIN });
   t.teardown(() => stack.stop());
   const monitor = await spawnRole('monitor', stack.env);
   t.teardown(() => monitor.stop());
   const monitorPort = monitor.port('monitor');
+  const many = (n: number) => Array.from({ length: n }, (_, i) => ({ n: i }));
+  for (const [origin, n] of [[failing.origin, 4], [healthy.origin, 12], [refused, 6]] as const) {
+    t.equal((await stack.send({ endpoint: { method: 'GET', url: `${origin}/cb?n={n}` }, data: many(n) })).status, 202);
+  }
+  const pausedAnswer = await fetch(`http://127.0.0.1:${monitorPort}/partners/${encodeURIComponent(paused)}/pause`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+    body: '{"reason": "maintenance"}',
+  });
+  t.equal(pausedAnswer.status, 200, 'a partner paused through the API');
 
   let sending = true;
   const traffic = (async () => {
@@ -68,6 +92,29 @@ t.test('the dashboard renders live charts and moving numbers', { skip }, async (
   const partnersText = await page.locator('#partners tbody').innerText();
   t.match(partnersText, sink.origin, 'the partners table lists the partner');
   t.match(partnersText, /closed/, 'with its state');
+
+  // Partners in trouble stand out: a row class (its colour) and words in the state cell, not colour alone.
+  const rowOf = (origin: string) => page.locator('#partners tbody tr', { hasText: origin });
+  await page.waitForFunction(
+    (origins) => origins.every((o) => Array.from(document.querySelectorAll('#partners tbody tr.trouble')).some((tr) => tr.textContent?.includes(o))),
+    [failing.origin, refused, paused],
+    { timeout: 30_000 },
+  );
+  t.match(await rowOf(failing.origin).getAttribute('class'), /\btrouble-failing\b/, 'mostly failing: marked');
+  t.match(await rowOf(failing.origin).locator('td').nth(1).innerText(), /^⚠ closed · failing$/, 'with the word "failing", its breaker still closed');
+  t.match(await rowOf(failing.origin).locator('td').nth(6).getAttribute('class'), /\bbad\b/, 'its success % in red');
+  t.match(await rowOf(refused).getAttribute('class'), /\btrouble-(open|half-open)\b/, 'breaker open: marked');
+  t.match(await rowOf(refused).locator('td').nth(1).innerText(), /^⚠ (open|half-open)$/);
+  t.match(await rowOf(paused).getAttribute('class'), /\btrouble-paused\b/, 'paused: marked');
+  t.match(await rowOf(paused).locator('td').nth(1).innerText(), /^‖ paused$/);
+  t.match(await rowOf(paused).locator('td').nth(1).getAttribute('title'), /reason: maintenance/, 'the pause reason in its title');
+  t.equal(await rowOf(healthy.origin).getAttribute('class'), null, 'a healthy partner: no mark');
+  t.equal(await rowOf(healthy.origin).locator('td').nth(1).innerText(), 'closed');
+  const background = (origin: string) => rowOf(origin).locator('td').first().evaluate((td) => getComputedStyle(td).backgroundColor);
+  const calm = await background(healthy.origin);
+  for (const origin of [failing.origin, refused, paused]) t.not(await background(origin), calm, `${origin}: its own colour`);
+  t.not(await background(paused), await background(failing.origin), 'paused apart from failing');
+
   await page.locator('#partners th[data-key="attempts"]').click();
   t.match(await page.locator('#partners th[data-key="attempts"]').getAttribute('class'), /sorted/, 'a column sorts on click');
 

@@ -183,6 +183,50 @@ function tableMessage(body, text, className) {
   body.append(tr);
 }
 
+// A partner in trouble stands out (a row class for its colour, and words,
+// not colour alone): its breaker open or half-open, paused, or most of its
+// attempts of the last minute failing, once it made FAILING_MIN_ATTEMPTS
+// of them (two failures out of three is not yet a pattern).
+const FAILING_MIN_ATTEMPTS = 10;
+const FAILING_BELOW_PCT = 50;
+
+function isFailing(r) {
+  return r.attempts >= FAILING_MIN_ATTEMPTS && r.successPct != null && r.successPct < FAILING_BELOW_PCT;
+}
+
+// null, or the kind of trouble: 'open', 'half-open', 'paused' or 'failing'.
+function trouble(r) {
+  if (r.state === 'open' || r.state === 'half-open' || r.state === 'paused') return r.state;
+  return isFailing(r) ? 'failing' : null;
+}
+
+// What the state cell says, with a marker for a partner in trouble.
+const MARKS = {
+  open: ['⚠', 'circuit breaker open: its postbacks wait in Redis, one probe at a time'],
+  'half-open': ['⚠', 'circuit breaker half-open: a probe is testing the partner'],
+  paused: ['‖', 'paused: its postbacks wait in Redis'],
+  failing: ['⚠', `most attempts of the last minute failed (under ${FAILING_BELOW_PCT}% delivered)`],
+};
+
+function stateCell(r) {
+  const kind = trouble(r);
+  let text = r.state === 'paused' && r.pause && r.pause.until ? `paused until ${when(r.pause.until)}` : r.state;
+  if (kind === 'failing') text = `${text} · failing`;
+  const td = cell('', kind === 'failing' ? 'state-failing' : `state-${r.state}`);
+  if (kind !== null) {
+    const mark = document.createElement('span');
+    mark.className = 'mark';
+    mark.textContent = `${MARKS[kind][0]} `;
+    mark.setAttribute('aria-hidden', 'true');
+    td.append(mark);
+  }
+  td.append(text);
+  const why = kind === null ? [] : [MARKS[kind][1]];
+  if (r.pause && r.pause.reason) why.push(`reason: ${r.pause.reason}`);
+  if (why.length > 0) td.title = why.join('; ');
+  return td;
+}
+
 function sortValue(row, key) {
   if (key === 'lastError') return row.lastError ? row.lastError.at : -1;
   const v = row[key];
@@ -216,20 +260,20 @@ function showPartners() {
   for (const r of rows) {
     const tr = document.createElement('tr');
     const err = r.lastError ? `${r.lastError.status ?? r.lastError.code ?? ''} ${r.lastError.error ?? ''} (${new Date(r.lastError.at).toLocaleTimeString()})` : '';
-    const state = r.state === 'paused' && r.pause && r.pause.until ? `paused until ${when(r.pause.until)}` : r.state;
+    const kind = trouble(r);
+    if (kind !== null) tr.className = `trouble trouble-${kind}`;
     tr.append(
       cell(r.origin),
-      cell(state, `state-${r.state}`),
+      stateCell(r),
       cell(r.rate == null ? '–' : `${r.rate}/s`, 'n'),
       cell(fmt.count(r.inFlight), 'n'),
       cell(fmt.count(r.waiting), 'n'),
       cell(fmt.count(r.attempts), 'n'),
-      cell(r.successPct == null ? '–' : `${r.successPct}%`, 'n'),
+      cell(r.successPct == null ? '–' : `${r.successPct}%`, isFailing(r) ? 'n bad' : 'n'),
       cell(fmt.ms(r.p99Ms), 'n'),
       cell(err, 'err'),
     );
     tr.lastChild.title = err;
-    if (r.pause && r.pause.reason) tr.children[1].title = r.pause.reason;
     body.append(tr);
   }
 }
