@@ -117,6 +117,30 @@ t.test('the dashboard renders live charts and moving numbers', { skip }, async (
 
   await page.locator('#partners th[data-key="attempts"]').click();
   t.match(await page.locator('#partners th[data-key="attempts"]').getAttribute('class'), /sorted/, 'a column sorts on click');
+  const sortState = () =>
+    page.evaluate(() => ({
+      sorted: Array.from(document.querySelectorAll('#partners th[aria-sort]')).map((th) => `${(th as HTMLElement).dataset.key}:${th.getAttribute('aria-sort')}`),
+      origins: Array.from(document.querySelectorAll('#partners tbody tr')).map((tr) => tr.firstElementChild?.textContent ?? ''),
+      focused: (document.activeElement?.closest('th') as HTMLElement | null)?.dataset.key ?? null,
+    }));
+  t.same((await sortState()).sorted, ['attempts:descending'], 'aria-sort on the sorted column only');
+
+  // The same from the keyboard: each header holds a button, Tab reaches it, Enter and Space sort.
+  await page.locator('#partners th[data-key="origin"] button').focus();
+  await page.keyboard.press('Enter');
+  let sorted = await sortState();
+  t.same(sorted.sorted, ['origin:ascending'], 'Enter on "origin": ascending, as a first click does');
+  t.same(sorted.origins, [...sorted.origins].sort(), 'rows in origin order');
+  t.ok(sorted.origins.length >= 4, `${sorted.origins.length} rows`);
+  await page.keyboard.press('Space');
+  sorted = await sortState();
+  t.same(sorted.sorted, ['origin:descending'], 'Space: the other way');
+  t.same(sorted.origins, [...sorted.origins].sort().reverse(), 'rows in reverse origin order');
+  await page.keyboard.press('Tab');
+  t.equal((await sortState()).focused, 'state', 'Tab moves to the next header');
+  await page.keyboard.press('Enter');
+  t.same((await sortState()).sorted, ['state:descending'], 'and sorts by it');
+  t.equal(await page.locator('#partners th[data-key="state"]').getAttribute('class'), 'sorted', 'the same classes as a click gives');
 
   // Every chart drew its canvas with something on it.
   for (const id of ['chart-throughput', 'chart-latency', 'chart-queue', 'chart-dead']) {

@@ -278,14 +278,22 @@ function showPartners() {
   }
 }
 
+// A header sorts by its column: first descending (origin: ascending), then
+// the other way. Each holds a button, so Tab reaches it and Enter or Space
+// sorts; a click anywhere in the cell does too (the button's bubbles up).
+// aria-sort tells a screen reader which column sorts, and which way.
 for (const th of $('partners').querySelectorAll('th[data-key]')) {
   th.addEventListener('click', () => {
     const key = th.dataset.key;
     partners.asc = partners.key === key ? !partners.asc : key === 'origin';
     partners.key = key;
-    for (const other of $('partners').querySelectorAll('th')) other.classList.remove('sorted', 'asc');
+    for (const other of $('partners').querySelectorAll('th')) {
+      other.classList.remove('sorted', 'asc');
+      other.removeAttribute('aria-sort');
+    }
     th.classList.add('sorted');
     if (partners.asc) th.classList.add('asc');
+    th.setAttribute('aria-sort', partners.asc ? 'ascending' : 'descending');
     showPartners();
   });
 }
