@@ -4,7 +4,8 @@
  * second of statistics and the queue state from Redis and sends every
  * listener the same small JSON frame. With nobody listening it reads
  * nothing (an idle monitor costs Redis nothing). Keeps a short history for
- * new listeners and for the failing-origins table.
+ * new listeners and for the failing-origins table, and gives its queue
+ * readings to the queue history (queue-history.ts) a new page starts from.
  */
 import type { ServerResponse } from 'node:http';
 import type { RedisClient } from '../queue/redis.js';
@@ -13,6 +14,7 @@ import type { Logger } from '../observability/logger.js';
 import type { ShardKeys } from '../queue/keys.js';
 import { readQueueState, type QueueState } from '../queue/state.js';
 import { readPoints, topFailing, type Point } from './series.js';
+import type { QueueHistory } from './queue-history.js';
 
 /** Live dashboards one monitor feeds at once; past it, 503 overloaded. */
 export const MAX_LISTENERS = 100;
@@ -65,6 +67,7 @@ export class LiveFeed {
     private readonly redis: RedisClient,
     private readonly shards: readonly ShardKeys[],
     private readonly logger: Logger,
+    private readonly queueHistory: QueueHistory,
   ) {}
 
   /** History of the last `seconds` (read from Redis when not held). */
@@ -115,6 +118,7 @@ export class LiveFeed {
       for (const p of points) this.history.push(p);
       while (this.history.length > HISTORY_S) this.history.shift();
       const queue = await readQueueState(this.redis, this.shards, now);
+      this.queueHistory.record(queue, now);
       const full = await redisFull(this.redis).catch(() => false);
       frame = { point: this.history.at(-1) ?? null, points, queue, topFailing: topFailing(this.history.slice(-60), 10), redisUp: true, redisFull: full, at: now };
     } catch (err) {

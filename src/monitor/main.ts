@@ -1,6 +1,7 @@
 /**
  * The monitor role: the live dashboard (`GET /`, uPlot served from our own
- * package, updates over SSE at `/events`, history at `/api/series`),
+ * package, updates over SSE at `/events`, history at `/api/series`: the
+ * per-second points and the queue readings of queue-history.ts),
  * Prometheus metrics for the whole queue (`/metrics`), `GET /healthz` (200
  * when Redis answers a PING, 503 otherwise) and `GET /readyz` (Redis answers
  * and the consumer group exists), and the partners table and controls
@@ -22,6 +23,7 @@ import { createPartnersApi, fail } from './partners-api.js';
 import { closeRedis, createRedis, whenReady } from '../queue/redis.js';
 import { readQueueState } from '../queue/state.js';
 import { LiveFeed } from './live.js';
+import { QueueHistory } from './queue-history.js';
 import { hostAllowed } from '../ingest/exposure.js';
 
 const require = createRequire(import.meta.url);
@@ -64,8 +66,10 @@ export async function runMonitor(): Promise<void> {
   redis.on('error', (err: Error) => logger.debug({ err: err.message }, 'redis connection error'));
   const shards = allShards(config.redis.prefix, config.redis.shards);
   const registry = createRegistry('monitor');
-  registerQueueGauges(registry, redis, shards);
-  const live = new LiveFeed(redis, shards, logger);
+  // Queue readings made for the live feed and for scrapes, kept for a page that opens (bounded: QUEUE_HISTORY_S).
+  const queueHistory = new QueueHistory();
+  registerQueueGauges(registry, redis, shards, (state, at) => queueHistory.record(state, at));
+  const live = new LiveFeed(redis, shards, logger, queueHistory);
   const policies = loadPoliciesOrExit(config, logger);
   const ctl = controlKeys(config.redis.prefix);
   registerPartnerGauges(
@@ -108,7 +112,7 @@ export async function runMonitor(): Promise<void> {
       case '/api/series': {
         const seconds = Math.max(10, Math.min(600, Number(url.searchParams.get('seconds')) || 300));
         live.series(seconds).then(
-          (points) => json(res, 200, { points }),
+          (points) => json(res, 200, { points, queue: queueHistory.since(seconds, Date.now()) }),
           () => json(res, 503, { error: 'unavailable', message: 'Redis is unavailable' }),
         );
         return;

@@ -41,7 +41,13 @@ const QUEUE_READ_MAX_MS = 2_000;
  * gauges of one scrape share a single read (prom-client collects them
  * concurrently).
  */
-export function registerQueueGauges(registry: Registry, redis: RedisClient, shards: readonly ShardKeys[]): void {
+export function registerQueueGauges(
+  registry: Registry,
+  redis: RedisClient,
+  shards: readonly ShardKeys[],
+  /** Given every state read for a scrape (the monitor keeps them for its dashboard's queue charts). */
+  onRead: (state: QueueState, at: number) => void = () => undefined,
+): void {
   let current: { at: number; read: Promise<QueueState | null> } | null = null;
   const read = (): Promise<QueueState | null> => {
     const now = Date.now();
@@ -55,7 +61,16 @@ export function registerQueueGauges(registry: Registry, redis: RedisClient, shar
       });
       current = {
         at: now,
-        read: Promise.race([readQueueState(redis, shards, now).catch(() => null), late]).finally(() => clearTimeout(timer)),
+        read: Promise.race([
+          readQueueState(redis, shards, now).then(
+            (state) => {
+              onRead(state, now);
+              return state;
+            },
+            () => null,
+          ),
+          late,
+        ]).finally(() => clearTimeout(timer)),
       };
     }
     return current.read;

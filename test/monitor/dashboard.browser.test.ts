@@ -160,6 +160,29 @@ t.test('the dashboard renders live charts and moving numbers', { skip }, async (
   });
   t.ok(points >= 5, 'the throughput chart has its series');
 
+  // A page opened now starts its queue charts from the readings the monitor
+  // kept while the first page was open, not empty (the first live frame comes after).
+  const opened = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  opened.on('pageerror', (e) => errors.push(e.message));
+  const shown = Number(await page.evaluate(() => document.body.dataset.frames));
+  await opened.goto(`http://127.0.0.1:${monitorPort}/`);
+  await opened.waitForFunction(() => document.body.dataset.queueHistory !== undefined, undefined, { timeout: 20_000 });
+  const held = Number(await opened.evaluate(() => document.body.dataset.queueHistory));
+  t.ok(held >= Math.min(shown, 300) - 2, `the queue chart starts with ${held} readings (the first page saw ${shown} frames)`);
+  t.ok(held >= 5, 'the last seconds at once');
+  await opened.waitForFunction(() => Number(document.body.dataset.frames ?? 0) >= 1, undefined, { timeout: 20_000 });
+  for (const id of ['chart-queue', 'chart-dead']) {
+    const painted = await opened.evaluate((sel) => {
+      const c = document.querySelector(`#${sel} canvas`) as HTMLCanvasElement | null;
+      const data = c && c.width > 0 ? (c.getContext('2d')?.getImageData(0, 0, c.width, c.height).data ?? []) : [];
+      let n = 0;
+      for (let i = 3; i < data.length; i += 4) if ((data[i] as number) > 0) n++;
+      return n;
+    }, id);
+    t.ok(painted > 100, `${id} drawn on the new page (${painted} painted pixels)`);
+  }
+  await opened.close();
+
   mkdirSync(ARTIFACTS, { recursive: true });
   const shot = join(ARTIFACTS, 'dashboard.png');
   await page.screenshot({ path: shot, fullPage: true });

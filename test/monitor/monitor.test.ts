@@ -1,6 +1,7 @@
 /**
  * The monitor through real processes: /metrics, /healthz, /readyz, the
- * dashboard's history and live frames, every role's health endpoints, and
+ * dashboard's history (per-second points, and the queue readings kept for
+ * a page that opens) and live frames, every role's health endpoints, and
  * the Redis-down state.
  */
 import t from 'tap';
@@ -11,6 +12,7 @@ import { spawnRole } from '../helpers/procs.js';
 import { freePort } from '../../bench/lib/ports.js';
 import { get } from '../helpers/http.js';
 import { until } from '../helpers/count.js';
+import { shardKeys } from '../../src/queue/keys.js';
 
 /** Reads Server-Sent Events frames from /events until `n` arrived. */
 function frames(url: string, n: number, timeoutMs = 15_000): Promise<any[]> {
@@ -71,6 +73,18 @@ t.test('metrics, health and the live feed', async (t) => {
   const seconds = got.slice(1).flatMap((f) => (f.points as { t: number }[]).map((p) => p.t));
   t.ok(seconds.length >= 3, `${seconds.length} seconds in ${got.length - 1} frames`);
   t.ok(seconds.every((s, i) => i === 0 || s === (seconds[i - 1] as number) + 1), `no second skipped or repeated (${seconds.join(', ')})`);
+
+  // The queue readings those frames carried are kept, for a dashboard that opens now.
+  const kept = (await get(`${mon}/api/series?seconds=60`)).json.queue as { t: number; postbacks: number; lagSeconds: number; deadLetters: number }[];
+  for (const f of withQueue) {
+    const at = Math.floor(f.at / 1000);
+    t.match(
+      kept.find((q) => q.t === at),
+      { postbacks: f.queue.postbacks, lagSeconds: f.queue.lagSeconds, deadLetters: f.queue.deadLetters },
+      `the queue read at ${at} is in /api/series`,
+    );
+  }
+  t.ok(kept.every((q, i) => i === 0 || q.t > (kept[i - 1] as { t: number }).t), 'oldest first, one a second at most');
 
   // The numbers in Redis are the whole cluster's: ingest's and delivery's
   // (flushed every second, read once a second has settled).
@@ -146,6 +160,27 @@ t.test('metrics, health and the live feed', async (t) => {
   t.equal((await get(`${mon}/readyz`)).status, 503);
   t.equal((await get(`${stack.ingestUrl}/readyz`)).status, 503, 'ingest /readyz: 503 without Redis');
   t.match((await get(`${mon}/metrics`)).body, /^pb_redis_up\{role="monitor"\} 0$/m);
+});
+
+t.test('with no dashboard open, the queue readings of scrapes are kept for the next page', async (t) => {
+  const stack = await startStack({ MONITOR_PORT: '0' }, { ingest: false, deliveries: 0 });
+  t.teardown(() => stack.stop());
+  const monitor = await spawnRole('monitor', stack.env);
+  t.teardown(() => monitor.stop());
+  const mon = `http://127.0.0.1:${monitor.port('monitor')}`;
+  const queue = async () => (await get(`${mon}/api/series?seconds=300`)).json.queue as { t: number; deadLetters: number }[];
+  t.same(await queue(), [], 'nothing read yet, nothing kept (an idle monitor reads nothing)');
+  // Two scrapes in different seconds, with a dead letter added between them.
+  const before = Math.floor(Date.now() / 1000);
+  t.match((await get(`${mon}/metrics`)).body, /^pb_dead_letters\{role="monitor"\} 0$/m);
+  await stack.redis.client().xadd(shardKeys(stack.env.REDIS_PREFIX as string, 0).dead, '*', 'x', '1');
+  const later = Math.floor(Date.now() / 1000) + 1;
+  t.ok(await until(() => Date.now() >= later * 1000, 2_000), 'the next second');
+  t.match((await get(`${mon}/metrics`)).body, /^pb_dead_letters\{role="monitor"\} 1$/m);
+  const kept = await queue();
+  t.equal(kept.length, 2, 'one reading per scrape');
+  t.ok((kept[0]?.t ?? 0) >= before && (kept[1]?.t ?? 0) >= later, 'at the seconds they were read');
+  t.same(kept.map((q) => q.deadLetters), [0, 1], 'with what they read');
 });
 
 t.test('a loopback monitor answers only a loopback Host, or one in MONITOR_ALLOWED_HOSTS (DNS rebinding)', async (t) => {

@@ -1,4 +1,5 @@
-// Live dashboard: history from /api/series, then one frame a second over
+// Live dashboard: history from /api/series (per-second points, and the
+// queue readings the monitor kept), then one frame a second over
 // Server-Sent Events from /events. Plain browser JavaScript, no build step.
 /* global uPlot */
 'use strict';
@@ -64,13 +65,27 @@ function trim(c) {
   while (c.data[0].length > 0 && c.data[0][0] < cutoff) for (const col of c.data) col.shift();
 }
 
+// Readings further apart than this are not joined by a line: nothing was
+// read in between (Redis down; for the queue charts, also a monitor with
+// no dashboard open and no scrape).
+const GAP_S = 90;
+
 function push(c, t, values) {
   const xs = c.data[0];
   if (xs.length > 0 && t <= xs[xs.length - 1]) return false;
+  if (xs.length > 0 && t - xs[xs.length - 1] > GAP_S) {
+    xs.push(xs[xs.length - 1] + 1);
+    values.forEach((_, i) => c.data[i + 1].push(null));
+  }
   xs.push(t);
   values.forEach((v, i) => c.data[i + 1].push(v));
   trim(c);
   return true;
+}
+
+function addQueue(t, q) {
+  if (push(charts.queue, t, [q.postbacks, q.lagSeconds])) charts.queue.plot.setData(charts.queue.data);
+  if (push(charts.dead, t, [q.deadLetters])) charts.dead.plot.setData(charts.dead.data);
 }
 
 function addPoint(p) {
@@ -142,9 +157,7 @@ function onFrame(frame) {
   }
   const q = frame.queue;
   if (q) {
-    const t = Math.floor(frame.at / 1000);
-    if (push(charts.queue, t, [q.postbacks, q.lagSeconds])) charts.queue.plot.setData(charts.queue.data);
-    if (push(charts.dead, t, [q.deadLetters])) charts.dead.plot.setData(charts.dead.data);
+    addQueue(Math.floor(frame.at / 1000), q);
     setTile('waiting', fmt.count(q.postbacks));
     setTile('lag', fmt.secs(q.lagSeconds));
     setTile('deadletters', fmt.count(q.deadLetters));
@@ -354,7 +367,15 @@ async function start() {
   setInterval(refreshPartners, PARTNERS_EVERY_MS);
   try {
     const res = await fetch(`/api/series?seconds=${WINDOW_S}`);
-    if (res.ok) for (const p of (await res.json()).points) addPoint(p);
+    if (res.ok) {
+      const history = await res.json();
+      for (const p of history.points) addPoint(p);
+      // The queue charts start from the readings the monitor kept (its last minutes), not empty.
+      const queue = Array.isArray(history.queue) ? history.queue : [];
+      for (const q of queue) addQueue(q.t, q);
+      // What the queue chart holds before the first live frame (the frames come after: connect() below).
+      document.body.dataset.queueHistory = String(charts.queue.data[0].length);
+    }
   } catch {
     // live frames fill the charts anyway
   }
