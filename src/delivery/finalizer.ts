@@ -1,5 +1,5 @@
 /**
- * Records finished entries in Redis through `finalize-1.lua`: each entry's
+ * Records finished entries in Redis through `finalize-n.lua`: each entry's
  * acknowledgement goes together with its retries, dead letters, hand-backs
  * and entries held for paused partners, atomically. Entries finished within a few milliseconds
  * share one script call per stream. A failed call is retried with backoff until it
@@ -22,6 +22,25 @@ export interface EntryOutcome {
   handBack: Buffer[];
   /** Entries held for a paused partner (or one whose breaker is open): [origin, postbacks, due ms, encoded entry]. */
   held: [string, number, number, Buffer][];
+}
+
+/**
+ * The keys finalize-n.lua touches for these outcomes, the stream first,
+ * preceded by their number: declared so that Redis Cluster checks them all
+ * while the shard's slot migrates (scripts.ts). The script names them from
+ * the stream's; a key is declared only when the call writes it, so a call
+ * that needs none of them is not sent to wait for them.
+ */
+function declaredKeys(stream: string, outcomes: EntryOutcome[]): string[] {
+  const base = stream.slice(0, stream.lastIndexOf(':') + 1);
+  const keys = new Set([stream]);
+  for (const o of outcomes) {
+    if (o.finished > 0) keys.add(`${base}count`);
+    if (o.retries.length > 0) keys.add(`${base}retries`);
+    if (o.deadLetters.length > 0) keys.add(`${base}dead`);
+    for (const [origin] of o.held) keys.add(`${base}held`).add(`${base}held:${origin}`);
+  }
+  return [String(keys.size), ...keys];
 }
 
 const MAX_PER_CALL = 500;
@@ -129,7 +148,7 @@ export class Finalizer {
   }
 
   private async write(stream: string, outcomes: EntryOutcome[]): Promise<void> {
-    const args: (string | number | Buffer)[] = [stream, GROUP];
+    const args: (string | number | Buffer)[] = [GROUP];
     for (const o of outcomes) {
       if (o.retries.length === 0 && o.deadLetters.length === 0 && o.handBack.length === 0 && o.held.length === 0) {
         args.push(`${o.id} ${o.finished}`);
@@ -140,6 +159,7 @@ export class Finalizer {
       args.push(...o.deadLetters, ...o.handBack);
       for (const [origin, postbacks, due, blob] of o.held) args.push(origin, postbacks, due, blob);
     }
+    args.unshift(...declaredKeys(stream, outcomes));
     for (let attempt = 1; ; attempt++) {
       try {
         const call = this.redis.pbFinalize(...args);

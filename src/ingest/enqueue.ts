@@ -1,6 +1,6 @@
 /**
  * Writes validated requests to Redis. The requests of one event-loop turn
- * are gathered per shard and template and written by one `enqueue-1.lua`
+ * are gathered per shard and template and written by one `enqueue-n.lua`
  * call (group commit): one round trip and one script run for all of them, so the cost
  * of a Redis command is shared by every request that arrived together. No
  * request waits for another: the batch goes out at the end of the turn
@@ -206,8 +206,16 @@ export class Enqueuer {
   private async write(shard: ShardKeys, group: Pending[]): Promise<void> {
     const t = (group[0] as Pending).template;
     const send = !this.known.has(`${shard.shard} ${t.id}`) || group.some((p) => p.withTemplate);
+    // Every key the script touches, declared (scripts.ts): the template's, the
+    // count, the stream or delayed set, each keyed request's record.
+    const keys = new Set([templateKey(shard, t.id), shard.count]);
+    for (const p of group) {
+      keys.add(p.delayed ? shard.delayed : shard.stream);
+      if (p.idempotency !== null) keys.add(shard.idemPrefix + p.idempotency.id);
+    }
     const args: (string | number | Buffer)[] = [
-      templateKey(shard, t.id),
+      keys.size,
+      ...keys,
       this.templateTtl,
       this.maxQueue,
       send ? encodeTemplate({ method: t.method, url: t.source }) : '',

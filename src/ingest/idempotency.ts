@@ -1,7 +1,7 @@
 /**
  * Pure: idempotency keys at ingest. A request with `Idempotency-Key` that
  * repeats a key seen within INGEST_IDEMPOTENCY_TTL_MS gets the original
- * answer and queues nothing (enqueue-1.lua checks and records the key in
+ * answer and queues nothing (enqueue-n.lua checks and records the key in
  * the same script run as the write). Keys are scoped per ingest token when
  * tokens are configured (two clients cannot collide), and stored as a
  * SHA-256 of scope and key (no client data in key names, fixed length).
@@ -49,7 +49,7 @@ export function shardFor(id: string, shards: number): number {
   return Number.parseInt(id.slice(0, 8), 16) % shards;
 }
 
-/** What enqueue-1.lua keeps per key: `<fingerprint>|<request id>|<postbacks accepted>`. */
+/** What enqueue-n.lua keeps per key: `<fingerprint>|<request id>|<postbacks accepted>`. */
 export function recordOf(fingerprint: string, requestId: string, accepted: number): string {
   return `${fingerprint}|${requestId}|${accepted}`;
 }

@@ -19,7 +19,7 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Config } from '../config/index.js';
 import { privatePassword } from '../start/private-password.js';
-import { defineScripts } from './scripts.js';
+import { defineScripts, VARIADIC_SCRIPTS } from './scripts.js';
 import { writeInTurn } from './write-in-turn.js';
 
 /** A standalone/Sentinel client or a Cluster client: the commands we use work on both. */
@@ -94,6 +94,7 @@ export function createRedis(config: Config, use: RedisUse, name: string): RedisC
     const { enableAutoPipelining, enableOfflineQueue, maxRetriesPerRequest, ...redisOptions } = options;
     const clusterOptions: ClusterOptions = {
       enableAutoPipelining,
+      autoPipeliningIgnoredCommands: VARIADIC_SCRIPTS,
       enableOfflineQueue: enableOfflineQueue ?? true,
       clusterRetryStrategy: (times) => (use === 'cli' && times > 3 ? null : Math.min(100 * times, 2_000)),
       scaleReads: 'master',

@@ -1,7 +1,12 @@
 /**
  * Lua scripts, each in `lua/<name>-<numKeys>.lua` opening with its KEYS /
- * ARGV / return contract. The number of keys is fixed: Redis Cluster
- * clients route a command by its keys. They are registered with ioredis `defineCommand`,
+ * ARGV / return contract; `-n`: the caller passes the number of keys
+ * first, then the keys. Redis Cluster clients route a command by its keys,
+ * and Redis checks the declared keys of a script against a slot being
+ * migrated (ASK, TRYAGAIN): every key a script touches is declared, or a
+ * script sent on by an ASK would run on the importing node beside keys
+ * still on the other one (a second stream, a second count: the migration
+ * then fails with BUSYKEY and what was written there is stranded). They are registered with ioredis `defineCommand`,
  * which sends EVALSHA and falls back to EVAL on NOSCRIPT, so a Redis that
  * restarted empty gets the scripts back without a process restart.
  */
@@ -26,16 +31,16 @@ declare module 'ioredis' {
   }
 }
 
-/** Per-request return codes of `enqueue-1.lua`. */
+/** Per-request return codes of `enqueue-n.lua`. */
 export const ENQUEUE_NEED_TEMPLATE = -1;
 export const ENQUEUE_QUEUE_FULL = -2;
 
 const SCRIPTS = [
-  { command: 'pbEnqueue', file: 'enqueue-1.lua', keys: 1 },
+  { command: 'pbEnqueue', file: 'enqueue-n.lua', keys: null },
   { command: 'pbStats', file: 'stats-1.lua', keys: 1 },
-  { command: 'pbFinalize', file: 'finalize-1.lua', keys: 1 },
+  { command: 'pbFinalize', file: 'finalize-n.lua', keys: null },
   { command: 'pbPromote', file: 'promote-5.lua', keys: 5 },
-  { command: 'pbRelease', file: 'release-2.lua', keys: 2 },
+  { command: 'pbRelease', file: 'release-3.lua', keys: 3 },
   { command: 'pbControlSet', file: 'control-set-2.lua', keys: 2 },
   { command: 'pbRateTake', file: 'rate-take-1.lua', keys: 1 },
   { command: 'pbRatePark', file: 'rate-park-1.lua', keys: 1 },
@@ -43,6 +48,14 @@ const SCRIPTS = [
   { command: 'pbEnsureGroup', file: 'ensure-group-1.lua', keys: 1 },
   { command: 'pbDlqPurge', file: 'dlq-purge-1.lua', keys: 1 },
 ] as const;
+
+/**
+ * The scripts whose caller passes the number of keys first (`-n`). A
+ * Cluster client's auto-pipelining picks a command's node by its first
+ * argument, here the number of keys, not a key: these are sent alone,
+ * routed by their keys (redis.ts).
+ */
+export const VARIADIC_SCRIPTS: string[] = SCRIPTS.filter((s) => s.keys === null).map((s) => s.command);
 
 const sources = new Map<string, string>();
 
@@ -59,7 +72,7 @@ function source(file: string): string {
 export function defineScripts<C extends Redis | Cluster>(redis: C): C {
   for (const s of SCRIPTS) {
     if (typeof (redis as unknown as Record<string, unknown>)[s.command] === 'function') continue;
-    redis.defineCommand(s.command, { numberOfKeys: s.keys, lua: source(s.file) });
+    redis.defineCommand(s.command, { ...(s.keys === null ? {} : { numberOfKeys: s.keys }), lua: source(s.file) });
   }
   return redis;
 }

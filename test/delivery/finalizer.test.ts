@@ -72,9 +72,9 @@ t.test('finalizer against a real Redis', async (t) => {
     t.same(await check.hgetall(keys.heldIndex), { 'https://p.example': '3', 'https://q.example': '1' });
     t.same(await check.zrange(heldKey(keys, 'https://p.example'), 0, -1), ['1:one', '2:two'], 'oldest due first, each with its postbacks');
     t.equal(await check.get(keys.count), '3', 'held postbacks are still in the system');
-    t.same(await redis.pbRelease(keys.heldIndex, keys.retry, keys.heldPrefix, 'https://p.example', 10, '', 10), [0, 0, 3], 'nothing expired by 10: nothing moves, nothing fails');
-    t.same(await redis.pbRelease(keys.heldIndex, keys.retry, keys.heldPrefix, 'https://p.example', 10, '', 60), [1, 1, 2], 'only what expired by 60: one entry back, two postbacks still held');
-    t.same(await redis.pbRelease(keys.heldIndex, keys.retry, keys.heldPrefix, 'https://p.example', 10, 'p', '+inf'), [1, 2, 0]);
+    t.same(await redis.pbRelease(keys.heldIndex, keys.retry, heldKey(keys, 'https://p.example'), keys.heldPrefix, 'https://p.example', 10, '', 10), [0, 0, 3], 'nothing expired by 10: nothing moves, nothing fails');
+    t.same(await redis.pbRelease(keys.heldIndex, keys.retry, heldKey(keys, 'https://p.example'), keys.heldPrefix, 'https://p.example', 10, '', 60), [1, 1, 2], 'only what expired by 60: one entry back, two postbacks still held');
+    t.same(await redis.pbRelease(keys.heldIndex, keys.retry, heldKey(keys, 'https://p.example'), keys.heldPrefix, 'https://p.example', 10, 'p', '+inf'), [1, 2, 0]);
     const back = (await check.xrange(keys.retry, '-', '+')) as [string, string[]][];
     t.same(back.map(([, f]) => f), [['m', 'one'], ['m', 'two', 'p', '1']], 'to the retry stream, the probe marked');
     t.same(await check.hgetall(keys.heldIndex), { 'https://q.example': '1' }, 'an origin with nothing held leaves the index');

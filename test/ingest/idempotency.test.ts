@@ -1,7 +1,7 @@
 /**
  * Idempotency keys' pure parts as tables: which keys are accepted, scopes
  * per token, the stored name and fingerprint, the shard a key goes to,
- * and the record enqueue-1.lua keeps.
+ * and the record enqueue-n.lua keeps.
  */
 import t from 'tap';
 import { idempotencyOf, parseIdempotencyKey, parseRecord, recordOf, scopeOf, shardFor } from '../../src/ingest/idempotency.js';

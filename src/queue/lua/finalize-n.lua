@@ -11,10 +11,13 @@
 -- that origin's held set, <shard>held:<origin>, scored by its due time,
 -- each member "<postbacks>:<entry>", counted per origin in the held index
 -- (hash <shard>held).
--- One declared key, the stream: the shard's other keys are named from it
--- (same hash tag, so the same Redis Cluster slot), so a call carries one
--- key name instead of five, and a delivered entry costs one short header.
+-- The shard's other keys are named from the stream (same hash tag, so the
+-- same Redis Cluster slot), so a delivered entry costs one short header;
+-- the ones a call touches are declared too, KEYS[2..], only so that Redis
+-- Cluster checks them while the slot migrates (scripts.ts).
 -- KEYS[1] stream the entries were read from: <prefix>:{<shard>}:stream or :retry
+-- KEYS[2..] the count, and the retries set, dead-letter stream, held index
+--   and held sets when the call writes to them (not read here)
 -- ARGV[1] consumer group
 -- ARGV[2..] per entry, in sequence, a header "<id> <finished>" (finished:
 --   postbacks that left the system), or, when it has more to record,

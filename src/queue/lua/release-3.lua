@@ -6,13 +6,14 @@
 -- <held prefix><origin> under the shard's hash tag (the declared keys'
 -- slot); members are "<postbacks>:<entry>".
 -- KEYS[1] held index (hash: origin -> postbacks held)   KEYS[2] retry stream
+-- KEYS[3] the held set, ARGV[1] .. ARGV[2] (declared for Redis Cluster)
 -- ARGV[1] held set prefix   ARGV[2] origin   ARGV[3] most entries to move
 -- ARGV[4] 'p': the entries are a circuit breaker's probe (marked so in the
 --   stream: the process that reads them sends the first postback while the
 --   breaker is open); '' otherwise
 -- ARGV[5] highest score to release ('+inf': any)
 -- Returns { entries moved, postbacks moved, postbacks still held }.
-local set = ARGV[1] .. ARGV[2]
+local set = KEYS[3]
 local members = redis.call('ZRANGEBYSCORE', set, '-inf', ARGV[5], 'LIMIT', 0, tonumber(ARGV[3]))
 local postbacks = 0
 if #members > 0 then

@@ -3,9 +3,12 @@
 -- round trip, one script run, whatever the traffic). Each request lands
 -- whole or not at all.
 --
--- One declared key, the template's: the shard's other keys are named from
--- it (they share its hash tag, so its Redis Cluster slot, which Redis
--- allows a script to use), so a call carries one key name instead of five.
+-- The shard's other keys are named from the template's (they share its
+-- hash tag, so its Redis Cluster slot); they are declared too, KEYS[2..],
+-- only so that Redis Cluster checks them: while the slot migrates, a call
+-- whose keys are not all on one node gets ASK or TRYAGAIN instead of
+-- running on the importing node beside a stream and count still on the
+-- other one (scripts.ts).
 -- Statistics are not counted here: ingest adds them up in memory and
 -- writes them once a second (observability/stats.ts).
 --
@@ -16,6 +19,8 @@
 -- allow even when full, comes after. Reads come first, and a call that
 -- accepts nothing writes nothing.
 -- KEYS[1] template key: <prefix>:{<shard>}:tpl:<template id>
+-- KEYS[2..] the count, the stream and/or delayed set the requests go to,
+--   and the idempotency record of each keyed request (not read here)
 -- ARGV[1] template time-to-live in ms (a day more than a postback's
 --   lifetime; refreshed on use once less than ARGV[1] - REFRESH_SLACK_MS
 --   is left, so at most once an hour per template and shard rather than
