@@ -84,11 +84,11 @@ if [ ! -f "$env_file" ]; then
 #   systemctl restart postback-delivery.target
 # Leave REDIS_URL unset to use the private Redis of postback-redis.service.
 # Any secret here (INGEST_TOKENS, ADMIN_TOKENS, SIGNING_SECRET, REDIS_URL,
-# REDIS_PASSWORD, REDIS_SENTINEL_PASSWORD) may instead be read from a file
-# that only the service can read: <NAME>_FILE=/path (README, Security); then
-# it is not in the processes' environment. REDIS_PASSWORD_FILE below is the
-# private Redis's password: remove it if you set REDIS_CLUSTER_NODES or
-# REDIS_SENTINELS (with them it is where REDIS_PASSWORD is read from).
+# REDIS_SENTINEL_PASSWORD; not REDIS_PASSWORD) may instead be read from a
+# file that only the service can read: <NAME>_FILE=/path (README,
+# Security); then it is not in the processes' environment.
+# REDIS_PASSWORD_FILE below is the private Redis's password file, ignored
+# with REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS.
 REDIS_PORT=6380
 REDIS_DIR=$data_dir/redis
 REDIS_PASSWORD_FILE=$env_dir/redis.password

@@ -11,16 +11,23 @@
  * the file. A file other users may read gives a warning (see
  * {@link worldReadable}).
  *
- * REDIS_PASSWORD_FILE already names the private Redis's password file
- * (generated on first start, README Configuration). It is REDIS_PASSWORD's
- * file only where REDIS_PASSWORD means something, with REDIS_CLUSTER_NODES or
- * REDIS_SENTINELS; elsewhere it keeps that meaning.
+ * REDIS_PASSWORD has no X_FILE: REDIS_PASSWORD_FILE already names the
+ * private Redis's generated password file (README Configuration), and
+ * install-service.sh writes it into every env file. Read as REDIS_PASSWORD's
+ * file with REDIS_CLUSTER_NODES or REDIS_SENTINELS, it stopped an install
+ * moved to Sentinel (the file missing, or REDIS_PASSWORD set beside it) or
+ * sent the private Redis's password to another Redis. It keeps its one
+ * meaning; your own Redis's password goes in REDIS_URL_FILE's URL, or in
+ * the environment.
  */
 import type { ErrorCode } from '../errors.js';
 
 /** Every variable whose value is a secret (redact.ts hides each in the Config). */
 export const SECRET_VARIABLES = ['REDIS_URL', 'REDIS_PASSWORD', 'REDIS_SENTINEL_PASSWORD', 'INGEST_TOKENS', 'ADMIN_TOKENS', 'SIGNING_SECRET'] as const;
 export type SecretVariable = (typeof SECRET_VARIABLES)[number];
+
+/** The secrets that may come from a file (all but REDIS_PASSWORD: above). */
+export const FILE_VARIABLES = SECRET_VARIABLES.filter((name) => name !== 'REDIS_PASSWORD');
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -46,12 +53,6 @@ export interface SecretFiles {
 
 const set = (v: string | undefined): v is string => v !== undefined && v !== '';
 
-/** Whether X_FILE stands for X in this environment (see REDIS_PASSWORD_FILE above). */
-function fileVariableApplies(name: SecretVariable, env: Env): boolean {
-  if (name !== 'REDIS_PASSWORD') return true;
-  return set(env.REDIS_CLUSTER_NODES?.trim()) || set(env.REDIS_SENTINELS?.trim());
-}
-
 /**
  * Other users may read it. Group-readable is not warned about: a secret
  * shared with the service's group (0640 root:service, as install-service.sh
@@ -66,10 +67,10 @@ export function resolveSecretFiles(env: Env, readFile: ReadFile, fileMode?: File
   const problems: string[] = [];
   const warnings: string[] = [];
   const files: Partial<Record<SecretVariable, string>> = {};
-  for (const name of SECRET_VARIABLES) {
+  for (const name of FILE_VARIABLES) {
     const fileVar = `${name}_FILE`;
     const path = env[fileVar];
-    if (!set(path) || !fileVariableApplies(name, env)) continue;
+    if (!set(path)) continue;
     if (set(env[name])) {
       problems.push(`${SECRET_CONFLICT}: ${name} and ${fileVar} are both set: set only one (the value is not shown)`);
       continue;

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/parse.js';
 import { redactConfig } from '../../src/config/redact.js';
-import { resolveSecretFiles, SECRET_VARIABLES, worldReadable } from '../../src/config/secret-files.js';
+import { FILE_VARIABLES, resolveSecretFiles, SECRET_VARIABLES, worldReadable } from '../../src/config/secret-files.js';
 import type { Config } from '../../src/config/defaults.js';
 import { runCli } from '../helpers/procs.js';
 
@@ -45,8 +45,12 @@ t.test('each secret variable is read from its X_FILE, trailing newlines trimmed,
     { env: { SIGNING_SECRET_FILE: '/s/k' }, files: { '/s/k': `${SIGNING}\n` }, want: (c) => c.delivery.signingSecrets, is: [SIGNING] },
     { env: { REDIS_URL_FILE: '/s/u' }, files: { '/s/u': 'rediss://:p@ss w0rd#@h:6380\n' }, want: (c) => [c.redis.mode, c.redis.url], is: ['url', 'rediss://:p@ss w0rd#@h:6380'] },
     // Everything but the trailing newlines is the value: a password may start or end with what looks like noise.
-    { env: { REDIS_SENTINELS: 's1:26379', REDIS_PASSWORD_FILE: '/s/p' }, files: { '/s/p': 'pa ss\tword\n' }, want: (c) => c.redis.password, is: 'pa ss\tword' },
-    { env: { REDIS_CLUSTER_NODES: 'n1:7000', REDIS_PASSWORD_FILE: '/s/p' }, files: { '/s/p': 'cluster-pw\n' }, want: (c) => c.redis.password, is: 'cluster-pw' },
+    { env: { REDIS_SENTINELS: 's1:26379', REDIS_SENTINEL_PASSWORD_FILE: '/s/p' }, files: { '/s/p': 'pa ss\tword\n' }, want: (c) => c.redis.sentinelPassword, is: 'pa ss\tword' },
+    // REDIS_PASSWORD_FILE is the private Redis's file only: with your own Redis it is not read, as before
+    // (an install moved to Sentinel keeps the line install-service.sh wrote, its file gone or beside REDIS_PASSWORD).
+    { env: { REDIS_SENTINELS: 's1:26379', REDIS_PASSWORD_FILE: '/s/p' }, files: { '/s/p': 'private-pw\n' }, want: (c) => c.redis.password, is: undefined },
+    { env: { REDIS_CLUSTER_NODES: 'n1:7000', REDIS_PASSWORD_FILE: '/nowhere/redis.password' }, files: {}, want: (c) => c.redis.password, is: undefined },
+    { env: { REDIS_SENTINELS: 's1:26379', REDIS_PASSWORD: 'own-pw', REDIS_PASSWORD_FILE: '/nowhere/redis.password' }, files: {}, want: (c) => c.redis.password, is: 'own-pw' },
     { env: { REDIS_SENTINELS: 's1:26379', REDIS_SENTINEL_PASSWORD_FILE: '/s/sp' }, files: { '/s/sp': 'sentinel-pw\n' }, want: (c) => c.redis.sentinelPassword, is: 'sentinel-pw' },
     // The private Redis: REDIS_PASSWORD_FILE keeps its meaning (its generated password file), nothing read here.
     { env: { REDIS_PASSWORD_FILE: '/nowhere/redis.password' }, files: {}, want: (c) => [c.redis.mode, c.redis.passwordFile, c.redis.password], is: ['private', '/nowhere/redis.password', undefined] },
@@ -85,7 +89,7 @@ t.test('refused: both set, a file missing, unreadable, a directory, empty or bla
     [{ ADMIN_TOKENS: secret, ADMIN_TOKENS_FILE: '/s/t' }, /^PB_ERR_SECRET_CONFLICT: ADMIN_TOKENS and ADMIN_TOKENS_FILE are both set/],
     [{ SIGNING_SECRET: secret, SIGNING_SECRET_FILE: '/s/t' }, /^PB_ERR_SECRET_CONFLICT: SIGNING_SECRET and SIGNING_SECRET_FILE/],
     [{ REDIS_URL: `redis://:${secret}@h:1`, REDIS_URL_FILE: '/s/t' }, /^PB_ERR_SECRET_CONFLICT: REDIS_URL and REDIS_URL_FILE/],
-    [{ REDIS_SENTINELS: 's:1', REDIS_PASSWORD: secret, REDIS_PASSWORD_FILE: '/s/t' }, /^PB_ERR_SECRET_CONFLICT: REDIS_PASSWORD and REDIS_PASSWORD_FILE/],
+    [{ REDIS_SENTINELS: 's:1', REDIS_SENTINEL_PASSWORD: secret, REDIS_SENTINEL_PASSWORD_FILE: '/s/t' }, /^PB_ERR_SECRET_CONFLICT: REDIS_SENTINEL_PASSWORD and REDIS_SENTINEL_PASSWORD_FILE/],
     [{ REDIS_SENTINELS: 's:1', REDIS_SENTINEL_PASSWORD: secret, REDIS_SENTINEL_PASSWORD_FILE: '/s/t' }, /^PB_ERR_SECRET_CONFLICT: REDIS_SENTINEL_PASSWORD and REDIS_SENTINEL_PASSWORD_FILE/],
     [{ INGEST_TOKENS_FILE: '/s/missing' }, /^PB_ERR_SECRET_FILE: INGEST_TOKENS_FILE \(\/s\/missing\) cannot be read: ENOENT$/],
     [{ INGEST_TOKENS_FILE: '/denied' }, /^PB_ERR_SECRET_FILE: INGEST_TOKENS_FILE \(\/denied\) cannot be read: EACCES$/],
@@ -94,7 +98,7 @@ t.test('refused: both set, a file missing, unreadable, a directory, empty or bla
     [{ ADMIN_TOKENS_FILE: '/s/newlines' }, /^PB_ERR_SECRET_FILE: ADMIN_TOKENS_FILE \(\/s\/newlines\) is empty$/],
     // Blank would read as unset: ingest without its tokens, silently.
     [{ INGEST_TOKENS_FILE: '/s/blank' }, /^PB_ERR_SECRET_FILE: INGEST_TOKENS_FILE \(\/s\/blank\) is empty$/],
-    [{ REDIS_CLUSTER_NODES: 'n:1', REDIS_PASSWORD_FILE: '/s/missing' }, /^PB_ERR_SECRET_FILE: REDIS_PASSWORD_FILE \(\/s\/missing\) cannot be read: ENOENT$/],
+    [{ REDIS_SENTINELS: 's:1', REDIS_SENTINEL_PASSWORD_FILE: '/s/missing' }, /^PB_ERR_SECRET_FILE: REDIS_SENTINEL_PASSWORD_FILE \(\/s\/missing\) cannot be read: ENOENT$/],
   ];
   for (const [env, re] of cases) {
     const r = parseConfig(env, fs.read, fs.mode);
@@ -122,11 +126,12 @@ t.test('a file other users may read: one warning naming it (group-readable is fi
   t.same(noStat.ok && noStat.warnings, [], 'without a way to read modes, nothing is warned about');
 });
 
-t.test('every secret the redaction hides has an X_FILE, and the environment keeps no value', async (t) => {
+t.test('every secret the redaction hides but REDIS_PASSWORD has an X_FILE, and the environment keeps no value', async (t) => {
   t.same([...SECRET_VARIABLES].sort(), ['ADMIN_TOKENS', 'INGEST_TOKENS', 'REDIS_PASSWORD', 'REDIS_SENTINEL_PASSWORD', 'REDIS_URL', 'SIGNING_SECRET']);
+  t.same([...FILE_VARIABLES].sort(), ['ADMIN_TOKENS', 'INGEST_TOKENS', 'REDIS_SENTINEL_PASSWORD', 'REDIS_URL', 'SIGNING_SECRET']);
   const files: Record<string, string> = {};
   const env: Record<string, string> = { REDIS_SENTINELS: 's1:26379' };
-  for (const name of SECRET_VARIABLES) {
+  for (const name of FILE_VARIABLES) {
     if (name === 'REDIS_URL') continue; // a mode of its own: below
     files[`/s/${name}`] = `${name.toLowerCase()}-secret-0123456789\n`;
     env[`${name}_FILE`] = `/s/${name}`;
@@ -134,7 +139,7 @@ t.test('every secret the redaction hides has an X_FILE, and the environment keep
   const fs = fakeFs({ ...files, '/s/url': 'rediss://u:url-secret-0123456789@h:6380\n' });
   const resolved = resolveSecretFiles(env, fs.read, fs.mode);
   t.same(resolved.problems, []);
-  t.same(Object.keys(resolved.files).sort(), ['ADMIN_TOKENS', 'INGEST_TOKENS', 'REDIS_PASSWORD', 'REDIS_SENTINEL_PASSWORD', 'SIGNING_SECRET']);
+  t.same(Object.keys(resolved.files).sort(), ['ADMIN_TOKENS', 'INGEST_TOKENS', 'REDIS_SENTINEL_PASSWORD', 'SIGNING_SECRET']);
   for (const [e, secrets] of [
     [env, Object.values(files)],
     [{ REDIS_URL_FILE: '/s/url' }, ['url-secret-0123456789']],
