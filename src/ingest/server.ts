@@ -24,6 +24,7 @@ import { overloaded, readBody } from './body-reader.js';
 import { createTokenCheck } from './auth.js';
 import { IngestMetrics } from './metrics.js';
 import type { Enqueuer } from './enqueue.js';
+import { RedisProbe } from '../queue/redis-probe.js';
 import { validateIngest, type IngestLimits } from './parse-request.js';
 import { buildPreview } from './preview.js';
 import { IDEMPOTENCY_HEADER, idempotencyOf, parseIdempotencyKey, scopeOf, type Idempotency } from './idempotency.js';
@@ -127,6 +128,8 @@ export interface IngestServer {
 export function createIngestServer(deps: IngestDeps): IngestServer {
   const { config, redis, enqueuer, logger, nextId, registry } = deps;
   const metrics = registry ? new IngestMetrics(registry) : null;
+  // /readyz: Redis answering, not only connected (a hung Redis, a Cluster primary down).
+  const probe = new RedisProbe(redis, config.ingest.writeTimeoutMs);
   const max = config.ingest.maxBodyBytes;
   const encodedDefault = encodeDefault(config.delivery.unmatchedDefault);
   const limits: IngestLimits = {
@@ -290,8 +293,14 @@ export function createIngestServer(deps: IngestDeps): IngestServer {
       } else if (route === 'healthz') {
         send(res, 200, REPLY.alive);
       } else {
-        const ready = redis.status === 'ready' && !closing;
-        send(res, ready ? 200 : 503, ready ? REPLY.ready : REPLY.notReady);
+        if (redis.status !== 'ready' || closing) {
+          send(res, 503, REPLY.notReady);
+        } else {
+          probe.answers().then(
+            (ok) => send(res, ok && !closing ? 200 : 503, ok && !closing ? REPLY.ready : REPLY.notReady),
+            (err: unknown) => fail(res, err, route),
+          );
+        }
       }
       return;
     }
