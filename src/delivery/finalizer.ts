@@ -8,7 +8,7 @@
  */
 import type { RedisClient } from '../queue/redis.js';
 import type { Logger } from '../observability/logger.js';
-import { GROUP } from '../queue/keys.js';
+import { GROUP, heldKey, type ShardKeys } from '../queue/keys.js';
 
 export interface EntryOutcome {
   stream: string;
@@ -28,17 +28,16 @@ export interface EntryOutcome {
  * The keys finalize-n.lua touches for these outcomes, the stream first,
  * preceded by their number: declared so that Redis Cluster checks them all
  * while the shard's slot migrates (scripts.ts). The script names them from
- * the stream's; a key is declared only when the call writes it, so a call
- * that needs none of them is not sent to wait for them.
+ * the stream's, as keys.ts does; a key is declared only when the call
+ * writes it, so a call that needs none of them is not sent to wait for them.
  */
-function declaredKeys(stream: string, outcomes: EntryOutcome[]): string[] {
-  const base = stream.slice(0, stream.lastIndexOf(':') + 1);
+function declaredKeys(shard: ShardKeys, stream: string, outcomes: EntryOutcome[]): string[] {
   const keys = new Set([stream]);
   for (const o of outcomes) {
-    if (o.finished > 0) keys.add(`${base}count`);
-    if (o.retries.length > 0) keys.add(`${base}retries`);
-    if (o.deadLetters.length > 0) keys.add(`${base}dead`);
-    for (const [origin] of o.held) keys.add(`${base}held`).add(`${base}held:${origin}`);
+    if (o.finished > 0) keys.add(shard.count);
+    if (o.retries.length > 0) keys.add(shard.retries);
+    if (o.deadLetters.length > 0) keys.add(shard.dead);
+    for (const [origin] of o.held) keys.add(shard.heldIndex).add(heldKey(shard, origin));
   }
   return [String(keys.size), ...keys];
 }
@@ -90,6 +89,7 @@ export class Finalizer {
    */
   constructor(
     private readonly redis: RedisClient,
+    private readonly shard: ShardKeys,
     private readonly logger: Logger,
     private readonly written: (outcomes: readonly EntryOutcome[]) => void = () => undefined,
   ) {}
@@ -159,7 +159,7 @@ export class Finalizer {
       args.push(...o.deadLetters, ...o.handBack);
       for (const [origin, postbacks, due, blob] of o.held) args.push(origin, postbacks, due, blob);
     }
-    args.unshift(...declaredKeys(stream, outcomes));
+    args.unshift(...declaredKeys(this.shard, stream, outcomes));
     for (let attempt = 1; ; attempt++) {
       try {
         const call = this.redis.pbFinalize(...args);

@@ -169,7 +169,7 @@ export class DeliveryService {
     this.shards = deps.shards.map(({ keys, blocking }) => ({
       keys,
       reader: new StreamReader(deps.redis, blocking, keys, deps.consumer, deps.logger),
-      finalizer: new Finalizer(deps.redis, deps.logger, (outcomes) => {
+      finalizer: new Finalizer(deps.redis, keys, deps.logger, (outcomes) => {
         for (const o of outcomes) this.held.delete(heldKey(o.stream, o.id));
       }),
       promoter: new Promoter(deps.redis, keys, deps.logger, (k) => this.pacer.release(k)),

@@ -42,7 +42,7 @@ t.test('finalizer against a real Redis', async (t) => {
     for (let i = 0; i < n; i++) await check.xadd(keys.stream, '*', 'm', `entry${i}`);
     await check.set(keys.count, count);
     const ids = (await reader.read(n, 50)).map((e) => e.id);
-    return { keys, redis, ids, finalizer: new Finalizer(redis, logger) };
+    return { keys, redis, ids, finalizer: new Finalizer(redis, keys, logger) };
   };
 
   t.test('each outcome lands whole with its acknowledgement', async (t) => {
@@ -72,9 +72,9 @@ t.test('finalizer against a real Redis', async (t) => {
     t.same(await check.hgetall(keys.heldIndex), { 'https://p.example': '3', 'https://q.example': '1' });
     t.same(await check.zrange(heldKey(keys, 'https://p.example'), 0, -1), ['1:one', '2:two'], 'oldest due first, each with its postbacks');
     t.equal(await check.get(keys.count), '3', 'held postbacks are still in the system');
-    t.same(await redis.pbRelease(keys.heldIndex, keys.retry, heldKey(keys, 'https://p.example'), keys.heldPrefix, 'https://p.example', 10, '', 10), [0, 0, 3], 'nothing expired by 10: nothing moves, nothing fails');
-    t.same(await redis.pbRelease(keys.heldIndex, keys.retry, heldKey(keys, 'https://p.example'), keys.heldPrefix, 'https://p.example', 10, '', 60), [1, 1, 2], 'only what expired by 60: one entry back, two postbacks still held');
-    t.same(await redis.pbRelease(keys.heldIndex, keys.retry, heldKey(keys, 'https://p.example'), keys.heldPrefix, 'https://p.example', 10, 'p', '+inf'), [1, 2, 0]);
+    t.same(await redis.pbRelease(keys.heldIndex, keys.retry, heldKey(keys, 'https://p.example'), 'https://p.example', 10, '', 10), [0, 0, 3], 'nothing expired by 10: nothing moves, nothing fails');
+    t.same(await redis.pbRelease(keys.heldIndex, keys.retry, heldKey(keys, 'https://p.example'), 'https://p.example', 10, '', 60), [1, 1, 2], 'only what expired by 60: one entry back, two postbacks still held');
+    t.same(await redis.pbRelease(keys.heldIndex, keys.retry, heldKey(keys, 'https://p.example'), 'https://p.example', 10, 'p', '+inf'), [1, 2, 0]);
     const back = (await check.xrange(keys.retry, '-', '+')) as [string, string[]][];
     t.same(back.map(([, f]) => f), [['m', 'one'], ['m', 'two', 'p', '1']], 'to the retry stream, the probe marked');
     t.same(await check.hgetall(keys.heldIndex), { 'https://q.example': '1' }, 'an origin with nothing held leaves the index');
@@ -124,7 +124,7 @@ t.test('Redis down: the write waits and lands once it is back', async (t) => {
   await check.xadd(keys.stream, '*', 'm', 'e');
   await check.set(keys.count, 1);
   const [read] = await reader.read(1, 50);
-  const finalizer = new Finalizer(redis, log);
+  const finalizer = new Finalizer(redis, keys, log);
   await server.stop();
   finalizer.add(outcome(keys.stream, (read as { id: string }).id, { finished: 1, deadLetters: [Buffer.from('d')] }));
   // The delivery connection queues commands across reconnects (or the
@@ -151,7 +151,7 @@ t.test('shutdown with a write in flight to a Redis that went away: drain gives u
   await reader.ensureGroups();
   await check.xadd(keys.stream, '*', 'm', 'e');
   const [read] = await reader.read(1, 50);
-  const finalizer = new Finalizer(redis, logger);
+  const finalizer = new Finalizer(redis, keys, logger);
   await server.stop();
   // Written before the shutdown began: no timeout of its own (PM2's `stop all` stops Redis with the roles).
   finalizer.add(outcome(keys.stream, (read as { id: string }).id, { finished: 1 }));

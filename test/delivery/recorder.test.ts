@@ -50,7 +50,7 @@ t.test('outcomes become log lines, retries, dead letters, statistics and metrics
   const shard = {
     keys,
     reader: new StreamReader(redis, redis, keys, 'c1', logger),
-    finalizer: new Finalizer(redis, logger),
+    finalizer: new Finalizer(redis, keys, logger),
     promoter: new Promoter(redis, keys, logger),
   };
   t.teardown(() => shard.promoter.stop());
