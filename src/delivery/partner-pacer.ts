@@ -224,7 +224,7 @@ export class PartnerPacer {
     const by = this.blockedBy(origin, now);
     if (by === 'breaker') await this.probe(keys, origin, now);
     if (by !== null) {
-      await redis.pbRelease(keys.heldIndex, keys.retry, heldKey(keys, origin), keys.heldPrefix, origin, RELEASE_SCAN, '', now);
+      await redis.pbRelease(keys.heldIndex, keys.retry, heldKey(keys, origin), origin, RELEASE_SCAN, '', now);
       return;
     }
     let since = this.ramps.get(origin);
@@ -234,7 +234,7 @@ export class PartnerPacer {
       this.ramps.set(origin, now);
     }
     const budget = releaseBudget(this.policyFor(origin).rate, this.control.live, RELEASE_MS, now - since);
-    const [, , left] = await redis.pbRelease(keys.heldIndex, keys.retry, heldKey(keys, origin), keys.heldPrefix, origin, budget, '', '+inf');
+    const [, , left] = await redis.pbRelease(keys.heldIndex, keys.retry, heldKey(keys, origin), origin, budget, '', '+inf');
     if (left === 0) this.ramps.delete(origin);
   }
 
@@ -266,7 +266,7 @@ export class PartnerPacer {
     const settings = this.policyFor(origin).breaker;
     if (!(await this.breakers.claimProbe(origin, settings))) return;
     this.control.setBreaker(origin, { ...b, state: 'half-open', probeAt: now + settings.probeIntervalMs });
-    const [moved] = await this.deps.redis.pbRelease(keys.heldIndex, keys.retry, heldKey(keys, origin), keys.heldPrefix, origin, 1, 'p', '+inf');
+    const [moved] = await this.deps.redis.pbRelease(keys.heldIndex, keys.retry, heldKey(keys, origin), origin, 1, 'p', '+inf');
     this.deps.metrics.breakerTransitions.inc({ to: 'half-open' });
     this.deps.logger.info({ origin, probe: moved === 1 }, 'circuit breaker half-open: one postback probes the partner');
   }
