@@ -130,12 +130,21 @@ export function shouldPark(limits: AdmissionLimits, waiting: number, perOrigin: 
 /**
  * When a parked entry should come back: once what its origin has waiting
  * has drained, at the pace it has drained so far (`msPerPostback`; before
- * that is measured, PARK_MIN_MS: back soon rather than late), within
+ * that is measured, PARK_MIN_MS: back soon rather than late), but never
+ * later than the origin has been busy in this process (`busyMs`): a pace
+ * seen for half a second is not trusted for ten. Those first finishes are
+ * a cold process's (new connections, code not yet optimised, a loaded
+ * machine), and the process up first against a backlog may be the only
+ * one reading yet: a long park then kept a healthy partner's postbacks
+ * in Redis while the processes that came up after had nothing to do.
+ * Parked for at most as long as the pace has been watched, an entry comes
+ * back within about twice that, to whichever process has room; as the
+ * busy stretch lengthens, the drain estimate takes over. Within
  * [PARK_MIN_MS, PARK_MAX_MS], jittered to 0.75 to 1.25 of it so that
  * parked entries do not all return together. `random` in [0, 1).
  */
-export function parkDelay(waiting: number, msPerPostback: number | undefined, random: number): number {
-  const drain = msPerPostback === undefined ? 0 : waiting * msPerPostback;
+export function parkDelay(waiting: number, msPerPostback: number | undefined, busyMs: number, random: number): number {
+  const drain = msPerPostback === undefined ? 0 : Math.min(waiting * msPerPostback, busyMs);
   const base = Math.min(PARK_MAX_MS, Math.max(PARK_MIN_MS, drain));
   return Math.round(base * (0.75 + random / 2));
 }
@@ -242,12 +251,14 @@ export const PACE_DECAY = 0.9;
  * of ratios overstated it 2 to 15 times at one busy partner, and parked
  * entries came back seconds after the partner had run dry). This is the
  * pace the process achieves (its CPU, the partner, the connections), not
- * one request's latency. At most `max` origins: the one updated longest
- * ago is dropped first, so the bound holds however many partners pass
- * through.
+ * one request's latency. Also how long the origin has been busy without a
+ * break (since the first finish after which it still had work), which
+ * bounds how far that pace is trusted ({@link parkDelay}). At most `max`
+ * origins: the one updated longest ago is dropped first, so the bound
+ * holds however many partners pass through.
  */
 export class DrainPace {
-  private readonly paces = new Map<string, { at: number; busy: boolean; ms: number; n: number }>();
+  private readonly paces = new Map<string, { at: number; busy: boolean; since: number; ms: number; n: number }>();
 
   constructor(private readonly max = 10_000) {}
 
@@ -260,6 +271,12 @@ export class DrainPace {
     return p === undefined || p.n === 0 ? undefined : p.ms / p.n;
   }
 
+  /** Ms the origin has had work without a break, as of `now` (0 if it had none at its last finish). */
+  busyMs(origin: string, now: number): number {
+    const p = this.paces.get(origin);
+    return p === undefined || !p.busy ? 0 : Math.max(0, now - p.since);
+  }
+
   /** `n` postbacks of `origin` finished at `now`; `busy`: it still has some waiting or in flight. */
   done(origin: string, n: number, now: number, busy: boolean): void {
     const prev = this.paces.get(origin);
@@ -269,9 +286,10 @@ export class DrainPace {
       ms = ms * PACE_DECAY + Math.max(0, now - prev.at);
       count = count * PACE_DECAY + n;
     }
+    const since = prev !== undefined && prev.busy ? prev.since : now;
     // Re-inserted at the end: Map order is then least recently updated first.
     this.paces.delete(origin);
-    this.paces.set(origin, { at: now, busy, ms, n: count });
+    this.paces.set(origin, { at: now, busy, since, ms, n: count });
     if (this.paces.size > this.max) this.paces.delete(this.paces.keys().next().value as string);
   }
 }

@@ -493,7 +493,8 @@ export class DeliveryService {
           const n = held.entry.items.length;
           const saturated = shouldPark(this.limits, waiting, this.perOrigin);
           if (saturated && this.parkBudget.take(n, now, past)) {
-            this.recorder.park(held, now + parkDelay(waiting, this.drainPace.msPerPostback(origin), Math.random()), now);
+            const delay = parkDelay(waiting, this.drainPace.msPerPostback(origin), this.drainPace.busyMs(origin, now), Math.random());
+            this.recorder.park(held, now + delay, now);
           } else {
             // Past the budget, a saturated origin's entry waits in memory (within the hold cap).
             if (!saturated) this.parkBudget.earn(n);

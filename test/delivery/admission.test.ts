@@ -118,17 +118,21 @@ t.test('park: an origin with twice its limit waiting, and at least half the conc
   for (const [l, waiting, perOrigin, want] of cases) t.equal(shouldPark(l, waiting, perOrigin), want, `${waiting} waiting, limit ${perOrigin}, concurrency ${l.concurrency}`);
 });
 
-t.test('park delay: what waits, at the pace it drains, bounded, jittered 0.75x to 1.25x', async (t) => {
-  const cases: [string, number, number | undefined, number, number][] = [
-    // name, waiting, ms per postback, random, want
-    ['4,000 waiting at 0.2 ms each, no jitter (random 0.5)', 4000, 0.2, 0.5, 800],
-    ['pace not yet measured: back soon', 4000, undefined, 0.5, PARK_MIN_MS],
-    ['lowest jitter', 4000, 0.2, 0, 600],
-    ['highest jitter', 4000, 0.2, 1, 1000],
-    ['never below the minimum', 512, 0.01, 0.5, PARK_MIN_MS],
-    ['never above the maximum', 10_000, 1000, 0.5, PARK_MAX_MS],
+t.test('park delay: what waits, at the pace it drains, no further than the pace was watched, bounded, jittered 0.75x to 1.25x', async (t) => {
+  const long = 3_600_000;
+  const cases: [string, number, number | undefined, number, number, number][] = [
+    // name, waiting, ms per postback, busy ms, random, want
+    ['4,000 waiting at 0.2 ms each, no jitter (random 0.5)', 4000, 0.2, long, 0.5, 800],
+    ['pace not yet measured: back soon', 4000, undefined, long, 0.5, PARK_MIN_MS],
+    ['lowest jitter', 4000, 0.2, long, 0, 600],
+    ['highest jitter', 4000, 0.2, long, 1, 1000],
+    ['never below the minimum', 512, 0.01, long, 0.5, PARK_MIN_MS],
+    ['never above the maximum', 10_000, 1000, long, 0.5, PARK_MAX_MS],
+    ['a cold start\'s pace, 20 ms each, watched for 1.5 s: 1.5 s, not 10 s', 512, 20, 1_500, 0.5, 1_500],
+    ['watched for 30 s: the drain estimate', 512, 20, 30_000, 0.5, 10_240],
+    ['busy for less than the minimum: the minimum', 512, 20, 10, 0.5, PARK_MIN_MS],
   ];
-  for (const [name, waiting, msPer, random, want] of cases) t.equal(parkDelay(waiting, msPer, random), want, name);
+  for (const [name, waiting, msPer, busy, random, want] of cases) t.equal(parkDelay(waiting, msPer, busy, random), want, name);
 });
 
 t.test('hand-back plan: the unstarted items of each entry, as runs of consecutive indexes', async (t) => {
@@ -182,6 +186,20 @@ t.test('drain pace: ms per postback between finishes of a busy origin, as a rati
   t.equal(slower.msPerPostback('s'), 1, '10 every 10 ms: 1 ms each');
   for (let i = 1; i <= 50; i++) slower.done('s', 10, 500 + i * 100, true);
   t.ok(Math.abs((slower.msPerPostback('s') as number) - 10) < 0.1, `then 10 every 100 ms: 10 ms each (${slower.msPerPostback('s')})`);
+
+  // How long it has been busy without a break: from the first finish after
+  // which it still had work.
+  const stretch = new DrainPace();
+  t.equal(stretch.busyMs('q', 500), 0, 'never seen: not busy');
+  stretch.done('q', 64, 1_000, true);
+  t.equal(stretch.busyMs('q', 1_500), 500, 'busy since its first finish');
+  stretch.done('q', 64, 2_000, true);
+  t.equal(stretch.busyMs('q', 2_500), 1_500, 'still that stretch');
+  stretch.done('q', 64, 3_000, false);
+  t.equal(stretch.busyMs('q', 3_500), 0, 'ran dry: not busy');
+  stretch.done('q', 64, 9_000, true);
+  t.equal(stretch.busyMs('q', 9_250), 250, 'a new stretch starts over');
+  t.equal(stretch.busyMs('q', 8_000), 0, 'never negative');
 
   pace.done('b', 1, 0, true);
   pace.done('c', 1, 0, true);
