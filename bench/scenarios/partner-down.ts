@@ -15,7 +15,7 @@ import { sendBulk } from '../lib/load.js';
 import { sinkBody, sinkTemplate } from '../lib/payload.js';
 import { get, ratio, type Metrics, type RunContext, type RunResult, type Scenario, type Table } from '../lib/scenario.js';
 import { Sink } from '../lib/sink.js';
-import { startStack } from '../lib/stack.js';
+import { deliveryCounter, startStack } from '../lib/stack.js';
 
 const SEND_CONCURRENCY = 16;
 const RUNS = ['all-healthy', 'outage'] as const;
@@ -114,6 +114,9 @@ export const partnerDownScenario: Scenario = {
           m[`${run}.down.probes_while_down`] = run === 'outage' ? during.filter((l) => l.probe === true).length : null;
           m[`${run}.down.down_s`] = run === 'outage' ? (downUntil - downFrom) / 1000 : null;
           m[`${run}.down.dead`] = lines.filter((l) => l.outcome === 'dead' || l.outcome === 'expired').length;
+          // Parking back in Redis costs a write and a read again per postback (README, Delivery).
+          const parked = await deliveryCounter(stack, 'pb_delivery_parked_total');
+          m[`${run}.parked_per_pb`] = parked === null ? null : parked / Math.max(1, o.downN);
           knobs[run] = stack.knobs();
         } finally {
           await stack.stop();
@@ -129,7 +132,7 @@ export const partnerDownScenario: Scenario = {
     return [
       {
         title: 'partner-down: a partner (30% of postbacks) refusing connections for the first half of the run',
-        columns: ['run', 'healthy delivered/s', 'p99 ms', 'healthy x all-healthy', 'down for s', 'attempts to it while down', 'of which probes', 'its postbacks', 'delivered', 'lost', 'dead', 'dups'],
+        columns: ['run', 'healthy delivered/s', 'p99 ms', 'healthy x all-healthy', 'down for s', 'attempts to it while down', 'of which probes', 'its postbacks', 'delivered', 'lost', 'dead', 'dups', 'parked per pb'],
         rows: RUNS.map((r) => [
           r,
           get(m, `${r}.healthy.delivered_s`),
@@ -143,6 +146,7 @@ export const partnerDownScenario: Scenario = {
           get(m, `${r}.down.losses`),
           get(m, `${r}.down.dead`),
           get(m, `${r}.down.duplicates`),
+          get(m, `${r}.parked_per_pb`),
         ]),
         notes: ['Attempts while down include those made before its breaker opened (a few seconds of failures); after that only probes, one per PARTNER_PROBE_INTERVAL_MS for the cluster.'],
       },

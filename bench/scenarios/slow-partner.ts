@@ -9,7 +9,7 @@
 import { deliverBulk, originMetrics } from '../lib/deliver.js';
 import { get, ratio, type Metrics, type RunContext, type RunResult, type Scenario, type Table } from '../lib/scenario.js';
 import { Sink } from '../lib/sink.js';
-import { startStack } from '../lib/stack.js';
+import { deliveryCounter, startStack } from '../lib/stack.js';
 
 const SLOW_MS = 2_000;
 const SEND_CONCURRENCY = 16;
@@ -55,6 +55,9 @@ export const slowPartnerScenario: Scenario = {
           m[`${run.name}.slow.postbacks`] = phase.expected.slow ?? 0;
           m[`${run.name}.slow.received`] = phase.stats.slow?.distinct ?? 0;
           m[`${run.name}.non2xx`] = phase.send.non2xx;
+          // Parking back in Redis costs a write and a read again per postback (README, Delivery).
+          const parked = await deliveryCounter(stack, 'pb_delivery_parked_total');
+          m[`${run.name}.parked_per_pb`] = parked === null ? null : parked / Math.max(1, o.slowN);
           knobs[run.name] = { ...stack.knobs(), slowDelayMs: run.slowDelayMs };
         } finally {
           await stack.stop();
@@ -77,7 +80,7 @@ export const slowPartnerScenario: Scenario = {
     return [
       {
         title: 'slow-partner: healthy origin while 10% of postbacks go to an origin answering after 2 s',
-        columns: ['run', 'healthy pbs', 'healthy delivered/s', 'p50 ms', 'p99 ms', 'p999 ms', 'max ms', 'dups', 'losses', 'slow got', 'run total/s', 'healthy x all-healthy total', 'healthy x all-healthy healthy'],
+        columns: ['run', 'healthy pbs', 'healthy delivered/s', 'p50 ms', 'p99 ms', 'p999 ms', 'max ms', 'dups', 'losses', 'slow got', 'run total/s', 'healthy x all-healthy total', 'healthy x all-healthy healthy', 'parked per pb'],
         rows: RUNS.map((r) => [
           r.name,
           get(m, `${r.name}.healthy.postbacks`),
@@ -92,6 +95,7 @@ export const slowPartnerScenario: Scenario = {
           r.name === 'all-healthy' ? get(m, `${r.name}.total.delivered_s`) : null,
           r.name === 'mixed' ? get(m, 'ratio.healthy_throughput') : null,
           r.name === 'mixed' ? get(m, 'ratio.healthy_vs_same_origin') : null,
+          get(m, `${r.name}.parked_per_pb`),
         ]),
         notes: [
           '"slow got": postbacks the slow origin had received when the healthy ones were all in (mixed run: it is not waited for).',
