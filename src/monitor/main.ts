@@ -75,7 +75,7 @@ export async function runMonitor(): Promise<void> {
   registerPartnerGauges(
     registry,
     () => readPartnerTable(redis, ctl, shards, policies.table, Date.now()),
-    () => liveMembers(redis, ctl, Date.now()),
+    async () => (await liveMembers(redis, ctl)).length,
   );
   const partners = createPartnersApi({ redis, keys: ctl, shards, table: () => policies.table, adminTokens: config.monitor.adminTokens, logger });
 

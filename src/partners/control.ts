@@ -40,9 +40,9 @@ export async function readBreakers(redis: RedisClient, keys: ControlKeys): Promi
   return out;
 }
 
-/** Delivery processes that sent a heartbeat lately. */
-export async function liveMembers(redis: RedisClient, keys: ControlKeys, now: number): Promise<number> {
-  return redis.zcount(keys.members, now - MEMBER_TTL_MS, '+inf');
+/** Delivery processes that sent a heartbeat lately (on Redis's clock: members-1.lua). */
+export async function liveMembers(redis: RedisClient, keys: ControlKeys): Promise<string[]> {
+  return redis.pbMembers(keys.members, '', MEMBER_TTL_MS, 0);
 }
 
 /** Pauses an origin for every process; `until` null: until resumed. Returns whether it changed. */
@@ -116,9 +116,8 @@ export class PartnerControl {
       const now = Date.now();
       const tick = this.ticks++;
       if (tick % HEARTBEAT_EVERY === 0) {
-        await this.redis.zadd(this.keys.members, now, this.consumer);
-        if (tick % PRUNE_EVERY === 0) await this.redis.zremrangebyscore(this.keys.members, '-inf', now - 4 * MEMBER_TTL_MS);
-        this.live = Math.max(1, await liveMembers(this.redis, this.keys, now));
+        const live = await this.redis.pbMembers(this.keys.members, this.consumer, MEMBER_TTL_MS, tick % PRUNE_EVERY === 0 ? 1 : 0);
+        this.live = Math.max(1, live.length);
       }
       for (const [origin, c] of this.controls) {
         // Tidy: a pause that ended is removed by whoever sees it first.

@@ -9,6 +9,7 @@ import { quantile } from '../observability/latency-buckets.js';
 import type { ControlKeys, ShardKeys } from '../queue/keys.js';
 import type { RedisClient } from '../queue/redis.js';
 import type { PartnerState } from './control-state.js';
+import { liveMembers } from './control.js';
 import { STATS_BUCKET_MS, STATS_WINDOW_MS } from './partner-stats.js';
 import type { PolicyTable } from './policy.js';
 import { readPartnerStatuses, type PartnerStatus } from './status.js';
@@ -123,7 +124,7 @@ export async function readPartnerTable(redis: RedisClient, keys: ControlKeys, sh
   const last = Math.floor(now / STATS_BUCKET_MS);
   const hashes: Promise<Record<string, string>>[] = [];
   for (let b = first; b <= last; b++) hashes.push(redis.hgetall(`${keys.statsPrefix}${b}`));
-  const members = await redis.zrangebyscore(keys.members, now - 15_000, '+inf');
+  const members = await liveMembers(redis, keys);
   const loads = await Promise.all(members.map((m) => redis.hgetall(`${keys.loadPrefix}${m}`)));
   return mergePartnerRows(statuses, await Promise.all(hashes), loads, (origin) => table?.resolve(origin));
 }

@@ -28,6 +28,7 @@ declare module 'ioredis' {
     pbStats(...args: Arg[]): Result<number, Context>;
     pbEnsureGroup(...args: Arg[]): Result<number, Context>;
     pbDlqPurge(...args: Arg[]): Result<number, Context>;
+    pbMembers(...args: Arg[]): Result<string[], Context>;
   }
 }
 
@@ -47,6 +48,7 @@ const SCRIPTS = [
   { command: 'pbBreaker', file: 'breaker-3.lua', keys: 3 },
   { command: 'pbEnsureGroup', file: 'ensure-group-1.lua', keys: 1 },
   { command: 'pbDlqPurge', file: 'dlq-purge-1.lua', keys: 1 },
+  { command: 'pbMembers', file: 'members-1.lua', keys: 1 },
 ] as const;
 
 /**

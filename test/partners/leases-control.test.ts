@@ -4,13 +4,14 @@
  * is the rate plus the burst, less the jitter allowance), a park cursor
  * spreads parked entries at the rate for the whole cluster, and a
  * PartnerControl sees another process's pause within its poll, counts
- * the live processes, and tidies a pause that ended.
+ * the live processes (on Redis's clock, whatever the machines' clocks
+ * say), and tidies a pause that ended.
  */
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
 import pino from 'pino';
 import { RateLeases } from '../../src/partners/rate-leases.js';
-import { PartnerControl, setLimit, setPause } from '../../src/partners/control.js';
+import { liveMembers, PartnerControl, setLimit, setPause } from '../../src/partners/control.js';
 import { controlKeys } from '../../src/queue/keys.js';
 import { createRedis } from '../../src/queue/redis.js';
 import { testConfig } from '../helpers/config.js';
@@ -78,5 +79,29 @@ t.test('against a real Redis', async (t) => {
     t.equal(control.breakerOf(other), null);
     control.setBreaker(other, { state: 'open', since: 1, probeAt: 2, reason: 'x' });
     t.same([...control.breakerOrigins()].map(([o]) => o), [other]);
+  });
+
+  t.test('processes on machines whose clocks disagree by two minutes count each other live', async (t) => {
+    const realNow = Date.now;
+    t.teardown(() => {
+      Date.now = realNow;
+    });
+    // Each heartbeats once as it starts, with this process's clock set as
+    // that machine's would be: one a minute behind, one a minute ahead.
+    const startSkewed = async (name: string, skewMs: number) => {
+      const control = new PartnerControl(redis, keys, name, logger);
+      Date.now = () => realNow() + skewMs;
+      try {
+        await control.start();
+      } finally {
+        Date.now = realNow;
+      }
+      t.teardown(() => control.stop());
+      return control;
+    };
+    await startSkewed('behind', -60_000);
+    const ahead = await startSkewed('ahead', 60_000);
+    t.equal(ahead.live, 2, 'the one ahead counts the one behind');
+    t.same((await liveMembers(redis, keys)).sort(), ['ahead', 'behind'], 'so does a reader (the monitor)');
   });
 });
