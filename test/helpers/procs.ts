@@ -54,7 +54,10 @@ export function runCli(
   timeoutMs = 60_000,
 ): Promise<{ code: number | null; stdout: string; stderr: string; timedOut: boolean }> {
   return new Promise((resolve) => {
-    const proc = fork(CLI, args, { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    // execArgv: [] as for the roles (bench/lib/procs.ts): not the test
+    // runner's own loaders (tap's mock and processinfo hooks, tsx), which
+    // dist/cli.js does not need and which more than double its start.
+    const proc = fork(CLI, args, { env, execArgv: [], stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
     const off = onExit(() => proc.kill('SIGKILL'));
     let timedOut = false;
     const timer = setTimeout(() => {
