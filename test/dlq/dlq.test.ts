@@ -52,29 +52,43 @@ t.test('dlq against a mixed set of dead letters', async (t) => {
     return r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { id: string; status: number | null; errorCode: string | null });
   };
 
+  // The commands of these two subtests change nothing (usage errors, lists,
+  // a dry run): they run side by side, each checked as before.
   t.test('bad usage: the usage text and exit 2', async (t) => {
-    for (const args of [['list', '--foo'], ['list', '--limit', '-1'], ['list', '--limit', ''], ['replay'], ['purge', 'x:1', '--all'], ['replay', '--status', 'teapot'], ['frobnicate']]) {
-      const r = await runCli(['dlq', ...args], env);
+    const usages = [['list', '--foo'], ['list', '--limit', '-1'], ['list', '--limit', ''], ['replay'], ['purge', 'x:1', '--all'], ['replay', '--status', 'teapot'], ['frobnicate']];
+    const results = await Promise.all(usages.map((args) => runCli(['dlq', ...args], env)));
+    usages.forEach((args, i) => {
+      const r = results[i]!;
       t.equal(r.code, 2, `dlq ${args.join(' ')}: exit 2`);
       t.match(r.stderr, /^dlq: .+\nusage: node dist\/cli\.js dlq/, 'a reason, then the usage');
-    }
+    });
     t.equal(await dead(), 2515, 'nothing changed');
   });
 
   t.test('filters', async (t) => {
-    t.equal((await lines(['--origin', notFound.origin])).length, 2500);
-    t.equal((await lines(['--origin', 'http://*.example.com'])).length, 0);
-    const fivexx = await lines(['--status', '5xx']);
+    const [byOrigin, byPattern, fivexx, refused, none, some, since, until_, expired, limited, dry] = await Promise.all([
+      lines(['--origin', notFound.origin]),
+      lines(['--origin', 'http://*.example.com']),
+      lines(['--status', '5xx']),
+      lines(['--error', 'PB_ERR_CONNECT']),
+      lines(['--status', 'none']),
+      lines(['--status', '404,5xx']),
+      lines(['--since', String(between)]),
+      lines(['--until', String(between)]),
+      lines(['--outcome', 'expired']),
+      lines(['--status', '404', '--limit', '7']),
+      runCli(['dlq', 'replay', '--origin', notFound.origin, '--dry-run'], env),
+    ]);
+    t.equal(byOrigin.length, 2500);
+    t.equal(byPattern.length, 0);
     t.same([fivexx.length, fivexx.every((l) => l.status === 500)], [10, true]);
-    const refused = await lines(['--error', 'PB_ERR_CONNECT']);
     t.same([refused.length, refused.every((l) => l.status === null)], [5, true]);
-    t.equal((await lines(['--status', 'none'])).length, 5);
-    t.equal((await lines(['--status', '404,5xx'])).length, 2510);
-    t.equal((await lines(['--since', String(between)])).length, 15, '--since: only what died after');
-    t.equal((await lines(['--until', String(between)])).length, 2500);
-    t.equal((await lines(['--outcome', 'expired'])).length, 0);
-    t.equal((await lines(['--status', '404', '--limit', '7'])).length, 7);
-    const dry = await runCli(['dlq', 'replay', '--origin', notFound.origin, '--dry-run'], env);
+    t.equal(none.length, 5);
+    t.equal(some.length, 2510);
+    t.equal(since.length, 15, '--since: only what died after');
+    t.equal(until_.length, 2500);
+    t.equal(expired.length, 0);
+    t.equal(limited.length, 7);
     t.equal(dry.code, 0);
     t.match(dry.stdout, 'would be replayed: 2500');
     t.equal(await dead(), 2515, 'a dry run changes nothing');
