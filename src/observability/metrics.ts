@@ -36,8 +36,8 @@ const GAUGES: [keyof QueueState, string, string][] = [
 /** The longest a scrape waits for the queue's state before it says Redis is down. */
 const QUEUE_READ_MAX_MS = 2_000;
 
-/** Scrapes this close together (ms) share one read of the queue's state. */
-export const QUEUE_READ_SHARED_MS = 250;
+/** Scrapes this close together (ms) share one read from Redis: of the queue's state, and of the partner rows. */
+export const SCRAPE_READ_SHARED_MS = 250;
 
 /**
  * Queue gauges and pb_redis_up, refreshed from Redis on every scrape. All
@@ -54,7 +54,7 @@ export function registerQueueGauges(
   let current: { at: number; read: Promise<QueueState | null> } | null = null;
   const read = (): Promise<QueueState | null> => {
     const now = Date.now();
-    if (current === null || now - current.at > QUEUE_READ_SHARED_MS) {
+    if (current === null || now - current.at > SCRAPE_READ_SHARED_MS) {
       // Bounded: delivery's connection queues commands while Redis is away,
       // and a scrape must still answer (pb_redis_up 0) well inside
       // Prometheus's 10 s scrape timeout, with the attempt counters.
@@ -128,7 +128,7 @@ export function registerPartnerGauges(registry: Registry, read: () => Promise<Pa
   let current: { at: number; read: Promise<PartnerGaugeRow[] | null> } | null = null;
   const rows = (): Promise<PartnerGaugeRow[] | null> => {
     const now = Date.now();
-    if (current === null || now - current.at > QUEUE_READ_SHARED_MS) current = { at: now, read: read().catch(() => null) };
+    if (current === null || now - current.at > SCRAPE_READ_SHARED_MS) current = { at: now, read: read().catch(() => null) };
     return current.read;
   };
   const registers = [registry];

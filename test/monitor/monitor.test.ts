@@ -13,7 +13,7 @@ import { freePort } from '../../bench/lib/ports.js';
 import { get } from '../helpers/http.js';
 import { until } from '../helpers/count.js';
 import { shardKeys } from '../../src/queue/keys.js';
-import { QUEUE_READ_SHARED_MS } from '../../src/observability/metrics.js';
+import { SCRAPE_READ_SHARED_MS } from '../../src/observability/metrics.js';
 
 /** Reads Server-Sent Events frames from /events until `n` arrived. */
 function frames(url: string, n: number, timeoutMs = 15_000): Promise<any[]> {
@@ -179,7 +179,7 @@ t.test('with no dashboard open, the queue readings of scrapes are kept for the n
   // The next second, and past the window in which scrapes share one read
   // (else the second scrape answers the first one's reading).
   const later = Math.floor(Date.now() / 1000) + 1;
-  const fresh = Math.max(later * 1000, scraped + QUEUE_READ_SHARED_MS + 1);
+  const fresh = Math.max(later * 1000, scraped + SCRAPE_READ_SHARED_MS + 1);
   t.ok(await until(() => Date.now() >= fresh, 2_000), 'the next second, and a read of its own');
   t.match((await get(`${mon}/metrics`)).body, /^pb_dead_letters\{role="monitor"\} 1$/m);
   const kept = await queue();
